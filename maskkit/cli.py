@@ -1,0 +1,225 @@
+"""The `maskkit` command. Thin: parses arguments, calls the library, writes bytes; no masking logic here.
+
+`mask` and `unmask` copy stdin (or FILE) to stdout byte for byte apart from the replacements: nothing added,
+nothing dropped, invalid UTF-8 carried through. On any failure they print nothing to stdout, a message to
+stderr (never an original), and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import click
+
+from . import __version__
+from .config import Settings, check_namespace, load_settings
+from .errors import ConfigError, MaskkitError
+from .vault import Vault, VaultKey, generate_key, stop_embedded_redis
+
+__all__ = ["main"]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Every failure becomes one stderr line and a non-zero exit; tracebacks could carry input text."""
+    try:
+        yield
+    except MaskkitError as exc:
+        click.echo(f"maskkit: {exc}", err=True)
+        sys.exit(1)
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except OSError as exc:
+        click.echo(f"maskkit: {exc.strerror or type(exc).__name__}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        click.echo(f"maskkit: internal error ({type(exc).__name__}); nothing was written", err=True)
+        sys.exit(2)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+def _namespace_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-n", "--namespace", default=None, help="Namespace (tenant) to use; default MASKKIT_NAMESPACE or 'default'."
+    )(func)
+
+
+def _read(file: str | None) -> str:
+    data = Path(file).read_bytes() if file and file != "-" else sys.stdin.buffer.read()
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _write(text: str, out: BinaryIO | None = None) -> None:
+    stream = out or sys.stdout.buffer
+    stream.write(text.encode("utf-8", "surrogateescape"))
+    stream.flush()
+
+
+def _masker(ctx: click.Context, namespace: str | None) -> Any:
+    from .engine import Masker
+
+    settings = _settings(ctx)
+    return Masker.from_settings(settings, namespace=check_namespace(namespace) if namespace else None)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="maskkit")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Mask AWS identifiers and secrets before Claude sees them; restore them in what comes back."""
+    with _errors():
+        ctx.obj = load_settings()
+
+
+@main.command()
+@_namespace_option
+@click.argument("file", required=False)
+@click.pass_context
+def mask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
+    """Mask FILE (or stdin) to stdout."""
+    with _errors():
+        text = _read(file)
+        result = _masker(ctx, namespace).mask(text)
+        _write(result.text)
+
+
+@main.command()
+@_namespace_option
+@click.argument("file", required=False)
+@click.pass_context
+def unmask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
+    """Restore the pseudonyms in FILE (or stdin) to stdout. Unknown pseudonyms are left as they are."""
+    with _errors():
+        text = _read(file)
+        _write(_masker(ctx, namespace).unmask(text))
+
+
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if timestamp else "-"
+
+
+@main.command()
+@_namespace_option
+@click.argument("pseudonym")
+@click.option("--reveal", is_flag=True, help="Also print the original (it lands on your terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def lookup(ctx: click.Context, namespace: str | None, pseudonym: str, reveal: bool, as_json: bool) -> None:
+    """Show what the vault knows about PSEUDONYM: kind, first/last seen, TTL left, hits."""
+    with _errors():
+        masker = _masker(ctx, namespace)
+        entry = masker.vault.lookup(masker.namespace, pseudonym.strip().lower(), reveal=reveal)
+        row = {
+            "pseudonym": entry.pseudonym,
+            "namespace": entry.namespace,
+            "kind": entry.kind,
+            "first_seen": _when(entry.first_seen),
+            "last_seen": _when(entry.last_seen),
+            "ttl_seconds": entry.ttl_seconds,
+            "hits": entry.hits,
+        }
+        if reveal:
+            row["original"] = entry.original
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            for name, value in row.items():
+                click.echo(f"{name:<12} {value}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Mappings per kind and namespace."""
+    with _errors():
+        counts = _vault(ctx).stats()
+        if as_json:
+            click.echo(json.dumps(counts, sort_keys=True))
+            return
+        if not counts:
+            click.echo("the vault is empty")
+        for namespace in sorted(counts):
+            total = sum(counts[namespace].values())
+            click.echo(f"{namespace}: {total} mapping{'s' if total != 1 else ''}")
+            for kind, count in sorted(counts[namespace].items()):
+                click.echo(f"  {kind:<32} {count}")
+
+
+def _vault(ctx: click.Context) -> Vault:
+    return Vault.from_settings(_settings(ctx))
+
+
+@main.group()
+def vault() -> None:
+    """Manage the vault: forget, purge, stop the embedded server, keys."""
+
+
+@vault.command()
+@_namespace_option
+@click.argument("pseudonym")
+@click.pass_context
+def forget(ctx: click.Context, namespace: str | None, pseudonym: str) -> None:
+    """Delete one mapping. Text masked with it can no longer be restored."""
+    with _errors():
+        settings = _settings(ctx)
+        space = check_namespace(namespace or settings.namespace)
+        if not _vault(ctx).forget(space, pseudonym.strip().lower()):
+            raise ConfigError(f"{pseudonym} is not in namespace {space!r}")
+        click.echo(f"forgot {pseudonym.strip().lower()} in {space}")
+
+
+@vault.command()
+@_namespace_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def purge(ctx: click.Context, namespace: str | None, yes: bool) -> None:
+    """Delete every mapping of a namespace."""
+    with _errors():
+        space = check_namespace(namespace or _settings(ctx).namespace)
+        if not yes:
+            click.confirm(f"Delete every mapping in namespace {space!r}?", abort=True)
+        removed = _vault(ctx).purge(space)
+        click.echo(f"purged {removed} mapping{'s' if removed != 1 else ''} from {space}")
+
+
+@vault.command()
+@click.pass_context
+def stop(ctx: click.Context) -> None:
+    """Stop the embedded Redis server (it saves to disk first)."""
+    with _errors():
+        home = _settings(ctx).home
+        click.echo("stopped" if stop_embedded_redis(home) else "the embedded vault was not running")
+
+
+@vault.command("new-key")
+def new_key() -> None:
+    """Print a fresh vault key (for MASKKIT_VAULT_KEY). Back it up: without it nothing can be restored."""
+    click.echo(generate_key())
+
+
+@vault.command("key-path")
+@click.pass_context
+def key_path(ctx: click.Context) -> None:
+    """Print where the vault key file lives (creating the key if there is none yet)."""
+    with _errors():
+        settings = _settings(ctx)
+        if settings.vault_key:
+            click.echo("the vault key comes from MASKKIT_VAULT_KEY")
+            return
+        VaultKey.from_settings(settings)
+        click.echo(str(settings.home / "vault.key"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,173 @@
+"""Mask and unmask text and Anthropic Messages bodies, given spans and a mapping. Pure; no I/O.
+
+Masking writes each span's pseudonym in place of its original (from the end backwards, so earlier offsets
+stay valid). Unmasking replaces whole pseudonym tokens found by the grammar with their originals; a token that
+is not in the mapping is left exactly as written. Which strings of a Messages body the model reads, and which
+of an answer must be restored, is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .pseudonyms import PseudonymGrammar, canonical
+from .types import ReverseMapping, Span
+
+__all__ = [
+    "BLOCKED_MEDIA",
+    "apply_spans",
+    "map_json_strings",
+    "map_request_strings",
+    "map_response_strings",
+    "unmask_text",
+]
+
+StrMap = Callable[[str], str]
+
+#: Raised-on marker: the request holds media maskkit cannot read and the policy is `block`.
+BLOCKED_MEDIA = "media_blocked"
+
+
+def apply_spans(text: str, spans: Sequence[Span], pseudonym_for: Callable[[str, str], str]) -> str:
+    """`text` with every span replaced by `pseudonym_for(kind, original)`; spans must be sorted and disjoint."""
+    if not spans:
+        return text
+    pieces: list[str] = []
+    cursor = 0
+    for span in spans:
+        pieces.append(text[cursor : span.start])
+        pieces.append(pseudonym_for(span.kind, text[span.start : span.end]))
+        cursor = span.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def unmask_text(text: str, reverse: ReverseMapping, grammar: PseudonymGrammar) -> str:
+    """`text` with every pseudonym of `reverse` restored; unknown or invented pseudonyms stay as written."""
+    if not reverse:
+        return text
+    return grammar.sub(lambda m: reverse.get(canonical(m.group()), m.group()), text)
+
+
+# --- Messages bodies -------------------------------------------------------------------------------------------
+
+#: Keys whose string values are never model-readable text: ids, signatures, media types, base64 payloads.
+_OPAQUE_KEYS = frozenset(
+    {"type", "id", "tool_use_id", "signature", "media_type", "cache_control", "name", "data", "file_id",
+     "encrypted_content", "encrypted_index", "role"}
+)
+
+
+def map_json_strings(value: Any, fn: StrMap, *, keys: bool = False) -> Any:
+    """A copy of a JSON value with `fn` applied to every string (and to object keys when `keys`)."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [map_json_strings(item, fn, keys=keys) for item in value]
+    if isinstance(value, dict):
+        return {
+            (fn(k) if keys else k): map_json_strings(v, fn, keys=keys) for k, v in value.items()
+        }
+    return value
+
+
+def _map_block(block: Any, fn: StrMap, media: str) -> Any:
+    """One content block of a request, with the model-readable strings mapped."""
+    if not isinstance(block, dict):
+        return map_json_strings(block, fn)
+    kind = block.get("type")
+    out = dict(block)
+    if kind == "text":
+        if isinstance(block.get("text"), str):
+            out["text"] = fn(block["text"])
+        if "citations" in block:
+            out["citations"] = map_json_strings(block["citations"], fn)
+    elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
+        if "input" in block:
+            out["input"] = map_json_strings(block["input"], fn, keys=True)
+    elif kind == "tool_result" or kind == "mcp_tool_result":
+        content = block.get("content")
+        if isinstance(content, str):
+            out["content"] = fn(content)
+        elif isinstance(content, list):
+            out["content"] = [_map_block(item, fn, media) for item in content]
+    elif kind == "thinking":
+        if isinstance(block.get("thinking"), str):
+            out["thinking"] = fn(block["thinking"])
+    elif kind == "redacted_thinking":
+        return block
+    elif kind in ("image", "document", "container_upload"):
+        return _map_media(block, fn, media)
+    else:
+        out = {k: v if k in _OPAQUE_KEYS else map_json_strings(v, fn) for k, v in block.items()}
+    return out
+
+
+def _map_media(block: dict[str, Any], fn: StrMap, media: str) -> dict[str, Any]:
+    """Documents with text sources are masked; binary media follow the policy (`pass` or `block`)."""
+    source = block.get("source")
+    out = {k: v if k in _OPAQUE_KEYS or k == "source" else map_json_strings(v, fn) for k, v in block.items()}
+    if isinstance(source, dict) and source.get("type") == "text" and isinstance(source.get("data"), str):
+        out["source"] = {**source, "data": fn(source["data"])}
+        return out
+    if isinstance(source, dict) and source.get("type") == "content":
+        content = source.get("content")
+        if isinstance(content, str):
+            out["source"] = {**source, "content": fn(content)}
+        elif isinstance(content, list):
+            out["source"] = {**source, "content": [_map_block(item, fn, media) for item in content]}
+        return out
+    if media == "block":
+        raise ValueError(BLOCKED_MEDIA)
+    return out
+
+
+def _map_content(content: Any, fn: StrMap, media: str) -> Any:
+    if isinstance(content, str):
+        return fn(content)
+    if isinstance(content, list):
+        return [_map_block(block, fn, media) for block in content]
+    return content
+
+
+def map_request_strings(body: dict[str, Any], fn: StrMap, *, media: str = "pass") -> dict[str, Any]:
+    """A copy of a Messages request with `fn` applied to every string the model will read.
+
+    That is: `system`, every message's text (user, assistant and mid-conversation system turns), tool results,
+    earlier tool calls' input, thinking text, documents' text, and tool definitions (everything but their name).
+    Images, base64 data, signatures, ids and redacted thinking are left alone; images and binary documents
+    raise ValueError(BLOCKED_MEDIA) when `media == "block"`.
+    """
+    out = dict(body)
+    if "system" in body:
+        out["system"] = _map_content(body["system"], fn, media)
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        out["messages"] = [
+            {**m, "content": _map_content(m.get("content"), fn, media)} if isinstance(m, dict) else m
+            for m in messages
+        ]
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        out["tools"] = [
+            {k: v if k in ("name", "type", "cache_control") else map_json_strings(v, fn) for k, v in t.items()}
+            if isinstance(t, dict)
+            else t
+            for t in tools
+        ]
+    return out
+
+
+def map_response_strings(body: Any, fn: StrMap) -> Any:
+    """A copy of a Messages answer (or error) with `fn` applied to what the client reads: text, tool input
+    (keys included), thinking, error messages. Signatures and ids are left alone."""
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    if isinstance(body.get("content"), list):
+        out["content"] = [_map_block(block, fn, "pass") for block in body["content"]]
+    error = body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        out["error"] = {**error, "message": fn(error["message"])}
+    return out

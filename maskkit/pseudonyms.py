@@ -1,0 +1,66 @@
+"""The pseudonym grammar: how pseudonyms are written, found, compared and recognised while still incomplete.
+
+A pseudonym is `<prefix>-<number>` with the number zero-padded to three digits (`ec2-001`, `ec2-1000`), built
+only from JSON-safe ASCII so it reads the same inside a JSON string. Models sometimes alter what they echo; the
+grammar accepts upper case and the Unicode hyphens models substitute (U+2010..U+2013, U+2212) and maps them to
+the canonical form. Nothing else (markdown inside a token, spaces) is accepted. No I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+__all__ = ["HYPHENS", "PseudonymGrammar", "canonical", "format_pseudonym"]
+
+#: Characters a model may write instead of "-" inside a pseudonym.
+HYPHENS = "-\u2010\u2011\u2012\u2013\u2212"
+_CANON = str.maketrans({**{c: "-" for c in HYPHENS[1:]}, **{chr(c): chr(c + 32) for c in range(65, 91)}})
+_WORD = "A-Za-z0-9_"
+
+
+def canonical(token: str) -> str:
+    """Return the canonical spelling of a pseudonym-shaped token (ASCII lower case, plain hyphen).
+
+    Length-preserving, so offsets computed on the canonical form are valid on the original.
+    """
+    return token.translate(_CANON)
+
+
+def format_pseudonym(prefix: str, number: int) -> str:
+    """`format_pseudonym("ec2", 1) == "ec2-001"`; numbers grow past 999 without changing the form."""
+    return f"{prefix}-{number:03d}"
+
+
+@dataclass(frozen=True)
+class PseudonymGrammar:
+    """Finds pseudonym-shaped tokens for a set of prefixes.
+
+    A token is whole: not preceded or followed by an ASCII letter, digit or `_`, so `ec2-100` is never found
+    inside `ec2-1000` or `xec2-100`.
+    """
+
+    prefixes: frozenset[str]
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for prefix in self.prefixes:
+            if not re.fullmatch(r"[a-z][a-z0-9]*", prefix):
+                raise ValueError(f"pseudonym prefix {prefix!r} must be lower-case ASCII letters and digits")
+        # Longest first so that `tgwattach` is tried before `tgw`.
+        alternatives = "|".join(sorted(self.prefixes, key=lambda p: (-len(p), p)))
+        regex = rf"(?<![{_WORD}])(?:{alternatives})[{HYPHENS}][0-9]{{3,}}(?![{_WORD}])"
+        object.__setattr__(self, "pattern", re.compile(regex, re.IGNORECASE | re.ASCII))
+
+    def finditer(self, text: str, pos: int = 0) -> Iterator[re.Match[str]]:
+        """Every pseudonym-shaped token in `text` (issued or not), left to right."""
+        return self.pattern.finditer(text, pos)
+
+    def sub(self, replace: Callable[[re.Match[str]], str], text: str) -> str:
+        """Replace every token with `replace(match)`."""
+        return self.pattern.sub(replace, text)
+
+    def prefix_set(self, pseudonyms: Iterable[str]) -> frozenset[str]:
+        """All non-empty prefixes of the canonical `pseudonyms`: what a restorer must hold back."""
+        return frozenset(p[:i] for p in pseudonyms for i in range(1, len(p) + 1))

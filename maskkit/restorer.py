@@ -1,0 +1,166 @@
+"""Restore pseudonyms in text that arrives in pieces (streamed deltas). Pure; no I/O, no vault.
+
+An incremental decoder: `feed(chunk)` returns what is safe to emit now and `flush()` the rest. Only a tail that
+could still grow into a pseudonym of this mapping is held back (a complete one is held for one more character,
+since `ec2-001` followed by `0` is `ec2-0010`, a different token). Anything else goes out at once, so the first
+byte of an answer is never delayed by masking.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .masker import map_json_strings, map_response_strings, unmask_text
+from .pseudonyms import PseudonymGrammar, canonical
+from .types import ReverseMapping
+
+__all__ = ["MessageStreamRestorer", "Restorer"]
+
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+class Restorer:
+    """Restores one stream (one content block). Use one Restorer per block index."""
+
+    def __init__(self, reverse: ReverseMapping, grammar: PseudonymGrammar) -> None:
+        self._reverse = {canonical(p): o for p, o in reverse.items()}
+        self._grammar = grammar
+        self._prefixes = grammar.prefix_set(self._reverse)
+        self._max = max((len(p) for p in self._reverse), default=0)
+        self._pending = ""
+        self._before = ""  # the last character emitted, for the left word boundary
+
+    @property
+    def held(self) -> int:
+        """How many characters are held back right now."""
+        return len(self._pending)
+
+    def feed(self, chunk: str) -> str:
+        """Take the next piece of the stream; return the restored text that can be emitted now."""
+        if not self._reverse:
+            return chunk
+        text = self._pending + chunk
+        if not text:
+            return ""
+        keep = self._holdback_start(text)
+        ready, self._pending = text[:keep], text[keep:]
+        return self._emit(ready, final=False)
+
+    def flush(self) -> str:
+        """End of the stream: return everything still held, restored."""
+        text, self._pending = self._pending, ""
+        return self._emit(text, final=True)
+
+    def _emit(self, text: str, *, final: bool) -> str:
+        if not text:
+            return ""
+        # The character after `text` is either the held-back tail (which starts a possible token, so
+        # it is a word character) or the end of the stream.
+        after = "" if final else (self._pending[:1] or "")
+        window = self._before + text + after
+        start = len(self._before)
+        out: list[str] = []
+        cursor = start
+        for match in self._grammar.finditer(window, start):
+            if match.end() > start + len(text):
+                break
+            out.append(window[cursor : match.start()])
+            out.append(self._reverse.get(canonical(match.group()), match.group()))
+            cursor = match.end()
+        out.append(window[cursor : start + len(text)])
+        self._before = text[-1]
+        return "".join(out)
+
+    def _holdback_start(self, text: str) -> int:
+        """Index where the held-back tail starts: the earliest token start whose rest may still be a pseudonym."""
+        limit = max(0, len(text) - self._max)
+        for index in range(limit, len(text)):
+            before = text[index - 1] if index else self._before
+            if before and before in _WORD:
+                continue
+            tail = canonical(text[index:])
+            if tail in self._prefixes:
+                return index
+        return len(text)
+
+
+#: delta type -> the field holding streamed text that may contain pseudonyms.
+_DELTA_FIELDS = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+
+#: content block type -> the delta field its text streams in.
+_BLOCK_FIELDS = {"tool_use": "partial_json", "server_tool_use": "partial_json", "mcp_tool_use": "partial_json",
+                 "thinking": "thinking", "text": "text"}
+
+
+class MessageStreamRestorer:
+    """Restores a Messages API event stream: one Restorer per content block index.
+
+    `feed(event, data)` takes one decoded event (its name and parsed JSON) and returns the events to send on,
+    in order. Held-back text is flushed as one more delta right before the block's `content_block_stop`;
+    `ping`, `message_delta`, `message_stop` and unknown events pass through untouched.
+    """
+
+    def __init__(self, reverse: ReverseMapping, grammar: PseudonymGrammar) -> None:
+        self._reverse = dict(reverse)
+        # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
+        self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
+        self._grammar = grammar
+        self._blocks: dict[int, tuple[str, Restorer]] = {}
+
+    def _restore(self, text: str) -> str:
+        return unmask_text(text, self._reverse, self._grammar)
+
+    def feed(self, event: str | None, data: Any) -> list[tuple[str | None, Any]]:
+        """Events to emit for one incoming event; `data` is the parsed JSON (returned objects are new)."""
+        if not isinstance(data, dict) or not self._reverse:
+            return [(event, data)]
+        kind = data.get("type")
+        if kind == "content_block_start":
+            index, block = data.get("index"), data.get("content_block")
+            if isinstance(index, int) and isinstance(block, dict):
+                field = _BLOCK_FIELDS.get(str(block.get("type")), "text")
+                mapping = self._json_reverse if field == "partial_json" else self._reverse
+                self._blocks[index] = (field, Restorer(mapping, self._grammar))
+                restored = map_response_strings({"content": [block]}, self._restore)["content"][0]
+                return [(event, {**data, "content_block": restored})]
+        elif kind == "content_block_delta":
+            return self._delta(event, data)
+        elif kind == "content_block_stop":
+            return self._stop(event, data)
+        elif kind == "message_start" and isinstance(data.get("message"), dict):
+            return [(event, {**data, "message": map_response_strings(data["message"], self._restore)})]
+        elif kind == "error":
+            return [(event, map_response_strings(data, self._restore))]
+        return [(event, data)]
+
+    def _delta(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
+        delta, index = data.get("delta"), data.get("index")
+        if not isinstance(delta, dict):
+            return [(event, data)]
+        field = _DELTA_FIELDS.get(str(delta.get("type")))
+        if field is None or not isinstance(delta.get(field), str):
+            if delta.get("type") == "citations_delta":
+                return [(event, {**data, "delta": map_json_strings(delta, self._restore)})]
+            return [(event, data)]
+        if not isinstance(index, int) or index not in self._blocks:
+            # A delta for a block we never saw start: restore it whole rather than forward it raw.
+            return [(event, {**data, "delta": {**delta, field: self._restore(delta[field])}})]
+        text = self._blocks[index][1].feed(delta[field])
+        if not text:
+            return []
+        return [(event, {**data, "delta": {**delta, field: text}})]
+
+    def _stop(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
+        index = data.get("index")
+        out: list[tuple[str | None, Any]] = []
+        if isinstance(index, int) and index in self._blocks:
+            field, restorer = self._blocks.pop(index)
+            tail = restorer.flush()
+            if tail:
+                delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
+                out.append(("content_block_delta", {
+                    "type": "content_block_delta", "index": index, "delta": {"type": delta_type, field: tail}
+                }))
+        out.append((event, data))
+        return out
