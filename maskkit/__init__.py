@@ -6,7 +6,7 @@ from typing import Any
 
 from .config import Settings, load_settings
 from .detectors import Detector
-from .engine import MaskResult, Masker
+from .engine import Masker, MaskResult
 from .errors import (
     ConfigError,
     DetectionError,

@@ -50,7 +50,10 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _namespace_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "-n", "--namespace", default=None, help="Namespace (tenant) to use; default MASKKIT_NAMESPACE or 'default'."
+        "-n",
+        "--namespace",
+        default=None,
+        help="Namespace (tenant) to use; default MASKKIT_NAMESPACE or 'default'.",
     )(func)
 
 

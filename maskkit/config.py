@@ -110,7 +110,9 @@ def _patterns(path: str) -> tuple[tuple[str, str, str], ...]:
         raise ConfigError("MASKKIT_PATTERNS: expected [[pattern]] tables")
     out = []
     for rule in rules:
-        if not isinstance(rule, dict) or not all(isinstance(rule.get(k), str) for k in ("kind", "prefix", "regex")):
+        if not isinstance(rule, dict) or not all(
+            isinstance(rule.get(k), str) for k in ("kind", "prefix", "regex")
+        ):
             raise ConfigError("MASKKIT_PATTERNS: each [[pattern]] needs string kind, prefix and regex")
         out.append((rule["kind"], rule["prefix"], rule["regex"]))
     return tuple(out)
@@ -128,7 +130,9 @@ def _key_namespaces(path: str) -> dict[str, str]:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `environ` (default: os.environ), the home's maskkit.env, and defaults."""
     env = dict(os.environ if environ is None else environ)
-    home = Path(env.get("MASKKIT_HOME") or platformdirs.user_data_dir("maskkit", appauthor=False)).expanduser()
+    home = Path(
+        env.get("MASKKIT_HOME") or platformdirs.user_data_dir("maskkit", appauthor=False)
+    ).expanduser()
     merged = {**_env_file(home), **env}
 
     def get(name: str, default: str | None = None) -> str | None:
@@ -163,11 +167,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         custom_patterns=_patterns(p) if (p := get("MASKKIT_PATTERNS")) else (),
         media=media,
         max_body_bytes=_int("MASKKIT_MAX_BODY_BYTES", get("MASKKIT_MAX_BODY_BYTES", str(32 << 20)) or "", 1),
-        upstream_timeout=float(_int("MASKKIT_UPSTREAM_TIMEOUT", get("MASKKIT_UPSTREAM_TIMEOUT", "600") or "", 1)),
+        upstream_timeout=float(
+            _int("MASKKIT_UPSTREAM_TIMEOUT", get("MASKKIT_UPSTREAM_TIMEOUT", "600") or "", 1)
+        ),
         redis_maxmemory=get("MASKKIT_REDIS_MAXMEMORY", "0") or "0",
         log_level=(get("MASKKIT_LOG_LEVEL", "WARNING") or "WARNING").upper(),
         via=via,
-        litellm_models=dict(pair.split("=", 1) for pair in models.split(",") if "=" in pair) if models else {},
+        litellm_models=dict(pair.split("=", 1) for pair in models.split(",") if "=" in pair)
+        if models
+        else {},
         allow_reveal=_bool("MASKKIT_ALLOW_REVEAL", get("MASKKIT_ALLOW_REVEAL", "") or ""),
         claude_code_tools=_bool("MASKKIT_CLAUDE_CODE_TOOLS", get("MASKKIT_CLAUDE_CODE_TOOLS", "") or ""),
     )
@@ -179,5 +187,7 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 def check_namespace(namespace: str) -> str:
     """Return `namespace` if valid (1-64 ASCII letters, digits, '.', '_', '-'); else raise ConfigError."""
     if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
-        raise ConfigError("a namespace is 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise ConfigError(
+            "a namespace is 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return namespace

@@ -230,7 +230,9 @@ def _ec2_regex() -> str:
 
 
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-_IPV4 = r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = (
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _IAM_NAME = r"[A-Za-z0-9+=,.@_-]{1,128}"
 _END = r"(?![A-Za-z0-9_])"
@@ -249,7 +251,9 @@ PATTERNS: tuple[Pattern, ...] = (
         + rf"(?![{_B64}=])",
         anchor="secret",
     ),
-    Pattern("SECRET_ACCESS_KEY", _flag("--secret-access-key", rf"[{_B64}]{{40}}") + rf"(?![{_B64}=])", "--secret"),
+    Pattern(
+        "SECRET_ACCESS_KEY", _flag("--secret-access-key", rf"[{_B64}]{{40}}") + rf"(?![{_B64}=])", "--secret"
+    ),
     Pattern(
         "SECRET_ACCESS_KEY",
         rf"(?<![{_B64}=])(?P<v>[{_B64}]{{40}})(?![{_B64}=])",
@@ -257,7 +261,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         "SESSION_TOKEN",
-        _field(r"(?:aws_?)?session_?token|(?:aws_?)?security_?token|x-amz-security-token", rf"[{_B64}=%]{{16,}}"),
+        _field(
+            r"(?:aws_?)?session_?token|(?:aws_?)?security_?token|x-amz-security-token", rf"[{_B64}=%]{{16,}}"
+        ),
         anchor="token",
     ),
     Pattern("SESSION_TOKEN", rf"(?P<v>(?:IQoJb3JpZ2lu|FwoGZXIvYXdz)[{_B64}=]{{20,}})"),
@@ -271,7 +277,9 @@ PATTERNS: tuple[Pattern, ...] = (
         + r"(?![0-9])",
         anchor=None,
     ),
-    Pattern("ACCOUNT_ID", _flag("--account-id|--owner-ids?|--source-account", r"[0-9]{12}") + r"(?![0-9])", "--"),
+    Pattern(
+        "ACCOUNT_ID", _flag("--account-id|--owner-ids?|--source-account", r"[0-9]{12}") + r"(?![0-9])", "--"
+    ),
     Pattern(
         "ACCOUNT_ID",
         r"(?<![0-9A-Za-z])(?P<v>[0-9]{12})\.(?:dkr\.ecr|signin\.aws\.amazon\.com|execute-api|lambda-url)",
@@ -346,8 +354,12 @@ PATTERNS: tuple[Pattern, ...] = (
         _flag("--db-(?:instance|cluster)-identifier", r"[A-Za-z][A-Za-z0-9-]{0,62}") + _END,
         anchor="--db-",
     ),
-    Pattern("LOAD_BALANCER", _field(r"load_?balancer_?name", r"[A-Za-z0-9][A-Za-z0-9-]{0,31}") + _END, "balancer"),
-    Pattern("LOAD_BALANCER", _flag("--load-balancer-names?", r"[A-Za-z0-9][A-Za-z0-9-]{0,31}") + _END, "--load"),
+    Pattern(
+        "LOAD_BALANCER", _field(r"load_?balancer_?name", r"[A-Za-z0-9][A-Za-z0-9-]{0,31}") + _END, "balancer"
+    ),
+    Pattern(
+        "LOAD_BALANCER", _flag("--load-balancer-names?", r"[A-Za-z0-9][A-Za-z0-9-]{0,31}") + _END, "--load"
+    ),
     Pattern("IAM_ROLE", _field(r"role_?name", _IAM_NAME) + _END, anchor="role"),
     Pattern("IAM_ROLE", _flag("--role-name", _IAM_NAME) + _END, anchor="--role"),
     Pattern("IAM_USER", _field(r"user_?name|iam_?user", _IAM_NAME) + _END, anchor="user"),
@@ -491,10 +503,27 @@ class Detector:
             found.extend(pattern.spans(text))
         if "arn:" in text:
             found.extend(_arn_spans(text, self._ec2))
-        found.extend(Span(m.start(), m.end(), LITERAL) for m in self.grammar.finditer(text))
         if self.enabled is not None:
-            found = [s for s in found if s.kind in self.enabled or s.kind == LITERAL]
+            found = [s for s in found if s.kind in self.enabled]
+        found.extend(_repeats(text, found))
+        found.extend(Span(m.start(), m.end(), LITERAL) for m in self.grammar.finditer(text))
         return _resolve(text, found)
+
+
+def _repeats(text: str, spans: list[Span]) -> Iterable[Span]:
+    """Every other occurrence of an original found somewhere: a value detected once is masked everywhere,
+    even where its context alone would not give it away (glued to other text, in a log line)."""
+    seen: set[str] = set()
+    for span in spans:
+        original = text[span.start : span.end]
+        if len(original) < 6 or original in seen:
+            continue
+        seen.add(original)
+        start = text.find(original)
+        while start != -1:
+            if start != span.start:
+                yield Span(start, start + len(original), span.kind)
+            start = text.find(original, start + 1)
 
 
 def _is_ip(value: str) -> bool:

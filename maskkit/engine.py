@@ -86,7 +86,9 @@ class Masker:
     def from_settings(cls, settings: Settings | None = None, namespace: str | None = None) -> Masker:
         """A Masker configured from MASKKIT_* settings (embedded vault unless MASKKIT_REDIS_URL is set)."""
         settings = settings or load_settings()
-        return cls(Vault.from_settings(settings), detector_from_settings(settings), namespace or settings.namespace)
+        return cls(
+            Vault.from_settings(settings), detector_from_settings(settings), namespace or settings.namespace
+        )
 
     def for_namespace(self, namespace: str) -> Masker:
         """The same vault and detector, another namespace."""
@@ -188,7 +190,9 @@ class Masker:
 
     # -- Messages bodies
 
-    async def amask_request(self, body: dict[str, Any], *, media: str = "pass") -> tuple[dict[str, Any], dict[str, str]]:
+    async def amask_request(
+        self, body: dict[str, Any], *, media: str = "pass"
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         """Mask every model-readable string of a Messages request; returns (masked body, pseudonym -> original)."""
         texts: list[str] = []
 

@@ -98,5 +98,5 @@ def http_error_for(exc: MaskkitError) -> tuple[int, str]:
     """Return (status, Anthropic error type) for `exc`, walking its MRO so subclasses map precisely."""
     for cls in type(exc).__mro__:
         if cls in ERROR_TABLE:
-            return ERROR_TABLE[cls]  # type: ignore[index]
+            return ERROR_TABLE[cls]
     return 500, "api_error"

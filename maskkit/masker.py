@@ -54,8 +54,20 @@ def unmask_text(text: str, reverse: ReverseMapping, grammar: PseudonymGrammar) -
 
 #: Keys whose string values are never model-readable text: ids, signatures, media types, base64 payloads.
 _OPAQUE_KEYS = frozenset(
-    {"type", "id", "tool_use_id", "signature", "media_type", "cache_control", "name", "data", "file_id",
-     "encrypted_content", "encrypted_index", "role"}
+    {
+        "type",
+        "id",
+        "tool_use_id",
+        "signature",
+        "media_type",
+        "cache_control",
+        "name",
+        "data",
+        "file_id",
+        "encrypted_content",
+        "encrypted_index",
+        "role",
+    }
 )
 
 
@@ -66,9 +78,7 @@ def map_json_strings(value: Any, fn: StrMap, *, keys: bool = False) -> Any:
     if isinstance(value, list):
         return [map_json_strings(item, fn, keys=keys) for item in value]
     if isinstance(value, dict):
-        return {
-            (fn(k) if keys else k): map_json_strings(v, fn, keys=keys) for k, v in value.items()
-        }
+        return {(fn(k) if keys else k): map_json_strings(v, fn, keys=keys) for k, v in value.items()}
     return value
 
 
@@ -151,7 +161,10 @@ def map_request_strings(body: dict[str, Any], fn: StrMap, *, media: str = "pass"
     tools = body.get("tools")
     if isinstance(tools, list):
         out["tools"] = [
-            {k: v if k in ("name", "type", "cache_control") else map_json_strings(v, fn) for k, v in t.items()}
+            {
+                k: v if k in ("name", "type", "cache_control") else map_json_strings(v, fn)
+                for k, v in t.items()
+            }
             if isinstance(t, dict)
             else t
             for t in tools

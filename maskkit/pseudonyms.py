@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["HYPHENS", "PseudonymGrammar", "canonical", "format_pseudonym"]
+__all__ = ["HYPHENS", "PseudonymGrammar", "canonical", "format_pseudonym", "json_left_ok"]
 
 #: Characters a model may write instead of "-" inside a pseudonym.
 HYPHENS = "-\u2010\u2011\u2012\u2013\u2212"
@@ -43,6 +43,7 @@ class PseudonymGrammar:
 
     prefixes: frozenset[str]
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    json_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for prefix in self.prefixes:
@@ -50,8 +51,11 @@ class PseudonymGrammar:
                 raise ValueError(f"pseudonym prefix {prefix!r} must be lower-case ASCII letters and digits")
         # Longest first so that `tgwattach` is tried before `tgw`.
         alternatives = "|".join(sorted(self.prefixes, key=lambda p: (-len(p), p)))
-        regex = rf"(?<![{_WORD}])(?:{alternatives})[{HYPHENS}][0-9]{{3,}}(?![{_WORD}])"
-        object.__setattr__(self, "pattern", re.compile(regex, re.IGNORECASE | re.ASCII))
+        body = rf"(?:{alternatives})[{HYPHENS}][0-9]{{3,}}(?![{_WORD}])"
+        object.__setattr__(self, "pattern", re.compile(rf"(?<![{_WORD}]){body}", re.IGNORECASE | re.ASCII))
+        # Inside JSON text a token may follow an escape (`\nec2-001`, `\u00e9ec2-001`); `json_left_ok` decides.
+        relaxed = rf"(?:(?<![{_WORD}])|(?<=\\[nrtbf])|(?<=\\u[0-9a-fA-F]{{4}})){body}"
+        object.__setattr__(self, "json_pattern", re.compile(relaxed, re.IGNORECASE | re.ASCII))
 
     def finditer(self, text: str, pos: int = 0) -> Iterator[re.Match[str]]:
         """Every pseudonym-shaped token in `text` (issued or not), left to right."""
@@ -61,6 +65,37 @@ class PseudonymGrammar:
         """Replace every token with `replace(match)`."""
         return self.pattern.sub(replace, text)
 
+    def json_finditer(self, text: str, pos: int = 0) -> Iterator[re.Match[str]]:
+        """Tokens in JSON source text: like `finditer`, but a token may follow a JSON escape."""
+        return (m for m in self.json_pattern.finditer(text, pos) if json_left_ok(text, m.start()))
+
     def prefix_set(self, pseudonyms: Iterable[str]) -> frozenset[str]:
         """All non-empty prefixes of the canonical `pseudonyms`: what a restorer must hold back."""
         return frozenset(p[:i] for p in pseudonyms for i in range(1, len(p) + 1))
+
+
+def _escaped(text: str, backslash: int) -> bool:
+    """True when text[backslash] is a backslash that starts an escape (an odd run of backslashes ends there)."""
+    run = 0
+    while backslash - run >= 0 and text[backslash - run] == "\\":
+        run += 1
+    return run % 2 == 1
+
+
+def json_left_ok(text: str, start: int) -> bool:
+    """May a token start at `start` of JSON source text? Yes after a non-word character, or after a JSON
+    escape that decodes to one (`\\n`, `\\u00e9`); an escaped backslash followed by a letter is not one."""
+    if start == 0 or text[start - 1] not in _WORD_SET:
+        return True
+    if start >= 2 and text[start - 1] in "nrtbf" and text[start - 2] == "\\":
+        return _escaped(text, start - 2)
+    if start >= 6 and text[start - 6 : start - 4] == "\\u":
+        try:
+            decoded = chr(int(text[start - 4 : start], 16))
+        except ValueError:
+            return False
+        return decoded not in _WORD_SET and _escaped(text, start - 6)
+    return False
+
+
+_WORD_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")

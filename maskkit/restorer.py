@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from .masker import map_json_strings, map_response_strings, unmask_text
-from .pseudonyms import PseudonymGrammar, canonical
+from .pseudonyms import PseudonymGrammar, canonical, json_left_ok
 from .types import ReverseMapping
 
 __all__ = ["MessageStreamRestorer", "Restorer"]
@@ -23,13 +23,16 @@ _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 class Restorer:
     """Restores one stream (one content block). Use one Restorer per block index."""
 
-    def __init__(self, reverse: ReverseMapping, grammar: PseudonymGrammar) -> None:
+    def __init__(
+        self, reverse: ReverseMapping, grammar: PseudonymGrammar, *, json_text: bool = False
+    ) -> None:
         self._reverse = {canonical(p): o for p, o in reverse.items()}
         self._grammar = grammar
+        self._json = json_text  # the stream is JSON source (partial_json): tokens may follow escapes
         self._prefixes = grammar.prefix_set(self._reverse)
         self._max = max((len(p) for p in self._reverse), default=0)
         self._pending = ""
-        self._before = ""  # the last character emitted, for the left word boundary
+        self._before = ""  # the last characters emitted (up to 6, for `\uXXXX`), for the left boundary
 
     @property
     def held(self) -> int:
@@ -62,22 +65,28 @@ class Restorer:
         start = len(self._before)
         out: list[str] = []
         cursor = start
-        for match in self._grammar.finditer(window, start):
+        matches = (
+            self._grammar.json_finditer(window, start)
+            if self._json
+            else self._grammar.finditer(window, start)
+        )
+        for match in matches:
             if match.end() > start + len(text):
                 break
             out.append(window[cursor : match.start()])
             out.append(self._reverse.get(canonical(match.group()), match.group()))
             cursor = match.end()
         out.append(window[cursor : start + len(text)])
-        self._before = text[-1]
+        self._before = (self._before + text)[-6:]
         return "".join(out)
 
     def _holdback_start(self, text: str) -> int:
         """Index where the held-back tail starts: the earliest token start whose rest may still be a pseudonym."""
         limit = max(0, len(text) - self._max)
+        window = self._before + text
         for index in range(limit, len(text)):
-            before = text[index - 1] if index else self._before
-            if before and before in _WORD:
+            at = len(self._before) + index
+            if at and window[at - 1] in _WORD and not (self._json and json_left_ok(window, at)):
                 continue
             tail = canonical(text[index:])
             if tail in self._prefixes:
@@ -89,8 +98,13 @@ class Restorer:
 _DELTA_FIELDS = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
 
 #: content block type -> the delta field its text streams in.
-_BLOCK_FIELDS = {"tool_use": "partial_json", "server_tool_use": "partial_json", "mcp_tool_use": "partial_json",
-                 "thinking": "thinking", "text": "text"}
+_BLOCK_FIELDS = {
+    "tool_use": "partial_json",
+    "server_tool_use": "partial_json",
+    "mcp_tool_use": "partial_json",
+    "thinking": "thinking",
+    "text": "text",
+}
 
 
 class MessageStreamRestorer:
@@ -121,7 +135,8 @@ class MessageStreamRestorer:
             if isinstance(index, int) and isinstance(block, dict):
                 field = _BLOCK_FIELDS.get(str(block.get("type")), "text")
                 mapping = self._json_reverse if field == "partial_json" else self._reverse
-                self._blocks[index] = (field, Restorer(mapping, self._grammar))
+                restorer = Restorer(mapping, self._grammar, json_text=field == "partial_json")
+                self._blocks[index] = (field, restorer)
                 restored = map_response_strings({"content": [block]}, self._restore)["content"][0]
                 return [(event, {**data, "content_block": restored})]
         elif kind == "content_block_delta":
@@ -159,8 +174,15 @@ class MessageStreamRestorer:
             tail = restorer.flush()
             if tail:
                 delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
-                out.append(("content_block_delta", {
-                    "type": "content_block_delta", "index": index, "delta": {"type": delta_type, field: tail}
-                }))
+                out.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": delta_type, field: tail},
+                        },
+                    )
+                )
         out.append((event, data))
         return out

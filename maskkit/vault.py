@@ -130,7 +130,9 @@ class VaultKey:
     def index(self, namespace: str, kind: str, original: str) -> str:
         """The forward-index id of an original: an HMAC, so Redis never holds the value itself."""
         message = f"{namespace}\0{kind}\0{original}".encode("utf-8", "surrogatepass")
-        return base64.urlsafe_b64encode(hmac.new(self._mac, message, hashlib.sha256).digest()[:16]).decode()[:22]
+        return base64.urlsafe_b64encode(hmac.new(self._mac, message, hashlib.sha256).digest()[:16]).decode()[
+            :22
+        ]
 
     def encrypt(self, namespace: str, kind: str, original: str) -> bytes:
         nonce = secrets.token_bytes(12)
@@ -161,7 +163,9 @@ def _decode_key(text: str, source: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
-        raise ConfigError(f"{source} is not urlsafe base64; generate one with `maskkit vault new-key`") from None
+        raise ConfigError(
+            f"{source} is not urlsafe base64; generate one with `maskkit vault new-key`"
+        ) from None
     if len(key) != 32:
         raise ConfigError(f"{source} must decode to 32 bytes; generate one with `maskkit vault new-key`")
     return key
@@ -257,7 +261,9 @@ def ensure_embedded_redis(home: Path, maxmemory: str = "0") -> Path:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     sock = home / "redis.sock"
     if len(str(sock)) > 100:
-        raise ConfigError(f"MASKKIT_HOME is too long for a unix socket path ({len(str(sock))} > 100 characters)")
+        raise ConfigError(
+            f"MASKKIT_HOME is too long for a unix socket path ({len(str(sock))} > 100 characters)"
+        )
     if _socket_alive(sock):
         return sock
     with open(home / "redis.lock", "w") as lock:
@@ -274,7 +280,9 @@ def ensure_embedded_redis(home: Path, maxmemory: str = "0") -> Path:
             sock.unlink()
         result = subprocess.run([binary or "redis-server", str(conf)], capture_output=True, timeout=30)
         if result.returncode != 0:
-            raise VaultUnavailable(f"the embedded redis-server did not start (exit {result.returncode}); see {home}/redis.log")
+            raise VaultUnavailable(
+                f"the embedded redis-server did not start (exit {result.returncode}); see {home}/redis.log"
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if _socket_alive(sock):
@@ -321,6 +329,10 @@ class Entry:
             f"Entry({self.namespace}/{self.pseudonym}, {self.kind}, hits={self.hits}, "
             f"ttl={self.ttl_seconds}s, original={shown})"
         )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _base(namespace: str) -> str:
@@ -438,13 +450,20 @@ class Vault:
 
     # -- minting
 
-    def _mint_args(self, namespace: str, items: Sequence[tuple[str, str]], prefixes: dict[str, str]) -> list[Any]:
+    def _mint_args(
+        self, namespace: str, items: Sequence[tuple[str, str]], prefixes: dict[str, str]
+    ) -> list[Any]:
         args: list[Any] = [int(time.time()), self.ttl]
         for kind, original in items:
             prefix = prefixes.get(kind)
             if prefix is None:
                 raise ConfigError(f"no pseudonym prefix for kind {kind}")
-            args += [self.key.index(namespace, kind, original), prefix, kind, self.key.encrypt(namespace, kind, original)]
+            args += [
+                self.key.index(namespace, kind, original),
+                prefix,
+                kind,
+                self.key.encrypt(namespace, kind, original),
+            ]
         return args
 
     def pseudonyms_for(
@@ -475,7 +494,7 @@ class Vault:
             if namespace not in self._known_namespaces:
                 await client.sadd("mk:namespaces", namespace)
                 self._known_namespaces.add(namespace)
-            result = await client.eval(_MINT, 1, _base(namespace), *args)  # type: ignore[misc]
+            result = await client.eval(_MINT, 1, _base(namespace), *args)
         return {item: p.decode() for item, p in zip(unique, result, strict=True)}
 
     def _register_namespace(self, client: redis.Redis, namespace: str) -> None:
@@ -511,9 +530,7 @@ class Vault:
         with self._guard():
             client = self._aclient()
             await self._acheck_key(client)
-            rows = await client.eval(  # type: ignore[misc]
-                _RESOLVE, 1, _base(namespace), int(time.time()), self.ttl, *unique
-            )
+            rows = await client.eval(_RESOLVE, 1, _base(namespace), int(time.time()), self.ttl, *unique)
         return self._decode_resolved(namespace, unique, rows)
 
     # -- inspection and maintenance
@@ -543,12 +560,14 @@ class Vault:
             pipe.ttl(pkey)
             row, ttl = pipe.execute()
         if row[0] is None:
-            raise UnknownPseudonym(f"{pseudonym} was never issued in namespace {namespace!r}, or it has expired")
+            raise UnknownPseudonym(
+                f"{pseudonym} was never issued in namespace {namespace!r}, or it has expired"
+            )
         return self._entry(namespace, pseudonym, row, ttl, reveal)
 
     def namespaces(self) -> list[str]:
         with self._guard():
-            return sorted(n.decode() for n in self._client().smembers("mk:namespaces"))
+            return sorted(_text(n) for n in self._client().smembers("mk:namespaces"))
 
     def iter_entries(
         self, namespace: str | None = None, *, reveal: bool = False, batch: int = 2000
@@ -573,7 +592,7 @@ class Vault:
                         for index, key in enumerate(keys):
                             row, ttl = results[2 * index], results[2 * index + 1]
                             if row[0] is not None:
-                                yield self._entry(space, key.decode()[offset:], row, ttl, reveal)
+                                yield self._entry(space, _text(key)[offset:], row, ttl, reveal)
                     if cursor == 0:
                         break
 
@@ -593,7 +612,7 @@ class Vault:
             index = client.hget(pkey, "i")
             if index is None:
                 return False
-            client.delete(pkey, _base(namespace) + "f:" + index.decode())
+            client.delete(pkey, _base(namespace) + "f:" + _text(index))
         return True
 
     def purge(self, namespace: str) -> int:
@@ -626,6 +645,6 @@ class Vault:
     async def aping(self) -> None:
         with self._guard():
             client = self._aclient()
-            await client.ping()  # type: ignore[misc]
+            await client.ping()
             self._checked = False
             await self._acheck_key(client)

@@ -20,10 +20,12 @@ generator with :func:`fresh_rng`, print the seed, and rerun with
     ...
     assert not leaked, f"leaks {leaked} (reproduce with awsgen seed={seed})"
 
-Values that are written to a document but neither planted nor decoys are
-things that are neither secret nor a useful decoy: private IPv4 addresses and
-hostnames, MAC addresses, the numeric part of ELB DNS names, AWS-owned
-canonical hosted zone ids, SQS message ids.
+Values written to a document but neither planted nor decoys are things that are
+neither secret nor a useful decoy (a masker may or may not replace them): private
+IPv4 addresses and hostnames, MAC addresses, the numeric part of ELB DNS names,
+AWS-owned canonical hosted zone ids, SQS message ids and MD5s, CloudFront
+invalidation ids, Route 53 caller references, generic key-pair / security-group /
+profile / DB user names.
 """
 
 from __future__ import annotations

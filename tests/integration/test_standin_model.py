@@ -14,9 +14,11 @@ import anthropic
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+TESTS_DIR = Path(__file__).resolve().parents[1]
+if str(TESTS_DIR) not in sys.path:  # tests/conftest.py normally does this already
+    sys.path.insert(0, str(TESTS_DIR))
 
-from standin_model import (
+from standin_model import (  # noqa: E402
     DisconnectMidStream,
     Error,
     Garbage,
@@ -32,7 +34,7 @@ from standin_model import (
 )
 
 MODEL = "claude-sonnet-4-6"
-STANDIN_SCRIPT = Path(__file__).resolve().parents[1] / "standin_model.py"
+STANDIN_SCRIPT = TESTS_DIR / "standin_model.py"
 
 
 @pytest.fixture(scope="module")
@@ -423,6 +425,9 @@ def test_recorded_request_holds_the_exact_body_and_headers(model: StandinModel) 
     assert request.headers["content-type"] == "application/json"
     assert all(name == name.lower() for name in request.headers)
     assert model.requests == [request]
+    assert model.wait_for_request(lambda r: r.path == "/v1/messages", timeout=1) == request
+    with pytest.raises(TimeoutError):
+        model.wait_for_request(lambda r: r.path == "/elsewhere", timeout=0.05)
 
 
 def test_claude_code_shaped_request_is_echoed(model: StandinModel) -> None:

@@ -1,0 +1,5 @@
+"""`python -m maskkit` is the `maskkit` command."""
+
+from .cli import main
+
+main()

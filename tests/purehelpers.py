@@ -1,0 +1,30 @@
+"""Test helper: the pure masker with a dict in place of the vault (what the pure core is designed to take)."""
+
+from __future__ import annotations
+
+from maskkit.detectors import Detector
+from maskkit.masker import apply_spans
+from maskkit.pseudonyms import format_pseudonym
+
+
+class DictMinter:
+    """Mints pseudonyms into a dict, numbering per prefix like the vault does."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.forward: dict[tuple[str, str], str] = {}
+        self.reverse: dict[str, str] = {}
+        self._counters: dict[str, int] = {}
+
+    def pseudonym_for(self, kind: str, original: str) -> str:
+        key = (kind, original)
+        if key not in self.forward:
+            prefix = self.detector.kinds[kind]
+            self._counters[prefix] = self._counters.get(prefix, 0) + 1
+            pseudonym = format_pseudonym(prefix, self._counters[prefix])
+            self.forward[key] = pseudonym
+            self.reverse[pseudonym] = original
+        return self.forward[key]
+
+    def mask(self, text: str) -> str:
+        return apply_spans(text, self.detector.detect(text), self.pseudonym_for)
