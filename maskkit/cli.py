@@ -20,7 +20,8 @@ import click
 from . import __version__
 from .config import Settings, check_namespace, load_settings
 from .errors import ConfigError, MaskkitError
-from .vault import Vault, VaultKey, generate_key, stop_embedded_redis
+from .pseudonyms import canonical
+from .vault import Vault, VaultKey, generate_key, rotate_vault_key, stop_embedded_redis
 
 __all__ = ["main"]
 
@@ -36,7 +37,8 @@ def _errors() -> Iterator[None]:
     except (click.exceptions.Exit, click.ClickException, click.Abort):
         raise
     except OSError as exc:
-        click.echo(f"maskkit: {exc.strerror or type(exc).__name__}", err=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"maskkit: {exc.strerror or type(exc).__name__}{where}", err=True)
         sys.exit(1)
     except Exception as exc:
         click.echo(f"maskkit: internal error ({type(exc).__name__}); nothing was written", err=True)
@@ -92,8 +94,9 @@ def mask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
     """Mask FILE (or stdin) to stdout."""
     with _errors():
         text = _read(file)
-        result = _masker(ctx, namespace).mask(text)
-        _write(result.text)
+        masker = _masker(ctx, namespace)
+        masker.vault.ping()  # fail closed even when the text holds nothing to mask
+        _write(masker.mask(text).text)
 
 
 @main.command()
@@ -104,7 +107,9 @@ def unmask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
     """Restore the pseudonyms in FILE (or stdin) to stdout. Unknown pseudonyms are left as they are."""
     with _errors():
         text = _read(file)
-        _write(_masker(ctx, namespace).unmask(text))
+        masker = _masker(ctx, namespace)
+        masker.vault.ping()  # fail closed even when the text holds no pseudonym
+        _write(masker.unmask(text))
 
 
 def _when(timestamp: float) -> str:
@@ -121,7 +126,7 @@ def lookup(ctx: click.Context, namespace: str | None, pseudonym: str, reveal: bo
     """Show what the vault knows about PSEUDONYM: kind, first/last seen, TTL left, hits."""
     with _errors():
         masker = _masker(ctx, namespace)
-        entry = masker.vault.lookup(masker.namespace, pseudonym.strip().lower(), reveal=reveal)
+        entry = masker.vault.lookup(masker.namespace, canonical(pseudonym.strip()), reveal=reveal)
         row = {
             "pseudonym": entry.pseudonym,
             "namespace": entry.namespace,
@@ -163,6 +168,62 @@ def _vault(ctx: click.Context) -> Vault:
     return Vault.from_settings(_settings(ctx))
 
 
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; anything else needs a key).")
+@click.option("--port", type=int, default=None, help="Port (default 8000; 0 picks a free one).")
+@click.option("--upstream", default=None, help="The Anthropic API URL (default https://api.anthropic.com).")
+@_namespace_option
+@click.option("--passthrough", is_flag=True, default=None, help="Forward the client's own Claude credentials.")
+@click.option(
+    "--via", type=click.Choice(["http", "litellm"]), default=None, help="Call the upstream over HTTP or LiteLLM."
+)
+@click.option("--port-file", type=click.Path(path_type=Path), default=None, help="Write the bound port here.")
+@click.pass_context
+def proxy(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    upstream: str | None,
+    namespace: str | None,
+    passthrough: bool | None,
+    via: str | None,
+    port_file: Path | None,
+) -> None:
+    """Run the masking proxy: point ANTHROPIC_BASE_URL at it and use Claude Code as before."""
+    with _errors():
+        from .server import serve
+
+        settings = _settings(ctx)
+        changes: dict[str, Any] = {}
+        if host is not None:
+            changes["host"] = host
+        if port is not None:
+            changes["port"] = port
+        if upstream is not None:
+            changes["upstream"] = upstream.rstrip("/")
+        if namespace is not None:
+            changes["namespace"] = check_namespace(namespace)
+        if passthrough:
+            changes["passthrough"] = True
+        if via is not None:
+            changes["via"] = via
+        serve(settings.evolve(**changes), port_file=port_file)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, claude_args: tuple[str, ...]) -> None:
+    """Run the real `claude` CLI behind the masking proxy, e.g. `maskkit run -p "PROMPT" --output-format json`.
+
+    Uses the proxy already running from this data dir, or starts one for the run.
+    """
+    with _errors():
+        from .runner import run_claude
+
+        sys.exit(run_claude(_settings(ctx), claude_args))
+
+
 @main.group()
 def vault() -> None:
     """Manage the vault: forget, purge, stop the embedded server, keys."""
@@ -177,9 +238,10 @@ def forget(ctx: click.Context, namespace: str | None, pseudonym: str) -> None:
     with _errors():
         settings = _settings(ctx)
         space = check_namespace(namespace or settings.namespace)
-        if not _vault(ctx).forget(space, pseudonym.strip().lower()):
+        pseudonym = canonical(pseudonym.strip())
+        if not _vault(ctx).forget(space, pseudonym):
             raise ConfigError(f"{pseudonym} is not in namespace {space!r}")
-        click.echo(f"forgot {pseudonym.strip().lower()} in {space}")
+        click.echo(f"forgot {pseudonym} in {space}")
 
 
 @vault.command()
@@ -203,6 +265,35 @@ def stop(ctx: click.Context) -> None:
     with _errors():
         home = _settings(ctx).home
         click.echo("stopped" if stop_embedded_redis(home) else "the embedded vault was not running")
+
+
+@vault.command("rotate-key")
+@click.option(
+    "--new-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Use the key in this file instead of a fresh one (e.g. to finish an interrupted rotation).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def rotate_key(ctx: click.Context, new_key_file: Path | None, yes: bool) -> None:
+    """Re-encrypt every mapping under a new vault key; every pseudonym stays the same.
+
+    With vault.key, the new key replaces it and the old one is kept as vault.key.old (both 0600). With
+    MASKKIT_VAULT_KEY, the new key is printed on stdout before anything changes: set it for every maskkit
+    process. Other processes are refused while it runs, and afterwards until restarted with the new key.
+    """
+    with _errors():
+        settings = _settings(ctx)
+        if not yes:
+            click.confirm("Re-encrypt every mapping under a new vault key?", abort=True, err=True)
+        new_key = new_key_file.read_text(encoding="ascii").strip() if new_key_file else None
+        rotation = rotate_vault_key(settings, new_key=new_key, announce=click.echo)
+        count = f"{rotation.rotated} mapping{'s' if rotation.rotated != 1 else ''}"
+        if rotation.key_file is not None:
+            click.echo(f"re-encrypted {count}; new key in {rotation.key_file}, old key kept in {rotation.backup}")
+        else:
+            click.echo(f"re-encrypted {count}; set MASKKIT_VAULT_KEY to the key printed above", err=True)
 
 
 @vault.command("new-key")

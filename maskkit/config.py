@@ -51,6 +51,9 @@ class Settings:
     litellm_models: Mapping[str, str] = field(default_factory=dict)
     allow_reveal: bool = False
     claude_code_tools: bool = False
+    #: ANTHROPIC_BASE_URL as the parent process (Claude Code) set it; read from the real environment only,
+    #: never from maskkit.env, because the MCP server's reveal rule trusts it to say where Claude Code sends.
+    anthropic_base_url: str | None = None
 
     def evolve(self, **changes: object) -> Settings:
         """A copy with some values changed (CLI flags override the environment this way)."""
@@ -178,6 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else {},
         allow_reveal=_bool("MASKKIT_ALLOW_REVEAL", get("MASKKIT_ALLOW_REVEAL", "") or ""),
         claude_code_tools=_bool("MASKKIT_CLAUDE_CODE_TOOLS", get("MASKKIT_CLAUDE_CODE_TOOLS", "") or ""),
+        anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
     )
 
 

@@ -13,15 +13,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings, check_namespace, load_settings
-from .detectors import Detector
+from .detectors import LITERAL, Detector
+from .detectors import _resolve as resolve_spans
 from .errors import DetectionError, MaskkitError
-from .masker import BLOCKED_MEDIA, apply_spans, map_json_strings, map_request_strings, unmask_text
+from .masker import (
+    BLOCKED_MEDIA,
+    apply_spans,
+    map_json_strings,
+    map_request_strings,
+    replace_thinking,
+    thinking_texts,
+    unmask_text,
+)
+from .memo import recall_thinking, remember_thinking
 from .pseudonyms import canonical
 from .restorer import MessageStreamRestorer, Restorer
 from .types import Span
 from .vault import Vault
 
 __all__ = ["MaskResult", "Masker", "MediaBlocked"]
+
+
+#: Originals shorter than this are not searched for across texts (too likely to be ordinary words).
+_MIN_REPEAT = 4
 
 
 class MediaBlocked(DetectionError):
@@ -81,6 +95,7 @@ class Masker:
         self._prefixes = dict(self.detector.kinds)
         self._kind_of_prefix = {prefix: kind for kind, prefix in self._prefixes.items()}
         self._cache = _SpanCache()
+        self._repeat_cache: dict[str, tuple[frozenset[str], tuple[Span, ...]]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, namespace: str | None = None) -> Masker:
@@ -94,6 +109,7 @@ class Masker:
         """The same vault and detector, another namespace."""
         other = Masker(self.vault, self.detector, namespace)
         other._cache = self._cache
+        other._repeat_cache = self._repeat_cache
         return other
 
     # -- detection
@@ -110,15 +126,43 @@ class Masker:
         return cached
 
     def _items(self, texts: Iterable[str]) -> tuple[dict[str, list[Span]], list[tuple[str, str]]]:
+        """Spans of every text, then a second pass: an original detected in one text (where its context gave it
+        away) is masked wherever else it appears in the same request, e.g. a bucket named in `--bucket` and
+        later mentioned bare, or a password the model repeats in its thinking."""
         spans_by_text: dict[str, list[Span]] = {}
-        items: list[tuple[str, str]] = []
+        known: dict[str, str] = {}
         for text in texts:
             if text in spans_by_text:
                 continue
             spans = self.spans(text)
             spans_by_text[text] = spans
-            items.extend((s.kind, text[s.start : s.end]) for s in spans)
+            for span in spans:
+                if span.kind != LITERAL and span.end - span.start >= _MIN_REPEAT:
+                    known.setdefault(text[span.start : span.end], span.kind)
+        if known:
+            for text, spans in spans_by_text.items():
+                spans_by_text[text] = self._with_known(text, spans, known)
+        items = [(s.kind, t[s.start : s.end]) for t, spans in spans_by_text.items() for s in spans]
         return spans_by_text, items
+
+    def _with_known(self, text: str, spans: list[Span], known: dict[str, str]) -> list[Span]:
+        checked, extra = self._repeat_cache.get(text, (frozenset(), ()))
+        new = [o for o in known if o not in checked and o in text]
+        if new:
+            found = list(extra)
+            for original in new:
+                start = text.find(original)
+                while start != -1:
+                    found.append(Span(start, start + len(original), known[original]))
+                    start = text.find(original, start + 1)
+            extra = tuple(found)
+        if len(self._repeat_cache) > 50_000:
+            self._repeat_cache.clear()
+        self._repeat_cache[text] = (checked | frozenset(known), extra)
+        if not extra:
+            return spans
+        merged = resolve_spans(text, [*spans, *extra])
+        return merged
 
     def _finish(
         self, texts: Sequence[str], spans_by_text: dict[str, list[Span]], mapping: dict[tuple[str, str], str]
@@ -211,7 +255,17 @@ class Masker:
             raise
         masked, reverse, _ = await self.amask_texts(texts)
         table = dict(zip(texts, masked, strict=True))
-        return map_request_strings(body, lambda t: table[t], media=media), reverse
+        masked_body = map_request_strings(body, lambda t: table[t], media=media)
+        thinking = thinking_texts(body)
+        if thinking:
+            memo = await recall_thinking(self.vault, self.namespace, thinking)
+            if memo:
+                masked_body = replace_thinking(body, masked_body, memo)
+        return masked_body, reverse
+
+    async def remember_thinking(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Record (masked, restored) thinking texts so the next turn can send back exactly what was signed."""
+        await remember_thinking(self.vault, self.namespace, pairs)
 
     async def amask_json(self, value: Any) -> tuple[Any, dict[str, str]]:
         """Mask every string value of any JSON document (for API routes maskkit does not know)."""

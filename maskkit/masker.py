@@ -83,35 +83,29 @@ def map_json_strings(value: Any, fn: StrMap, *, keys: bool = False) -> Any:
 
 
 def _map_block(block: Any, fn: StrMap, media: str) -> Any:
-    """One content block of a request, with the model-readable strings mapped."""
+    """One content block with every model-readable string mapped: the known fields by their meaning, and any
+    other field (a future block type, a wrong type) generically, since what we cannot place we mask."""
     if not isinstance(block, dict):
         return map_json_strings(block, fn)
     kind = block.get("type")
-    out = dict(block)
-    if kind == "text":
-        if isinstance(block.get("text"), str):
-            out["text"] = fn(block["text"])
-        if "citations" in block:
-            out["citations"] = map_json_strings(block["citations"], fn)
-    elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
-        if "input" in block:
-            out["input"] = map_json_strings(block["input"], fn, keys=True)
-    elif kind == "tool_result" or kind == "mcp_tool_result":
-        content = block.get("content")
-        if isinstance(content, str):
-            out["content"] = fn(content)
-        elif isinstance(content, list):
-            out["content"] = [_map_block(item, fn, media) for item in content]
-    elif kind == "thinking":
-        if isinstance(block.get("thinking"), str):
-            out["thinking"] = fn(block["thinking"])
-    elif kind == "redacted_thinking":
+    if kind == "redacted_thinking":
         return block
-    elif kind in ("image", "document", "container_upload"):
+    if kind in ("image", "document", "container_upload"):
         return _map_media(block, fn, media)
-    else:
-        out = {k: v if k in _OPAQUE_KEYS else map_json_strings(v, fn) for k, v in block.items()}
+    out: dict[str, Any] = {}
+    for key, value in block.items():
+        if key in _OPAQUE_KEYS:
+            out[key] = value
+        elif key == "input" and kind in _TOOL_CALLS:
+            out[key] = map_json_strings(value, fn, keys=True)
+        elif key == "content":
+            out[key] = _map_content(value, fn, media)
+        else:
+            out[key] = map_json_strings(value, fn)
     return out
+
+
+_TOOL_CALLS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 
 def _map_media(block: dict[str, Any], fn: StrMap, media: str) -> dict[str, Any]:
@@ -138,7 +132,13 @@ def _map_content(content: Any, fn: StrMap, media: str) -> Any:
         return fn(content)
     if isinstance(content, list):
         return [_map_block(block, fn, media) for block in content]
-    return content
+    return map_json_strings(content, fn)
+
+
+#: Request fields that carry settings, not text the model reads (a tool_choice names a tool exactly).
+_SETTINGS_KEYS = frozenset(
+    {"model", "stream", "max_tokens", "temperature", "top_p", "top_k", "tool_choice", "thinking", "service_tier"}
+)
 
 
 def map_request_strings(body: dict[str, Any], fn: StrMap, *, media: str = "pass") -> dict[str, Any]:
@@ -146,30 +146,38 @@ def map_request_strings(body: dict[str, Any], fn: StrMap, *, media: str = "pass"
 
     That is: `system`, every message's text (user, assistant and mid-conversation system turns), tool results,
     earlier tool calls' input, thinking text, documents' text, and tool definitions (everything but their name).
-    Images, base64 data, signatures, ids and redacted thinking are left alone; images and binary documents
-    raise ValueError(BLOCKED_MEDIA) when `media == "block"`.
+    Fields of an unexpected type or unknown name are mapped generically. Images, base64 data, signatures, ids and
+    redacted thinking are left alone; images and binary documents raise ValueError(BLOCKED_MEDIA) when
+    `media == "block"`.
     """
-    out = dict(body)
-    if "system" in body:
-        out["system"] = _map_content(body["system"], fn, media)
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        out["messages"] = [
-            {**m, "content": _map_content(m.get("content"), fn, media)} if isinstance(m, dict) else m
-            for m in messages
-        ]
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        out["tools"] = [
-            {
-                k: v if k in ("name", "type", "cache_control") else map_json_strings(v, fn)
-                for k, v in t.items()
-            }
-            if isinstance(t, dict)
-            else t
-            for t in tools
-        ]
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in _SETTINGS_KEYS:
+            out[key] = value
+        elif key == "system":
+            out[key] = _map_content(value, fn, media)
+        elif key == "messages" and isinstance(value, list):
+            out[key] = [_map_message(m, fn, media) for m in value]
+        elif key == "tools" and isinstance(value, list):
+            out[key] = [_map_tool(t, fn) for t in value]
+        else:
+            out[key] = map_json_strings(value, fn)
     return out
+
+
+def _map_message(message: Any, fn: StrMap, media: str) -> Any:
+    if not isinstance(message, dict):
+        return map_json_strings(message, fn)
+    return {
+        k: v if k == "role" else _map_content(v, fn, media) if k == "content" else map_json_strings(v, fn)
+        for k, v in message.items()
+    }
+
+
+def _map_tool(tool: Any, fn: StrMap) -> Any:
+    if not isinstance(tool, dict):
+        return map_json_strings(tool, fn)
+    return {k: v if k in ("name", "type", "cache_control") else map_json_strings(v, fn) for k, v in tool.items()}
 
 
 def map_response_strings(body: Any, fn: StrMap) -> Any:
@@ -184,3 +192,36 @@ def map_response_strings(body: Any, fn: StrMap) -> Any:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         out["error"] = {**error, "message": fn(error["message"])}
     return out
+
+
+# --- signed thinking ------------------------------------------------------------------------------------------
+
+
+def _thinking_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    blocks: list[dict[str, Any]] = []
+    if not isinstance(messages, list):
+        return blocks
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            blocks.extend(b for b in content if _is_thinking(b))
+    return blocks
+
+
+def _is_thinking(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "thinking" and isinstance(block.get("thinking"), str)
+
+
+def thinking_texts(body: dict[str, Any]) -> list[str]:
+    """The text of every signed thinking block in a request (what the thinking memo is asked about)."""
+    return [b["thinking"] for b in _thinking_blocks(body)]
+
+
+def replace_thinking(original: dict[str, Any], masked: dict[str, Any], memo: dict[str, str]) -> dict[str, Any]:
+    """`masked` with each thinking block whose original text is in `memo` set to the memo's text: the exact
+    text the model signed, whatever re-masking the restored text would have produced."""
+    for before, after in zip(_thinking_blocks(original), _thinking_blocks(masked), strict=True):
+        if before["thinking"] in memo:
+            after["thinking"] = memo[before["thinking"]]
+    return masked

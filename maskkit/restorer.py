@@ -121,6 +121,9 @@ class MessageStreamRestorer:
         self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
         self._grammar = grammar
         self._blocks: dict[int, tuple[str, Restorer]] = {}
+        self._thinking: dict[int, tuple[list[str], list[str]]] = {}
+        #: (masked, restored) text of every thinking block completed so far, for the thinking memo.
+        self.completed_thinking: list[tuple[str, str]] = []
 
     def _restore(self, text: str) -> str:
         return unmask_text(text, self._reverse, self._grammar)
@@ -137,6 +140,8 @@ class MessageStreamRestorer:
                 mapping = self._json_reverse if field == "partial_json" else self._reverse
                 restorer = Restorer(mapping, self._grammar, json_text=field == "partial_json")
                 self._blocks[index] = (field, restorer)
+                if field == "thinking":
+                    self._thinking[index] = ([], [])
                 restored = map_response_strings({"content": [block]}, self._restore)["content"][0]
                 return [(event, {**data, "content_block": restored})]
         elif kind == "content_block_delta":
@@ -162,6 +167,9 @@ class MessageStreamRestorer:
             # A delta for a block we never saw start: restore it whole rather than forward it raw.
             return [(event, {**data, "delta": {**delta, field: self._restore(delta[field])}})]
         text = self._blocks[index][1].feed(delta[field])
+        if index in self._thinking:
+            self._thinking[index][0].append(delta[field])
+            self._thinking[index][1].append(text)
         if not text:
             return []
         return [(event, {**data, "delta": {**delta, field: text}})]
@@ -172,6 +180,9 @@ class MessageStreamRestorer:
         if isinstance(index, int) and index in self._blocks:
             field, restorer = self._blocks.pop(index)
             tail = restorer.flush()
+            if index in self._thinking:
+                masked, restored = self._thinking.pop(index)
+                self.completed_thinking.append(("".join(masked), "".join(restored) + tail))
             if tail:
                 delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
                 out.append(

@@ -86,3 +86,6 @@ def env(settings: Settings, vault_key: str, namespace: str) -> dict[str, str]:
         "MASKKIT_VAULT_KEY": vault_key,
         "MASKKIT_NAMESPACE": namespace,
     }
+
+
+from proxyfixtures import claude_binary, model, proxy, standin  # noqa: E402,F401  (fixtures for every test)

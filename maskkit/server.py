@@ -1,0 +1,91 @@
+"""Runs the proxy: checks the bind rules, prepares the client key, binds, serves with uvicorn. I/O edge."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .config import Settings
+from .errors import ConfigError
+from .proxy import build_app, ensure_client_key
+from .vault import Vault
+
+__all__ = ["is_loopback", "serve"]
+
+log = logging.getLogger("maskkit.server")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings) -> None:
+    """Loopback only, unless told otherwise, and then only with a configured key and never in pass-through."""
+    if is_loopback(settings.host):
+        return
+    if settings.passthrough:
+        raise ConfigError("pass-through mode forwards your own Claude credentials: it only binds to loopback")
+    if not settings.api_key and not settings.key_namespaces:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} without MASKKIT_API_KEY or MASKKIT_KEYS_FILE: "
+            "a generated key is only safe on loopback"
+        )
+
+
+def serve(settings: Settings, port_file: Path | None = None) -> None:
+    """Serve until interrupted. Fails before binding if the vault is unusable (fail closed from the start)."""
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    check_bind(settings)
+    vault = Vault.from_settings(settings)
+    vault.ping()
+    vault.close()
+    if not settings.passthrough:
+        key, created = ensure_client_key(settings)
+        if created:
+            print(
+                f"maskkit: created a client key in {settings.home / 'proxy.key'} (shown once):\n"
+                f"  export ANTHROPIC_BASE_URL=http://{settings.host}:{settings.port}\n"
+                f"  export ANTHROPIC_API_KEY={key}",
+                file=sys.stderr,
+            )
+        if not settings.anthropic_api_key:
+            log.warning(
+                "no ANTHROPIC_API_KEY: upstream calls will fail with authentication_error (or use --passthrough)"
+            )
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    if port_file is not None:
+        port_file.write_text(str(port), encoding="ascii")
+    print(f"maskkit proxy on http://{settings.host}:{port} -> {settings.upstream}", file=sys.stderr, flush=True)
+    config = uvicorn.Config(
+        build_app(settings.evolve(port=port)),
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    record = settings.home / "proxy.json"
+    record.write_text(json.dumps({"url": f"http://{settings.host}:{port}", "pid": os.getpid()}), encoding="utf-8")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(record.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                record.unlink()

@@ -1,0 +1,246 @@
+"""Fixtures for the proxy tests: the stand-in model, a real maskkit proxy in front of it (in a thread or as a
+`maskkit proxy` subprocess), and the real Claude Code CLI (installed with npm into a cache dir when missing)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from standin_model import StandinModel
+
+from maskkit import Settings
+from maskkit.proxy import build_app
+
+CLIENT_KEY = "mk-test-client-key"
+UPSTREAM_KEY = "sk-ant-test-upstream-key"
+CLAUDE_VERSION = os.environ.get("MASKKIT_TEST_CLAUDE_CODE_VERSION", "2.1.197")
+CACHE = Path(os.environ.get("MASKKIT_TEST_CACHE", Path.home() / ".cache" / "maskkit-tests"))
+
+
+class ServerThread:
+    """Serves an ASGI app with uvicorn in a thread on 127.0.0.1:0; always stop() it."""
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="maskkit-proxy", daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the maskkit proxy did not start")
+            time.sleep(0.005)
+        return self
+
+    @property
+    def url(self) -> str:
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(timeout=5)
+
+
+@dataclass
+class Proxy:
+    """A running proxy and what tests need to talk to it."""
+
+    url: str
+    settings: Settings
+    model: StandinModel
+    key: str = CLIENT_KEY
+    logs: list[str] = field(default_factory=list)
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"x-api-key": self.key, "anthropic-version": "2023-06-01", "content-type": "application/json", **extra}
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(self.format(record))
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[StandinModel]:
+    with StandinModel() as model:
+        yield model
+
+
+@pytest.fixture
+def model(standin: StandinModel) -> Iterator[StandinModel]:
+    """The session's stand-in model, reset for this test."""
+    standin.clear()
+    standin.responder = None
+    standin.max_delta_chars = 3
+    standin.seed = 0
+    standin.event_delay = 0.0
+    yield standin
+    standin.clear()
+    standin.responder = None
+
+
+def proxy_settings(settings: Settings, model: StandinModel, **changes: Any) -> Settings:
+    base: dict[str, Any] = {
+        "upstream": model.url,
+        "api_key": CLIENT_KEY,
+        "anthropic_api_key": UPSTREAM_KEY,
+        "upstream_timeout": 30.0,
+        "log_level": "DEBUG",
+    }
+    base.update(changes)
+    return settings.evolve(**base)
+
+
+@pytest.fixture
+def proxy(settings: Settings, model: StandinModel) -> Iterator[Proxy]:
+    """A real maskkit proxy (uvicorn, loopback, free port) in front of the stand-in; its logs are captured."""
+    logs: list[str] = []
+    handler = _LogCapture(logs)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger("maskkit")
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    server = ServerThread(build_app(proxy_settings(settings, model))).start()
+    try:
+        yield Proxy(server.url, settings, model, logs=logs)
+    finally:
+        server.stop()
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ProxyProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_proxy_process(env: dict[str, str], upstream: str, workdir: Path, *extra: str) -> ProxyProcess:
+    """`maskkit proxy` as a real subprocess on a free port; waits for /health. Caller must stop_proxy_process."""
+    port_file = workdir / f"proxy-{time.monotonic_ns()}.port"
+    log_path = workdir / f"proxy-{time.monotonic_ns()}.log"
+    full_env = {**env, "MASKKIT_API_KEY": CLIENT_KEY, "ANTHROPIC_API_KEY": UPSTREAM_KEY, "MASKKIT_LOG_LEVEL": "DEBUG"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "maskkit", "proxy", "--port", "0", "--port-file", str(port_file),
+             "--upstream", upstream, *extra],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"maskkit proxy exited with {process.returncode}: {log_path.read_text()}")
+        if port_file.exists() and port_file.read_text():
+            url = f"http://127.0.0.1:{port_file.read_text()}"
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code in (200, 503):
+                    return ProxyProcess(url, process, log_path)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("maskkit proxy did not become ready in 30 s")
+
+
+def stop_proxy_process(proxy: ProxyProcess) -> None:
+    proxy.process.terminate()
+    try:
+        proxy.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proxy.process.kill()
+        proxy.process.wait(timeout=5)
+
+
+# --- the real Claude Code CLI ----------------------------------------------------------------------------------
+
+
+def _installed_claude(prefix: Path) -> Path | None:
+    binary = prefix / "bin" / "claude"
+    if binary.exists():
+        result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+        if result.returncode == 0:
+            return binary
+    return None
+
+
+@pytest.fixture(scope="session")
+def claude_binary() -> Path:
+    """The real Claude Code CLI (npm @anthropic-ai/claude-code), installed into a cache dir when missing."""
+    prefix = CACHE / f"claude-code-{CLAUDE_VERSION}"
+    found = _installed_claude(prefix)
+    if found:
+        return found
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is needed to install the Claude Code CLI (@anthropic-ai/claude-code); install Node.js")
+    prefix.mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "-g", "--prefix", str(prefix), f"@anthropic-ai/claude-code@{CLAUDE_VERSION}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    found = _installed_claude(prefix)
+    if result.returncode != 0 or found is None:
+        pytest.fail(f"installing the Claude Code CLI failed (rc {result.returncode}): {result.stderr[-2000:]}")
+    return found
+
+
+def claude_env(base_url: str, home: Path, key: str = CLIENT_KEY) -> dict[str, str]:
+    """The environment that runs Claude Code fully offline against `base_url` with a throw-away HOME."""
+    home.mkdir(parents=True, exist_ok=True)
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR")}
+    return {
+        **keep,
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": key,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "IS_SANDBOX": "1",
+    }
+
+
+def run_claude(binary: Path, env: dict[str, str], cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binary), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def stream_json_events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip().startswith("{")]
