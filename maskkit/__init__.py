@@ -48,6 +48,7 @@ __all__ = [
     "audit",
     "load_ipython_extension",
     "load_settings",
+    "unload_ipython_extension",
 ]
 
 
@@ -63,3 +64,10 @@ def load_ipython_extension(ipython: Any) -> None:
     from .magics import load_ipython_extension as _load
 
     _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext maskkit` removes what `%load_ext maskkit` added."""
+    from .magics import unload_ipython_extension as _unload
+
+    _unload(ipython)

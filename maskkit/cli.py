@@ -224,6 +224,31 @@ def run(ctx: click.Context, claude_args: tuple[str, ...]) -> None:
         sys.exit(run_claude(_settings(ctx), claude_args))
 
 
+@main.command("audit")
+@_namespace_option
+@click.option("--kind", "kinds", multiple=True, help="Only these kinds (repeatable).")
+@click.option("--reveal", is_flag=True, help="Show originals instead of redacted forms (they land on your terminal).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write CSV or Parquet instead.")
+@click.pass_context
+def audit_command(
+    ctx: click.Context, namespace: str | None, kinds: tuple[str, ...], reveal: bool, output: Path | None
+) -> None:
+    """Every live mapping as a table (namespace, pseudonym, kind, first/last seen, TTL, hits, original redacted)."""
+    with _errors():
+        from rich.console import Console
+
+        from .audit import audit as audit_frame
+        from .audit import render_table, write
+
+        frame = audit_frame(
+            check_namespace(namespace) if namespace else None, list(kinds) or None, reveal, settings=_settings(ctx)
+        )
+        if output is not None:
+            click.echo(f"wrote {len(frame)} rows to {write(frame, output)}")
+        else:
+            Console().print(render_table(frame))
+
+
 @main.group()
 def vault() -> None:
     """Manage the vault: forget, purge, stop the embedded server, keys."""

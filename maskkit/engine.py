@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings, check_namespace, load_settings
-from .detectors import LITERAL, Detector
+from .detectors import LITERAL, Detector, find_originals
 from .detectors import _resolve as resolve_spans
 from .errors import DetectionError, MaskkitError
 from .masker import (
@@ -36,6 +36,7 @@ __all__ = ["MaskResult", "Masker", "MediaBlocked"]
 
 #: Originals shorter than this are not searched for across texts (too likely to be ordinary words).
 _MIN_REPEAT = 4
+_NOTHING: frozenset[str] = frozenset()
 
 
 class MediaBlocked(DetectionError):
@@ -95,7 +96,8 @@ class Masker:
         self._prefixes = dict(self.detector.kinds)
         self._kind_of_prefix = {prefix: kind for kind, prefix in self._prefixes.items()}
         self._cache = _SpanCache()
-        self._repeat_cache: dict[str, tuple[frozenset[str], tuple[Span, ...]]] = {}
+        self._repeat_cache: dict[str, tuple[frozenset[str], tuple[Span, ...], list[Span] | None]] = {}
+        self._last_known: list[frozenset[str]] = [_NOTHING]
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, namespace: str | None = None) -> Masker:
@@ -110,6 +112,7 @@ class Masker:
         other = Masker(self.vault, self.detector, namespace)
         other._cache = self._cache
         other._repeat_cache = self._repeat_cache
+        other._last_known = self._last_known
         return other
 
     # -- detection
@@ -140,28 +143,28 @@ class Masker:
                 if span.kind != LITERAL and span.end - span.start >= _MIN_REPEAT:
                     known.setdefault(text[span.start : span.end], span.kind)
         if known:
+            known_set = frozenset(known)
+            if known_set == self._last_known[0]:
+                known_set = self._last_known[0]  # the same object as last time: cached texts match by identity
+            self._last_known[0] = known_set
             for text, spans in spans_by_text.items():
-                spans_by_text[text] = self._with_known(text, spans, known)
+                spans_by_text[text] = self._with_known(text, spans, known_set, known)
         items = [(s.kind, t[s.start : s.end]) for t, spans in spans_by_text.items() for s in spans]
         return spans_by_text, items
 
-    def _with_known(self, text: str, spans: list[Span], known: dict[str, str]) -> list[Span]:
-        checked, extra = self._repeat_cache.get(text, (frozenset(), ()))
-        new = [o for o in known if o not in checked and o in text]
+    def _with_known(self, text: str, spans: list[Span], known: frozenset[str], kinds: dict[str, str]) -> list[Span]:
+        """`spans` plus every occurrence of a known original, cached per text: a re-sent conversation only
+        searches its texts for originals they were not yet searched for."""
+        checked, extra, merged = self._repeat_cache.get(text, (_NOTHING, (), None))
+        if checked is known and merged is not None:
+            return merged
+        new = {o: kinds[o] for o in known if o not in checked and o in text}
         if new:
-            found = list(extra)
-            for original in new:
-                start = text.find(original)
-                while start != -1:
-                    found.append(Span(start, start + len(original), known[original]))
-                    start = text.find(original, start + 1)
-            extra = tuple(found)
+            extra = (*extra, *find_originals(text, new))
+        merged = resolve_spans(text, [*spans, *extra]) if extra else spans
         if len(self._repeat_cache) > 50_000:
             self._repeat_cache.clear()
-        self._repeat_cache[text] = (checked | frozenset(known), extra)
-        if not extra:
-            return spans
-        merged = resolve_spans(text, [*spans, *extra])
+        self._repeat_cache[text] = (known, extra, merged)
         return merged
 
     def _finish(

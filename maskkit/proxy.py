@@ -32,7 +32,7 @@ from .engine import Masker, detector_from_settings
 from .errors import MaskkitError, UpstreamError, http_error_for
 from .masker import map_json_strings, map_response_strings, unmask_text
 from .sse import SSEDecoder, encode_event
-from .vault import Vault
+from .vault import Vault, private_dir
 
 __all__ = ["build_app", "client_keys", "error_response"]
 
@@ -103,7 +103,7 @@ def ensure_client_key(settings: Settings) -> tuple[str, bool]:
     if existing:
         return existing, False
 
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.home)
     key = "mk-" + secrets.token_urlsafe(32)
     path = settings.home / "proxy.key"
     try:
@@ -208,7 +208,8 @@ class _Proxy:
         vault = Vault.from_settings(settings)
         masker = Masker(vault, detector_from_settings(settings), settings.namespace)
         timeout = httpx.Timeout(settings.upstream_timeout, connect=10.0)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as http:
             self.state = _State(settings, masker, http, client_keys(settings))
             try:
                 yield
@@ -297,6 +298,16 @@ class _Proxy:
             return namespace
         masker = state.masker.for_namespace(namespace)
         path = request.url.path
+        if masker.spans(path) or masker.spans(request.url.query):
+            # Claude Code only ever sends `?beta=true`; anything detectable in a URL is refused, not forwarded
+            # (a URL cannot be masked without breaking the route) and not logged.
+            log.warning("%s refused: the URL holds an identifier", request.method)
+            return error_response(
+                400,
+                "invalid_request_error",
+                "the request URL holds something maskkit masks (an AWS identifier or secret); maskkit does not "
+                "send identifiers in URLs: move it into the JSON body",
+            )
         started = time.perf_counter()
         try:
             response = await self._forward(request, state, masker, path)
@@ -494,15 +505,18 @@ def _restore_event(restorer: Any, name: str | None, data: str) -> tuple[bytes, b
     try:
         parsed = json.loads(data)
     except ValueError:
-        if name == "error" or "error" in data:
-            return encode_event(name, data), True
+        if name == "error":  # an error the upstream could not even encode: still an error, well formed
+            return _sse_error("api_error", "the upstream API reported an error it did not encode as JSON"), True
         raise UpstreamError("the upstream API sent an SSE event whose data is not JSON") from None
     done = isinstance(parsed, dict) and parsed.get("type") in ("message_stop", "error")
     out = b"".join(
-        encode_event(event, json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+        encode_event(event, data if payload is parsed else _ENCODER.encode(payload))
         for event, payload in restorer.feed(name, parsed)
     )
     return out, done
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def build_app(settings: Settings) -> Starlette:

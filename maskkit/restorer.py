@@ -172,6 +172,8 @@ class MessageStreamRestorer:
             self._thinking[index][1].append(text)
         if not text:
             return []
+        if text == delta[field]:
+            return [(event, data)]  # unchanged: the proxy can re-send the upstream bytes as they were
         return [(event, {**data, "delta": {**delta, field: text}})]
 
     def _stop(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:

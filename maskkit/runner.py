@@ -6,8 +6,10 @@ restored; this module only wires the environment and the proxy's lifetime. I/O e
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import httpx
 from .config import Settings
 from .errors import ConfigError, UpstreamError
 from .proxy import ensure_client_key
+from .vault import VaultKey, private_dir
 
 __all__ = ["run_claude", "running_proxy"]
 
@@ -35,13 +38,42 @@ def _healthy(url: str) -> bool:
 
 
 def running_proxy(settings: Settings) -> str | None:
-    """The URL of a live proxy started from this MASKKIT_HOME (it records itself in proxy.json), if any."""
+    """The URL of a live proxy started from this MASKKIT_HOME (it records itself in proxy.json), if any.
+
+    A record can outlive its proxy, and anyone may then take the port: the recorded process must still run, and
+    the server must prove it holds this vault's key (the HMAC handshake the MCP server uses) before Claude Code,
+    the client key and an unmasked prompt are pointed at it.
+    """
     try:
         info = json.loads((settings.home / "proxy.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     url = info.get("url") if isinstance(info, dict) else None
-    return url if isinstance(url, str) and _healthy(url) else None
+    pid = info.get("pid") if isinstance(info, dict) else None
+    if not isinstance(url, str) or not isinstance(pid, int) or not _alive(pid):
+        return None
+    return url if _healthy(url) and _proves_vault_key(url, settings) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: not ours
+    return True
+
+
+def _proves_vault_key(url: str, settings: Settings) -> bool:
+    challenge = secrets.token_hex(32)
+    try:
+        response = httpx.post(url + "/maskkit/v1/prove", json={"challenge": challenge}, timeout=2)
+        proof = response.json().get("proof")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    expected = VaultKey.from_settings(settings).prove(challenge)
+    return isinstance(proof, str) and hmac.compare_digest(proof, expected)
 
 
 @contextmanager
@@ -91,7 +123,7 @@ def claude_executable() -> str:
 def run_claude(settings: Settings, args: Sequence[str]) -> int:
     """Run `claude ARGS` with ANTHROPIC_BASE_URL pointing at the proxy; returns claude's exit code."""
     binary = claude_executable()
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.home)
     with proxy_for_run(settings) as url:
         env = {**os.environ, "ANTHROPIC_BASE_URL": url}
         if not settings.passthrough:

@@ -1,24 +1,34 @@
 """The vault: pseudonym <-> original mappings in Redis, encrypted, per namespace, with a sliding TTL.
 
-Layout (the keys of a namespace share the hash tag `{ns}`; the scripts also touch the global `mk:` keys, so
-the vault needs a single Redis server, not a Cluster):
+Layout. Every key a script touches carries the namespace's hash tag `{ns}`, so one namespace lives in one Redis
+Cluster slot and every script runs on one node; the same layout serves a single server, unchanged.
 
     mk:{ns}:f:<id>         -> pseudonym       forward index; <id> is an HMAC of (ns, kind, original), never the value
     mk:{ns}:p:<pseudonym>  -> hash c=nonce+AES-GCM(original; bound to ns and prefix) k=kind code f=first seen
                               l=last seen h=hits i=<id>
     mk:{ns}:n:<prefix>     -> counter (no TTL, kept by purge: a number is never issued twice in a namespace)
-    mk:namespaces          -> set of namespaces
-    mk:kinds               -> hash kind -> small code ("#" holds the last code): the mapping stores 1-2 bytes
-    mk:keycheck            -> fingerprint of the vault key ("rotating:<new fingerprint>" while rotate-key runs)
+    mk:{ns}:kinds          -> hash kind -> small code ("#" holds the last code): the mapping stores 1-2 bytes
+    mk:{ns}:keycheck       -> fingerprint of the vault key the namespace is bound to ("pending:<fp>" while it is
+                              being bound, "rotating:<new fp>" while rotate-key runs)
+    mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.memo)
+    mk:keycheck            -> fingerprint of the vault key: the vault-wide authority a namespace is checked against
+                              when it is bound (never read by a script)
+    mk:namespaces          -> set of namespaces (written when a namespace is bound, never by a script)
 
 About 270 bytes of Redis memory per mapping of a 20-character original in namespace `default` (both keys,
 `MEMORY USAGE`; a longer namespace name adds up to ~30 bytes). Timestamps are stored as ziplist integers.
 
-Minting runs in one Lua script per call, which also checks the key fingerprint: a text with a hundred identifiers
-costs one round trip, two processes masking the same new value at once get the same pseudonym, and a process
-holding an old key can never write under it. Redis and socket errors are turned into maskkit errors here
-(`_REDIS_ERRORS`); nothing above this module sees a redis exception. Originals never appear in keys, values,
-log lines or messages.
+Minting runs in one Lua script per call, which also compares the namespace's key check with the caller's
+fingerprint: a text with a hundred identifiers costs one round trip (on a Cluster too: the script's keys share
+one slot), two processes masking the same new value at once get the same pseudonym, and a process holding an
+old key can never write under it. The first use of a namespace binds it to the key (`_bind`, a few round trips,
+once per namespace): that step checks `mk:keycheck` outside any script, because on a Cluster it lives elsewhere.
+
+`MASKKIT_REDIS_URL=redis+cluster://host:port[,host:port...]` (or `rediss+cluster://` for TLS) selects Redis
+Cluster (redis-py's RedisCluster); iteration (stats, purge, rotate-key) then SCANs every primary.
+
+Redis and socket errors are turned into maskkit errors here (`_REDIS_ERRORS`); nothing above this module sees a
+redis exception. Originals never appear in keys, values, log lines or messages.
 """
 
 from __future__ import annotations
@@ -39,10 +49,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis
 import redis.asyncio as aredis
+import redis.asyncio.cluster as acluster
+import redis.cluster as rcluster
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -69,34 +81,41 @@ log = logging.getLogger("maskkit.vault")
 
 _KEYCHECK = "mk:keycheck"
 _NAMESPACES = "mk:namespaces"
-_KINDS = "mk:kinds"
+_LEGACY_KINDS = "mk:kinds"  # the single-server layout's global kind table, adopted by each namespace when bound
 _ROTATING = "rotating:"
+_PENDING = "pending:"
+_ARG_CACHE_SIZE = 100_000  # (index, ciphertext) pairs kept per Vault, so re-sent text costs no crypto
 
-# Every script that reads or writes mappings first compares mk:keycheck with the caller's fingerprint (the
-# first writer sets it), so a mismatch is refused before anything is touched.
+# Every script that reads or writes mappings first compares the namespace's key check with the caller's
+# fingerprint, so a mismatch is refused before anything is touched. A namespace not bound yet (or half bound)
+# answers MKINIT: the caller binds it (`Vault._bind`) and runs the script again, or, to only read it (UNBOUND_OK),
+# checks mk:keycheck itself and runs the script again with UNBOUND_OK set.
 _CHECK = """
 local stored = redis.call('GET', KEYS[2])
-if not stored then
-  if WRITES then redis.call('SET', KEYS[2], ARGV[1]) end
-elseif stored ~= ARGV[1] then
-  if string.sub(stored, 1, 9) == 'rotating:' then return redis.error_reply('MKROTATING') end
-  return redis.error_reply('MKKEY')
+if stored ~= ARGV[1] then
+  if not stored or stored == 'pending:' .. ARGV[1] then
+    if not UNBOUND_OK then return redis.error_reply('MKINIT') end
+  elseif string.sub(stored, 1, 9) == 'rotating:' then
+    return redis.error_reply('MKROTATING')
+  else
+    return redis.error_reply('MKKEY')
+  end
 end
 """
 
-# KEYS: base, keycheck, namespaces, kinds.  ARGV: fingerprint, namespace, now, ttl, then (id, prefix, kind, ct)*.
+# KEYS: base, keycheck, kinds (one slot).  ARGV: fingerprint, now, ttl, then (id, prefix, kind, ct)*.
 # When Redis is full (maxmemory, noeviction) it refuses a script's first memory-growing write, but not the writes
 # after one that succeeded. So the new mappings are minted first (a full vault fails at the first INCR, before
 # anything was written, and the caller gets VaultFull), and only then are the known ones refreshed, with pcall:
 # a full vault still masks values it already knows.
 _MINT = (
-    "local WRITES = true\n"
+    "local UNBOUND_OK = false\n"
     + _CHECK
     + """
 local base = KEYS[1]
-local now, ttl = ARGV[3], tonumber(ARGV[4])
+local now, ttl = ARGV[2], tonumber(ARGV[3])
 local known = {}
-for i = 5, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   local p = redis.call('GET', base .. 'f:' .. ARGV[i])
   if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
   known[#known + 1] = p
@@ -104,7 +123,7 @@ end
 local codes = {}
 local out = {}
 for j = 1, #known do
-  local i = 4 * j + 1
+  local i = 4 * j
   local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local p = known[j]
   if not p then
@@ -116,10 +135,10 @@ for j = 1, #known do
     end
     local code = codes[kind]
     if not code then
-      code = redis.call('HGET', KEYS[4], kind)
+      code = redis.call('HGET', KEYS[3], kind)
       if not code then
-        code = redis.call('HINCRBY', KEYS[4], '#', 1)
-        redis.call('HSET', KEYS[4], kind, code)
+        code = redis.call('HINCRBY', KEYS[3], '#', 1)
+        redis.call('HSET', KEYS[3], kind, code)
       end
       codes[kind] = code
     end
@@ -138,23 +157,23 @@ for j = 1, #known do
     redis.pcall('HSET', pkey, 'l', now)
     redis.pcall('HINCRBY', pkey, 'h', 1)
     redis.pcall('EXPIRE', pkey, ttl)
-    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[4 * j + 1], ttl)
+    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[4 * j], ttl)
   end
 end
-redis.pcall('SADD', KEYS[3], ARGV[2])
 return out
 """
 )
 
-# KEYS: base, keycheck.  ARGV: fingerprint, now, ttl, pseudonym*.  Returns the ciphertext of each (or false).
+# KEYS: base, keycheck (one slot).  ARGV: fingerprint, now, ttl, unbound ok (0/1), pseudonym*.
+# Returns each ciphertext (or false).
 _RESOLVE = (
-    "local WRITES = false\n"
+    "local UNBOUND_OK = ARGV[4] == '1'\n"
     + _CHECK
     + """
 local base = KEYS[1]
 local now, ttl = ARGV[2], tonumber(ARGV[3])
 local out = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local pkey = base .. 'p:' .. ARGV[i]
   local row = redis.call('HMGET', pkey, 'c', 'i')
   if row[1] then
@@ -179,19 +198,39 @@ if redis.call('GET', fkey) == ARGV[2] then redis.call('DEL', fkey) end
 return 1
 """
 
-# rotate-key, step 1. KEYS: keycheck.  ARGV: old fingerprint, new fingerprint.  From now on every other
-# client's script refuses to run (MKROTATING), so no mapping is written under the old key during the rotation.
+# Binding a namespace to the key, in two steps around a re-read of mk:keycheck (see Vault._bind).
+# KEYS: the namespace's keycheck.  ARGV: fingerprint, 'pending' | 'promote'.  Returns 'ready' or 'pending'.
+_BIND = """
+local stored = redis.call('GET', KEYS[1])
+local pending = 'pending:' .. ARGV[1]
+if stored == ARGV[1] then return 'ready' end
+if ARGV[2] == 'pending' then
+  if not stored then redis.call('SET', KEYS[1], pending) return 'pending' end
+  if stored == pending then return 'pending' end
+elseif stored == pending then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 'ready'
+elseif not stored then
+  return redis.error_reply('MKINIT')
+end
+if string.sub(stored, 1, 9) == 'rotating:' then return redis.error_reply('MKROTATING') end
+return redis.error_reply('MKKEY')
+"""
+
+# rotate-key, step 1 (for mk:keycheck, then for every namespace's keycheck).  KEYS: a keycheck.
+# ARGV: old fingerprint, new fingerprint.  From then on every script in that namespace refuses to run
+# (MKROTATING), so no mapping is written under the old key during the rotation.  Returns 0 if already rotated.
 _CLAIM = """
 local stored = redis.call('GET', KEYS[1])
 if stored == ARGV[2] then return 0 end
-if not stored or stored == ARGV[1] or stored == 'rotating:' .. ARGV[2] then
+if not stored or stored == ARGV[1] or stored == 'pending:' .. ARGV[1] or stored == 'rotating:' .. ARGV[2] then
   redis.call('SET', KEYS[1], 'rotating:' .. ARGV[2])
   return 1
 end
 return redis.error_reply('MKKEY')
 """
 
-# rotate-key, step 2, per batch. KEYS: (mapping, old forward key, new forward key)*.
+# rotate-key, step 2, per batch and namespace. KEYS: (mapping, old forward key, new forward key)*, one slot.
 # ARGV: (old ct, new ct, new id, pseudonym)*.  A mapping changes only if it still holds the ciphertext we read.
 _REKEY = """
 local done = 0
@@ -209,9 +248,11 @@ end
 return done
 """
 
-# rotate-key, step 3. KEYS: keycheck.  ARGV: new fingerprint.
+# rotate-key, step 3 (every namespace's keycheck, then mk:keycheck). KEYS: a keycheck.  ARGV: new fingerprint.
+# A keycheck deleted meanwhile (purge) stays deleted.
 _FINISH = """
 local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
 if stored == ARGV[1] or stored == 'rotating:' .. ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1])
   return 1
@@ -227,6 +268,16 @@ _KEY_ROTATING = (
     "the vault key is being rotated (`maskkit vault rotate-key`); nothing was masked or sent. Retry with the "
     "new key once the rotation has finished (or rerun it if it was interrupted)"
 )
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) 0700, and tighten it to 0700 if it already exists wider and is ours: it holds
+    the vault key, the proxy key and the Redis files."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
 
 class VaultKey:
@@ -256,7 +307,7 @@ class VaultKey:
         if settings.vault_key:
             return cls.parse(settings.vault_key, "MASKKIT_VAULT_KEY")
         path = settings.home / "vault.key"
-        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(settings.home)
         if not path.exists():
             _write_key_file(path, generate_key(), replace=False)  # loses quietly to a concurrent creator
         return cls.parse(path.read_text(encoding="ascii"), str(path))
@@ -337,11 +388,22 @@ def _write_key_file(path: Path, text: str, *, replace: bool) -> None:
 
 # --- errors ------------------------------------------------------------------------------------------------------
 
+class _Saturated(VaultUnavailable):
+    """Every pooled connection of this process is busy: the vault itself is fine, so the pool is kept."""
+
+
 _REDIS_ERRORS: tuple[tuple[type[BaseException], type[VaultError]], ...] = (
     (redis.exceptions.OutOfMemoryError, VaultFull),
+    (redis.exceptions.MaxConnectionsError, _Saturated),
     (redis.exceptions.ConnectionError, VaultUnavailable),
     (redis.exceptions.TimeoutError, VaultUnavailable),
     (redis.exceptions.BusyLoadingError, VaultUnavailable),
+    # Cluster: slots not served (CLUSTERDOWN, a master failing over), a slot moving right now (TRYAGAIN), too many
+    # redirections, or no node reachable to learn the topology from (RedisClusterException, not a RedisError).
+    (redis.exceptions.ClusterDownError, VaultUnavailable),
+    (redis.exceptions.TryAgainError, VaultUnavailable),
+    (redis.exceptions.ClusterError, VaultUnavailable),
+    (redis.exceptions.RedisClusterException, VaultUnavailable),
     (OSError, VaultUnavailable),
     (redis.exceptions.RedisError, VaultError),
 )
@@ -376,6 +438,11 @@ def _redis_errors() -> Iterator[None]:
 def _vault_message(error: type[VaultError]) -> str:
     if error is VaultFull:
         return "the vault is full (Redis maxmemory reached, noeviction): nothing was masked or sent"
+    if error is _Saturated:
+        return (
+            "every connection to the vault is busy (too many requests at once in this process): nothing was masked "
+            "or sent; retry"
+        )
     if error is VaultUnavailable:
         return "the vault (Redis) is unreachable: nothing was masked or sent; start it or check MASKKIT_REDIS_URL"
     return "the vault (Redis) failed the operation: nothing was masked or sent"
@@ -436,7 +503,7 @@ def ensure_embedded_redis(home: Path, maxmemory: str = "0") -> Path:
     so later commands reuse it; `maskkit vault stop` stops it. A file lock makes concurrent starters agree on
     one server.
     """
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(home)
     sock = home / "redis.sock"
     if len(str(sock)) > 100:
         raise ConfigError(f"MASKKIT_HOME is too long for a unix socket path ({len(str(sock))} > 100 characters)")
@@ -519,15 +586,69 @@ def _base(namespace: str) -> str:
 
 
 _MAPPING_KEY = re.compile(r"mk:\{(?P<ns>[^}]+)\}:p:(?P<p>.+)")
+_CHECK_KEY = re.compile(r"mk:\{(?P<ns>[^}]+)\}:keycheck")
 _ENTRY_FIELDS = ("k", "c", "f", "l", "h")
 _CONNECTION: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5}
+# An asyncio worker (the proxy) runs hundreds of requests at once, each one EVAL of well under a millisecond: a
+# bounded pool that waits for a free connection serves them all; an unbounded one would open hundreds of sockets,
+# and redis-py's default (100, then MaxConnectionsError) fails requests under load. redis-py's async Cluster
+# client cannot wait for a connection, so its per-node cap is set far above one worker's concurrency instead.
+_ASYNC_POOL_SIZE = 64
+_ASYNC_POOL_WAIT = 10.0
+_ASYNC_CLUSTER_POOL_SIZE = 1024
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+_SyncClient: TypeAlias = redis.Redis | rcluster.RedisCluster
+_AsyncClient: TypeAlias = aredis.Redis | acluster.RedisCluster
+
+
+def _keycheck(namespace: str) -> str:
+    return _base(namespace) + "keycheck"
+
+
+def _kinds(namespace: str) -> str:
+    return _base(namespace) + "kinds"
+
+
+def _kind_table(table: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """code -> kind, from a kinds hash (kind -> code, plus the "#" counter)."""
+    return {_text(code): _text(kind) for kind, code in table.items() if _text(kind) != "#"}
+
+
+def _cluster_url(url: str) -> tuple[str, list[tuple[str, int]]] | None:
+    """`redis+cluster://[user:password@]host:port[,host:port...][/][?options]` (or `rediss+cluster://`): a redis-py
+    URL of the first seed node and the other seeds; None for any other URL (a single server).
+
+    More than one seed lets a replica start while one node is down; the rest of the topology is discovered.
+    """
+    scheme, sep, rest = url.partition("://")
+    plain = _CLUSTER_SCHEMES.get(scheme.lower())
+    if not sep or plain is None:
+        return None
+    split = re.match(r"([^/?#]*)(.*)", rest, re.DOTALL)
+    assert split is not None  # the pattern matches every string
+    userinfo, at, hosts = split[1].rpartition("@")
+    seeds = [seed for seed in hosts.split(",") if seed]
+    if not seeds:
+        raise ConfigError("MASKKIT_REDIS_URL: a redis+cluster:// URL needs at least one host:port")
+    nodes = []
+    for seed in seeds:
+        host, colon, port = seed.rpartition(":") if not seed.endswith("]") else (seed, "", "")
+        if not colon:
+            host, port = seed, "6379"
+        if not port.isdigit() or not host:
+            raise ConfigError(f"MASKKIT_REDIS_URL: {seed!r} is not host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    first = f"{plain}://{userinfo}{at}{seeds[0]}{split[2]}"
+    return first, nodes[1:]
 
 
 class Vault:
     """Mappings in Redis. Every method exists twice: `x()` (sync) and `ax()` (asyncio); both share the encoding.
 
-    Construct with `Vault.from_settings(settings)`: it starts the embedded Redis unless MASKKIT_REDIS_URL is set.
-    After an outage the next call reconnects (and restarts the embedded server).
+    Construct with `Vault.from_settings(settings)`: it starts the embedded Redis unless MASKKIT_REDIS_URL is set
+    (a `redis+cluster://` URL selects Redis Cluster). After an outage the next call reconnects (and restarts the
+    embedded server). `namespace` is the one `ping()` checks (and binds, on first use).
     """
 
     def __init__(
@@ -539,26 +660,41 @@ class Vault:
         unix_socket: Path | None = None,
         home: Path | None = None,
         maxmemory: str = "0",
+        namespace: str = "default",
     ) -> None:
         self.key = key
+        self._arg_cache = {}
         self.ttl = ttl
         self.home = home
+        self.namespace = namespace
         self._url = url
+        self._cluster = _cluster_url(url) if url else None
         self._socket = unix_socket
         self._maxmemory = maxmemory
-        self._sync: redis.Redis | None = None
-        self._async: aredis.Redis | None = None
+        self._sync: _SyncClient | None = None
+        self._async: _AsyncClient | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._checked = False
-        self._kind_names: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
         key = VaultKey.from_settings(settings)
         if settings.redis_url:
-            return cls(key, ttl=settings.ttl, url=settings.redis_url)
+            return cls(key, ttl=settings.ttl, url=settings.redis_url, namespace=settings.namespace)
         sock = settings.home / "redis.sock"
-        return cls(key, ttl=settings.ttl, unix_socket=sock, home=settings.home, maxmemory=settings.redis_maxmemory)
+        return cls(
+            key,
+            ttl=settings.ttl,
+            unix_socket=sock,
+            home=settings.home,
+            maxmemory=settings.redis_maxmemory,
+            namespace=settings.namespace,
+        )
+
+    @property
+    def cluster(self) -> bool:
+        """True when the vault is a Redis Cluster (`redis+cluster://` / `rediss+cluster://`)."""
+        return self._cluster is not None
 
     # -- connections
 
@@ -567,28 +703,45 @@ class Vault:
             with _redis_errors():
                 ensure_embedded_redis(self.home, self._maxmemory)
 
-    def _client(self) -> redis.Redis:
+    def _client(self) -> _SyncClient:
         if self._sync is None:
             self._start_embedded()
             # One quick retry: a pooled connection may be stale after the server restarted; longer retry loops
-            # would only delay the fail-closed answer.
+            # would only delay the fail-closed answer. A Cluster client also refreshes its slot map on a retry.
             retry = Retry(ConstantBackoff(0.05), 1, supported_errors=(redis.exceptions.ConnectionError,))
-            if self._url:
+            if self._cluster is not None:
+                url, seeds = self._cluster
+                nodes = [rcluster.ClusterNode(host, port) for host, port in seeds]  # type: ignore[no-untyped-call]
+                self._sync = rcluster.RedisCluster.from_url(url, startup_nodes=nodes, retry=retry, **_CONNECTION)
+            elif self._url:
                 self._sync = redis.Redis.from_url(self._url, retry=retry, **_CONNECTION)
             else:
                 self._sync = redis.Redis(unix_socket_path=str(self._socket), retry=retry, **_CONNECTION)
         return self._sync
 
-    async def _aclient(self) -> aredis.Redis:
+    async def _aclient(self) -> _AsyncClient:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
             # A client belongs to the event loop it was made in; a new loop (asyncio.run again) needs a new one.
             await asyncio.to_thread(self._start_embedded)
             retry = AsyncRetry(ConstantBackoff(0.05), 1, supported_errors=(redis.exceptions.ConnectionError,))
-            if self._url:
-                self._async = aredis.Redis.from_url(self._url, retry=retry, **_CONNECTION)
+            if self._cluster is not None:
+                url, seeds = self._cluster
+                nodes = [acluster.ClusterNode(host, port) for host, port in seeds]
+                self._async = acluster.RedisCluster.from_url(
+                    url, startup_nodes=nodes, retry=retry, max_connections=_ASYNC_CLUSTER_POOL_SIZE, **_CONNECTION
+                )
             else:
-                self._async = aredis.Redis(unix_socket_path=str(self._socket), retry=retry, **_CONNECTION)
+                pool_options: dict[str, Any] = {
+                    "max_connections": _ASYNC_POOL_SIZE, "timeout": _ASYNC_POOL_WAIT, "retry": retry, **_CONNECTION
+                }
+                if self._url:
+                    pool = aredis.BlockingConnectionPool.from_url(self._url, **pool_options)
+                else:
+                    pool = aredis.BlockingConnectionPool(
+                        connection_class=aredis.UnixDomainSocketConnection, path=str(self._socket), **pool_options
+                    )
+                self._async = aredis.Redis.from_pool(pool)
             self._async_loop = loop
         return self._async
 
@@ -611,6 +764,8 @@ class Vault:
         try:
             with _redis_errors():
                 yield
+        except _Saturated:
+            raise
         except VaultUnavailable:
             with contextlib.suppress(Exception):
                 self.close()
@@ -620,32 +775,110 @@ class Vault:
             self._checked = False
             raise
 
-    # -- the key check for commands outside the scripts (lookup, stats): refuse to read with another key
+    # -- the key check: scripts compare the namespace's keycheck; other reads compare it (or mk:keycheck) here
 
-    def _check_key(self, client: redis.Redis) -> None:
+    def _verify(self, stored: bytes | str | None) -> None:
+        """Raise VaultKeyError unless a keycheck's value lets this key in: absent, ours, or being bound by us."""
+        if stored is None:
+            return
+        text = _text(stored)
+        if text not in (self.key.fingerprint, _PENDING + self.key.fingerprint):
+            raise VaultKeyError(_KEY_ROTATING if text.startswith(_ROTATING) else _KEY_MISMATCH)
+
+    def _check_key(self, client: _SyncClient) -> None:
         if not self._checked:
-            self._verify_fingerprint(client.get(_KEYCHECK))
+            self._verify(client.get(_KEYCHECK))
+            self._checked = True
 
-    def _verify_fingerprint(self, stored: bytes | str | None) -> None:
-        if stored is not None and _text(stored) != self.key.fingerprint:
-            raise VaultKeyError(_KEY_ROTATING if _text(stored).startswith(_ROTATING) else _KEY_MISMATCH)
+    def _verify_namespace(self, client: _SyncClient, namespace: str) -> None:
+        stored = client.get(_keycheck(namespace))
+        self._verify(client.get(_KEYCHECK) if stored is None else stored)
+
+    def _bind(self, namespace: str) -> None:
+        """Bind a namespace to this key on its first use (or its first use after a purge); a few round trips, once.
+
+        No script may read mk:keycheck (on a Cluster it lives in another slot), so this happens here: mk:keycheck is
+        claimed for our key if the vault is new, and must name our key; the namespace is registered; its keycheck
+        goes to `pending:<fp>`; mk:keycheck is read again; only then does the keycheck become `<fp>` (scripts run
+        from then on). A rotation that claims mk:keycheck in between finds the pending keycheck in its SCAN (it
+        existed before the claim) and claims it too, so the promotion fails: a namespace is never bound to a key
+        being retired. A vault written before namespaces had their own kind table lends it its codes first.
+        """
+        client = self._client()
+        fingerprint = self.key.fingerprint
+        stored = client.get(_KEYCHECK)
+        if stored is None:
+            client.set(_KEYCHECK, fingerprint, nx=True)
+            stored = client.get(_KEYCHECK)
+        self._verify(stored)
         self._checked = True
+        client.sadd(_NAMESPACES, namespace)
+        if _text(client.eval(_BIND, 1, _keycheck(namespace), fingerprint, "pending")) == "ready":
+            return
+        legacy = client.hgetall(_LEGACY_KINDS)
+        if legacy:
+            pipe = client.pipeline(transaction=False)
+            for kind, code in legacy.items():
+                pipe.hsetnx(_kinds(namespace), kind, code)
+            pipe.execute()
+        self._verify(client.get(_KEYCHECK))
+        client.eval(_BIND, 1, _keycheck(namespace), fingerprint, "promote")
+
+    def _run(self, client: _SyncClient, namespace: str, script: str, keys: Sequence[str], args: Sequence[Any],
+             *, reread: Sequence[Any] | None = None) -> Any:
+        """Run a namespace's script. If the namespace is not bound yet: bind it and run again; or, to only read it,
+        check mk:keycheck here and run again with the `reread` arguments (a vault from before namespaces were
+        bound keeps its mappings readable until each namespace's next mask binds it)."""
+        try:
+            return client.eval(script, len(keys), *keys, *args)
+        except redis.exceptions.ResponseError as exc:
+            if "MKINIT" not in str(exc):
+                raise
+        if reread is None:
+            self._bind(namespace)
+        else:
+            self._verify(client.get(_KEYCHECK))
+        return client.eval(script, len(keys), *keys, *(args if reread is None else reread))
+
+    async def _arun(self, client: _AsyncClient, namespace: str, script: str, keys: Sequence[str],
+                    args: Sequence[Any], *, reread: Sequence[Any] | None = None) -> Any:
+        try:
+            return await client.eval(script, len(keys), *keys, *args)
+        except redis.exceptions.ResponseError as exc:
+            if "MKINIT" not in str(exc):
+                raise
+        if reread is None:
+            await asyncio.to_thread(self._bind, namespace)  # once per namespace: the sync client keeps it simple
+        else:
+            self._verify(await client.get(_KEYCHECK))
+        return await client.eval(script, len(keys), *keys, *(args if reread is None else reread))
 
     # -- minting
 
     def _mint_args(self, namespace: str, items: Sequence[tuple[str, str]], prefixes: dict[str, str]) -> list[Any]:
-        args: list[Any] = [self.key.fingerprint, namespace, int(time.time()), self.ttl]
+        args: list[Any] = [self.key.fingerprint, int(time.time()), self.ttl]
+        cache = self._arg_cache
+        key = self.key
         for kind, original in items:
             prefix = prefixes.get(kind)
             if prefix is None:
                 raise ConfigError(f"no pseudonym prefix for kind {kind}")
-            ct = self.key.encrypt(namespace, prefix, original)
-            args += [self.key.index(namespace, kind, original), prefix, kind, ct]
+            # Claude Code re-sends the whole conversation every turn: HMAC and encryption are done once per
+            # value. (A reused ciphertext only ever encrypts the same value under the same key.)
+            memo = cache.get((key.fingerprint, namespace, kind, original))
+            if memo is None:
+                memo = (key.index(namespace, kind, original), key.encrypt(namespace, prefix, original))
+                if len(cache) >= _ARG_CACHE_SIZE:
+                    cache.clear()
+                cache[(key.fingerprint, namespace, kind, original)] = memo
+            args += [memo[0], prefix, kind, memo[1]]
         return args
 
+    _arg_cache: dict[tuple[str, str, str, str], tuple[str, bytes]]
+
     @staticmethod
-    def _mint_keys(namespace: str) -> tuple[str, str, str, str]:
-        return (_base(namespace), _KEYCHECK, _NAMESPACES, _KINDS)
+    def _mint_keys(namespace: str) -> tuple[str, str, str]:
+        return (_base(namespace), _keycheck(namespace), _kinds(namespace))
 
     def pseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
@@ -656,7 +889,7 @@ class Vault:
             return {}
         args = self._mint_args(namespace, unique, prefixes)
         with self._guard():
-            result = self._client().eval(_MINT, 4, *self._mint_keys(namespace), *args)
+            result = self._run(self._client(), namespace, _MINT, self._mint_keys(namespace), args)
         return {item: _text(p) for item, p in zip(unique, result, strict=True)}
 
     async def apseudonyms_for(
@@ -668,7 +901,7 @@ class Vault:
         args = self._mint_args(namespace, unique, prefixes)
         with self._guard():
             client = await self._aclient()
-            result = await client.eval(_MINT, 4, *self._mint_keys(namespace), *args)
+            result = await self._arun(client, namespace, _MINT, self._mint_keys(namespace), args)
         return {item: _text(p) for item, p in zip(unique, result, strict=True)}
 
     # -- resolving
@@ -678,43 +911,71 @@ class Vault:
             p: self.key.decrypt(namespace, _prefix(p), blob) for p, blob in zip(pseudonyms, blobs, strict=True) if blob
         }
 
-    def _resolve_args(self, pseudonyms: Sequence[str]) -> list[Any]:
-        return [self.key.fingerprint, int(time.time()), self.ttl, *pseudonyms]
+    def _resolve_args(self, pseudonyms: Sequence[str], unbound_ok: bool) -> list[Any]:
+        return [self.key.fingerprint, int(time.time()), self.ttl, "1" if unbound_ok else "0", *pseudonyms]
 
     def originals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
         """pseudonym -> original for those this namespace issued (others are absent). Refreshes their TTL."""
         unique = list(dict.fromkeys(pseudonyms))
         if not unique:
             return {}
+        keys = (_base(namespace), _keycheck(namespace))
+        args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
         with self._guard():
-            blobs = self._client().eval(_RESOLVE, 2, _base(namespace), _KEYCHECK, *self._resolve_args(unique))
+            blobs = self._run(self._client(), namespace, _RESOLVE, keys, args, reread=reread)
         return self._decode_resolved(namespace, unique, blobs)
 
     async def aoriginals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
         unique = list(dict.fromkeys(pseudonyms))
         if not unique:
             return {}
+        keys = (_base(namespace), _keycheck(namespace))
+        args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
         with self._guard():
             client = await self._aclient()
-            blobs = await client.eval(_RESOLVE, 2, _base(namespace), _KEYCHECK, *self._resolve_args(unique))
+            blobs = await self._arun(client, namespace, _RESOLVE, keys, args, reread=reread)
         return self._decode_resolved(namespace, unique, blobs)
 
     # -- inspection and maintenance
 
-    def _kind_name(self, code: bytes | None) -> str:
-        if code is None:
-            return "UNKNOWN"
-        return self._kind_names.get(code.decode(), "UNKNOWN")
+    def _scan(self, client: _SyncClient, match: str, count: int, namespace: str | None = None) -> Iterator[list[Any]]:
+        """Batches of the keys matching `match`, by SCAN (never KEYS): on a Cluster, on every primary, or only on the
+        node holding `namespace` (a namespace is one slot)."""
+        if isinstance(client, rcluster.RedisCluster):
+            target: Any = rcluster.RedisCluster.PRIMARIES
+            if namespace:
+                target = client.get_node_from_key(_base(namespace))  # type: ignore[no-untyped-call]
+            batch: list[Any] = []
+            for key in client.scan_iter(match=match, count=count, target_nodes=target):
+                batch.append(key)
+                if len(batch) >= count:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+            return
+        cursor = 0
+        while True:
+            cursor, keys = client.scan(cursor, match=match, count=count)
+            if keys:
+                yield keys
+            if cursor == 0:
+                return
 
-    def _learn_kinds(self, table: Mapping[bytes | str, bytes | str]) -> None:
-        self._kind_names = {_text(v): _text(k) for k, v in table.items() if _text(k) != "#"}
+    def _kinds_of(self, client: _SyncClient, namespace: str, cache: dict[str, dict[str, str]]) -> dict[str, str]:
+        """code -> kind in a namespace: its own table, or (not bound since the upgrade) the old global one."""
+        if namespace not in cache:
+            cache[namespace] = _kind_table(client.hgetall(_kinds(namespace)) or client.hgetall(_LEGACY_KINDS))
+        return cache[namespace]
 
-    def _entry(self, namespace: str, pseudonym: str, row: list[Any], ttl: int, reveal: bool) -> Entry:
+    def _entry(
+        self, namespace: str, pseudonym: str, row: list[Any], ttl: int, reveal: bool, kinds: dict[str, str]
+    ) -> Entry:
         code, blob, first, last, hits = row
         return Entry(
             namespace=namespace,
             pseudonym=pseudonym,
-            kind=self._kind_name(code),
+            kind="UNKNOWN" if code is None else kinds.get(_text(code), "UNKNOWN"),
             first_seen=float(first or 0),
             last_seen=float(last or 0),
             ttl_seconds=int(ttl),
@@ -727,17 +988,18 @@ class Vault:
         pkey = _base(namespace) + "p:" + pseudonym
         with self._guard():
             client = self._client()
-            pipe = client.pipeline(transaction=False)
-            pipe.get(_KEYCHECK)
+            pipe = client.pipeline(transaction=False)  # one slot: one node, one round trip
+            pipe.get(_keycheck(namespace))
             pipe.hmget(pkey, *_ENTRY_FIELDS)
             pipe.ttl(pkey)
-            pipe.hgetall(_KINDS)
-            stored, row, ttl, kinds = pipe.execute()
-        self._verify_fingerprint(stored)
+            pipe.hgetall(_kinds(namespace))
+            stored, row, ttl, table = pipe.execute()
+            self._verify(client.get(_KEYCHECK) if stored is None else stored)
+            if row[1] is not None and not table:
+                table = client.hgetall(_LEGACY_KINDS)
         if row[1] is None:
             raise UnknownPseudonym(f"{pseudonym} was never issued in namespace {namespace!r}, or it has expired")
-        self._learn_kinds(kinds)
-        return self._entry(namespace, pseudonym, row, ttl, reveal)
+        return self._entry(namespace, pseudonym, row, ttl, reveal, _kind_table(table))
 
     def namespaces(self) -> list[str]:
         with self._guard():
@@ -745,29 +1007,26 @@ class Vault:
 
     def iter_entries(self, namespace: str | None = None, *, reveal: bool = False, batch: int = 2000) -> Iterator[Entry]:
         """Every live mapping (of one namespace or all), via SCAN and pipelined HMGET: never KEYS."""
-        spaces = [namespace] if namespace else self.namespaces()
+        kinds: dict[str, dict[str, str]] = {}
         with self._guard():
             client = self._client()
-            self._check_key(client)
-            self._learn_kinds(client.hgetall(_KINDS))
-            for space in spaces:
-                match = _base(space) + "p:*"
-                cursor = 0
-                while True:
-                    cursor, keys = client.scan(cursor, match=match, count=batch)
-                    if keys:
-                        pipe = client.pipeline(transaction=False)
-                        for key in keys:
-                            pipe.hmget(key, *_ENTRY_FIELDS)
-                            pipe.ttl(key)
-                        results = pipe.execute()
-                        offset = len(_base(space)) + 2
-                        for index, key in enumerate(keys):
-                            row, ttl = results[2 * index], results[2 * index + 1]
-                            if row[1] is not None:
-                                yield self._entry(space, _text(key)[offset:], row, ttl, reveal)
-                    if cursor == 0:
-                        break
+            if namespace is None:
+                self._check_key(client)
+            else:
+                self._verify_namespace(client, namespace)
+            match = (_base(namespace) if namespace else "mk:{*}:") + "p:*"
+            for keys in self._scan(client, match, batch, namespace):
+                pipe = client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.hmget(key, *_ENTRY_FIELDS)
+                    pipe.ttl(key)
+                results = pipe.execute()
+                for index, key in enumerate(keys):
+                    found = _MAPPING_KEY.fullmatch(_text(key))
+                    row, ttl = results[2 * index], results[2 * index + 1]
+                    if found is not None and row[1] is not None:
+                        space = found["ns"]
+                        yield self._entry(space, found["p"], row, ttl, reveal, self._kinds_of(client, space, kinds))
 
     def stats(self) -> dict[str, dict[str, int]]:
         """namespace -> kind -> number of live mappings."""
@@ -786,54 +1045,60 @@ class Vault:
     def purge(self, namespace: str) -> int:
         """Delete every mapping of a namespace; returns how many were removed.
 
-        The counters stay: a pseudonym still written in old conversations must never come to mean another value.
+        The counters and the kind table stay: a pseudonym still written in old conversations must never come to
+        mean another value. The namespace is unregistered and unbound; its next use binds it again.
         """
         removed = 0
         with self._guard():
             client = self._client()
-            for pattern in ("p:*", "f:*"):
-                cursor = 0
-                while True:
-                    cursor, keys = client.scan(cursor, match=_base(namespace) + pattern, count=2000)
-                    if keys:
-                        deleted = client.delete(*keys)
-                        if pattern == "p:*":
-                            removed += int(deleted)
-                    if cursor == 0:
-                        break
+            for part in ("p:*", "f:*"):
+                for keys in self._scan(client, _base(namespace) + part, 2000, namespace):
+                    deleted = client.delete(*keys)
+                    if part == "p:*":
+                        removed += int(deleted)
             client.srem(_NAMESPACES, namespace)
+            client.delete(_keycheck(namespace))
         return removed
 
     def rotate_key(self, new: VaultKey, *, batch: int = 500) -> int:
         """Re-encrypt every mapping under `new` and re-key the forward index; no pseudonym changes.
 
-        While it runs, every other client is refused (VaultKeyError), so nothing is written under the old key.
-        Re-running it with the same new key resumes an interrupted rotation. Returns how many mappings changed.
+        mk:keycheck is claimed first (no namespace can be bound from then on), then every namespace's keycheck (no
+        script runs there from then on), so nothing is written under the old key while it runs: every other client
+        is refused (VaultKeyError). Re-running it with the same new key resumes an interrupted rotation. Returns how
+        many mappings changed.
         """
         rotated = 0
+        old_fp, new_fp = self.key.fingerprint, new.fingerprint
         with self._guard():
             client = self._client()
-            client.eval(_CLAIM, 1, _KEYCHECK, self.key.fingerprint, new.fingerprint)
-            self._learn_kinds(client.hgetall(_KINDS))
-            cursor = 0
-            while True:
-                cursor, keys = client.scan(cursor, match="mk:{*}:p:*", count=batch)
-                if keys:
-                    rotated += self._rekey(client, new, keys)
-                if cursor == 0:
-                    break
-            client.eval(_FINISH, 1, _KEYCHECK, new.fingerprint)
+            client.eval(_CLAIM, 1, _KEYCHECK, old_fp, new_fp)
+            checks = [
+                _text(key)
+                for keys in self._scan(client, "mk:{*}:keycheck", batch)
+                for key in keys
+                if _CHECK_KEY.fullmatch(_text(key))
+            ]
+            for check in checks:
+                client.eval(_CLAIM, 1, check, old_fp, new_fp)
+            kinds: dict[str, dict[str, str]] = {}
+            for keys in self._scan(client, "mk:{*}:p:*", batch):
+                rotated += self._rekey(client, new, keys, kinds)
+            for check in checks:
+                client.eval(_FINISH, 1, check, new_fp)
+            client.eval(_FINISH, 1, _KEYCHECK, new_fp)
         self.key = new
         self._checked = False
         return rotated
 
-    def _rekey(self, client: redis.Redis, new: VaultKey, keys: Sequence[bytes | str]) -> int:
+    def _rekey(
+        self, client: _SyncClient, new: VaultKey, keys: Sequence[bytes | str], kinds: dict[str, dict[str, str]]
+    ) -> int:
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, "c", "k", "i")
         rows = pipe.execute()
-        script_keys: list[str] = []
-        script_args: list[Any] = []
+        by_namespace: dict[str, tuple[list[str], list[Any]]] = {}  # one script per namespace: one slot each
         for key, (blob, code, old_id) in zip(keys, rows, strict=True):
             match = _MAPPING_KEY.fullmatch(_text(key))
             if blob is None or old_id is None or match is None:
@@ -845,29 +1110,40 @@ class Vault:
             except VaultKeyError:
                 new.decrypt(namespace, prefix, blob)  # already rotated (a resumed run); else VaultKeyError
                 continue
-            kind = self._kind_names.get(_text(code or b""))
+            kind = self._kinds_of(client, namespace, kinds).get(_text(code or b""))
             if kind is None:  # without its kind the forward index could not be rebuilt: stop before changing it
                 raise VaultError(f"{pseudonym} in namespace {namespace!r} has an unknown kind code; rotation stopped")
             new_id = new.index(namespace, kind, original)
             base = _base(namespace)
+            script_keys, script_args = by_namespace.setdefault(namespace, ([], []))
             script_keys += [_text(key), base + "f:" + _text(old_id), base + "f:" + new_id]
             script_args += [blob, new.encrypt(namespace, prefix, original), new_id, pseudonym]
-        if not script_keys:
-            return 0
-        return int(client.eval(_REKEY, len(script_keys), *script_keys, *script_args))
+        return sum(
+            int(client.eval(_REKEY, len(script_keys), *script_keys, *script_args))
+            for script_keys, script_args in by_namespace.values()
+        )
 
     def ping(self) -> None:
-        """Raise VaultError unless the vault answers and the key matches."""
+        """Raise VaultError unless the vault answers and the key matches. Binds the configured namespace if it is
+        new, so the first mask() after a ping costs one round trip like every other."""
         with self._guard():
             client = self._client()
             self._checked = False
-            self._check_key(client)
+            stored = client.get(_keycheck(self.namespace))
+            if stored is None or _text(stored).startswith(_PENDING):
+                self._bind(self.namespace)
+            else:
+                self._verify(stored)
 
     async def aping(self) -> None:
         with self._guard():
             client = await self._aclient()
             self._checked = False
-            self._verify_fingerprint(await client.get(_KEYCHECK))
+            stored = await client.get(_keycheck(self.namespace))
+            if stored is None or _text(stored).startswith(_PENDING):
+                await asyncio.to_thread(self._bind, self.namespace)
+            else:
+                self._verify(stored)
 
 
 # --- key rotation with files --------------------------------------------------------------------------------------

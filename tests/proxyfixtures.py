@@ -35,8 +35,9 @@ class ServerThread:
     """Serves an ASGI app with uvicorn in a thread on 127.0.0.1:0; always stop() it."""
 
     def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="maskkit-proxy", daemon=True)
 
@@ -158,9 +159,23 @@ def start_proxy_process(env: dict[str, str], upstream: str, workdir: Path, *extr
     full_env = {**env, "MASKKIT_API_KEY": CLIENT_KEY, "ANTHROPIC_API_KEY": UPSTREAM_KEY, "MASKKIT_LOG_LEVEL": "DEBUG"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "maskkit", "proxy", "--port", "0", "--port-file", str(port_file),
-             "--upstream", upstream, *extra],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "maskkit",
+                "proxy",
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                "--upstream",
+                upstream,
+                *extra,
+            ],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -193,30 +208,40 @@ def stop_proxy_process(proxy: ProxyProcess) -> None:
 def _installed_claude(prefix: Path) -> Path | None:
     binary = prefix / "bin" / "claude"
     if binary.exists():
-        result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
         if result.returncode == 0:
             return binary
     return None
 
 
-@pytest.fixture(scope="session")
-def claude_binary() -> Path:
-    """The real Claude Code CLI (npm @anthropic-ai/claude-code), installed into a cache dir when missing."""
+def install_claude_code() -> Path:
+    """The real Claude Code CLI (npm @anthropic-ai/claude-code, pinned), installed into a cache dir when missing.
+    Raises RuntimeError with npm's reason when it cannot be installed."""
     prefix = CACHE / f"claude-code-{CLAUDE_VERSION}"
     found = _installed_claude(prefix)
     if found:
         return found
     npm = shutil.which("npm")
     if npm is None:
-        pytest.fail("npm is needed to install the Claude Code CLI (@anthropic-ai/claude-code); install Node.js")
+        raise RuntimeError("npm is needed to install the Claude Code CLI (@anthropic-ai/claude-code); install Node.js")
     prefix.mkdir(parents=True, exist_ok=True)
     command = [npm, "install", "-g", "--prefix", str(prefix), f"@anthropic-ai/claude-code@{CLAUDE_VERSION}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     found = _installed_claude(prefix)
     if result.returncode != 0 or found is None:
-        pytest.fail(f"installing the Claude Code CLI failed (rc {result.returncode}): {result.stderr[-2000:]}")
+        raise RuntimeError(f"installing the Claude Code CLI failed (rc {result.returncode}): {result.stderr[-2000:]}")
     return found
+
+
+@pytest.fixture(scope="session")
+def claude_binary() -> Path:
+    """The real Claude Code CLI; a failure to install it fails the tests that need it (never a skip)."""
+    try:
+        return install_claude_code()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def claude_env(base_url: str, home: Path, key: str = CLIENT_KEY) -> dict[str, str]:
@@ -237,9 +262,18 @@ def claude_env(base_url: str, home: Path, key: str = CLIENT_KEY) -> dict[str, st
     }
 
 
-def run_claude(binary: Path, env: dict[str, str], cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binary), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+def run_claude(
+    binary: Path, env: dict[str, str], cwd: Path, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(binary), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def stream_json_events(stdout: str) -> list[dict[str, Any]]:

@@ -60,8 +60,9 @@ def test_claude_code_json_output_is_restored(
     claude_binary: Path, cc_proxy: ProxyProcess, model: StandinModel, tmp_path: Path
 ) -> None:
     model.responder = lambda r: Text(f"instance {_pseudonym(r, 'ec2')}")
-    result = run_claude(claude_binary, claude_env(cc_proxy.url, tmp_path / "home"), tmp_path,
-                        "-p", PROMPT, "--output-format", "json")
+    result = run_claude(
+        claude_binary, claude_env(cc_proxy.url, tmp_path / "home"), tmp_path, "-p", PROMPT, "--output-format", "json"
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     assert json.loads(result.stdout)["result"] == f"instance {INSTANCE}"
 
@@ -71,8 +72,16 @@ def test_claude_code_stream_json_output_is_restored(
 ) -> None:
     model.max_delta_chars = 1
     model.responder = lambda r: Text(f"instance {_pseudonym(r, 'ec2')} ok")
-    result = run_claude(claude_binary, claude_env(cc_proxy.url, tmp_path / "home"), tmp_path,
-                        "-p", PROMPT, "--output-format", "stream-json", "--verbose")
+    result = run_claude(
+        claude_binary,
+        claude_env(cc_proxy.url, tmp_path / "home"),
+        tmp_path,
+        "-p",
+        PROMPT,
+        "--output-format",
+        "stream-json",
+        "--verbose",
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     final = [e for e in stream_json_events(result.stdout) if e.get("type") == "result"]
     assert final and final[-1]["result"] == f"instance {INSTANCE} ok"
@@ -90,13 +99,17 @@ def test_bash_tool_round_trip_runs_on_the_real_id_and_the_model_sees_only_pseudo
         if "tool_result" in json.dumps(messages[-1]):
             return Text("The file is written.")
         ec2, sg = _pseudonym(request, "ec2"), _pseudonym(request, "sg")
-        return ToolUse("Bash", {"command": f"echo {ec2} {sg} | tee ids.txt", "description": "Record the ids"},
-                       text_before="Recording the ids.")
+        return ToolUse(
+            "Bash",
+            {"command": f"echo {ec2} {sg} | tee ids.txt", "description": "Record the ids"},
+            text_before="Recording the ids.",
+        )
 
     model.responder = respond
     model.max_delta_chars = 2
-    result = run_claude(claude_binary, claude_env(cc_proxy.url, tmp_path / "home"), work,
-                        "-p", PROMPT, "--allowedTools", "Bash")
+    result = run_claude(
+        claude_binary, claude_env(cc_proxy.url, tmp_path / "home"), work, "-p", PROMPT, "--allowedTools", "Bash"
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     assert (work / "ids.txt").read_text().strip() == f"{INSTANCE} {SG}"
     assert len(model.requests) >= 2
@@ -135,7 +148,12 @@ def test_maskkit_run_starts_a_proxy_and_prints_the_restored_result(
     run_env["ANTHROPIC_API_KEY"] = "sk-upstream-for-the-proxy"
     result = subprocess.run(
         [sys.executable, "-m", "maskkit", "run", "-p", PROMPT, "--output-format", "json"],
-        env=run_env, cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=run_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert json.loads(result.stdout)["result"] == f"restart {INSTANCE}"
@@ -156,10 +174,15 @@ def test_claude_code_route_runs_headless_behind_the_proxy(
     model.responder = lambda r: Text(f"{_pseudonym(r, 'ec2')} needs a route to the internet gateway.")
     server = ServerThread(build_app(proxy_settings(settings, model))).start()  # type: ignore[arg-type]
     try:
-        refused = httpx.post(server.url + "/v1/claude-code", headers={"x-api-key": CLIENT_KEY},
-                             json={"prompt": PROMPT, "allowed_tools": ["Bash"]}, timeout=30)
-        response = httpx.post(server.url + "/v1/claude-code", headers={"x-api-key": CLIENT_KEY},
-                              json={"prompt": PROMPT}, timeout=120)
+        refused = httpx.post(
+            server.url + "/v1/claude-code",
+            headers={"x-api-key": CLIENT_KEY},
+            json={"prompt": PROMPT, "allowed_tools": ["Bash"]},
+            timeout=30,
+        )
+        response = httpx.post(
+            server.url + "/v1/claude-code", headers={"x-api-key": CLIENT_KEY}, json={"prompt": PROMPT}, timeout=120
+        )
         unauthenticated = httpx.post(server.url + "/v1/claude-code", json={"prompt": PROMPT}, timeout=30)
     finally:
         server.stop()

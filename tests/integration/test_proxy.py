@@ -33,7 +33,7 @@ SECRET = "Zx9+kL2mQ7vR4tY8wB1nC5jH3gF6dS0aP2eU7iO9"
 ORIGINALS = (INSTANCE, SG, BUCKET, ACCOUNT, SECRET)
 PROMPT = (
     f"why is {INSTANCE} unreachable from {SG}? logs go to s3://{BUCKET}/logs, "
-    f"OwnerId: {ACCOUNT}, aws_secret_access_key = {SECRET}"
+    f"account {ACCOUNT}, aws_secret_access_key = {SECRET}"
 )
 
 
@@ -68,7 +68,9 @@ def test_json_answer_is_restored_and_the_model_saw_only_pseudonyms(proxy: Proxy)
 
 
 def test_upstream_gets_the_proxy_key_not_the_client_key(proxy: Proxy) -> None:
-    client(proxy).messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    client(proxy).messages.create(
+        model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
     headers = proxy.model.last_request.headers
     assert headers.get("x-api-key") == UPSTREAM_KEY
     assert CLIENT_KEY not in json.dumps(headers)
@@ -111,17 +113,33 @@ def test_tool_call_in_json_answer_is_restored(proxy: Proxy) -> None:
 def _conversation_with_tool_history(tool_use_id: str = "toolu_01") -> list[dict[str, Any]]:
     return [
         {"role": "user", "content": [{"type": "text", "text": PROMPT}]},
-        {"role": "assistant", "content": [
-            {"type": "text", "text": f"Let me look at {INSTANCE}."},
-            {"type": "tool_use", "id": tool_use_id, "name": "Bash",
-             "input": {"command": f"aws s3 ls s3://{BUCKET}/ --profile {ACCOUNT}"}},
-        ]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": tool_use_id,
-             "content": f"2026-11-25 logs/{INSTANCE}.gz\nOwnerId: {ACCOUNT}"},
-            {"type": "tool_result", "tool_use_id": "toolu_02",
-             "content": [{"type": "text", "text": f"SecurityGroup {SG}"}]},
-        ]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": f"Let me look at {INSTANCE}."},
+                {
+                    "type": "tool_use",
+                    "id": tool_use_id,
+                    "name": "Bash",
+                    "input": {"command": f"aws s3 ls s3://{BUCKET}/ --profile {ACCOUNT}"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": tool_use_id,
+                    "content": f"2026-11-25 logs/{INSTANCE}.gz\nOwnerId: {ACCOUNT}",
+                },
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_02",
+                    "content": [{"type": "text", "text": f"SecurityGroup {SG}"}],
+                },
+            ],
+        },
     ]
 
 
@@ -132,11 +150,23 @@ def test_every_field_the_model_reads_is_masked(proxy: Proxy) -> None:
         "system": [{"type": "text", "text": f"You help with account {ACCOUNT}."}],
         "messages": [
             *_conversation_with_tool_history(),
-            {"role": "user", "content": [{"type": "document", "source": {
-                "type": "text", "media_type": "text/plain", "data": f"runbook for {INSTANCE}"}}]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": f"runbook for {INSTANCE}"},
+                    }
+                ],
+            },
         ],
-        "tools": [{"name": "Bash", "description": f"Runs commands in {BUCKET}",
-                   "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}],
+        "tools": [
+            {
+                "name": "Bash",
+                "description": f"Runs commands in {BUCKET}",
+                "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+            }
+        ],
     }
     response = httpx.post(proxy.url + "/v1/messages", headers=proxy.headers(), json=body, timeout=30)
     assert response.status_code == 200, response.text
@@ -158,8 +188,9 @@ def test_same_history_masks_to_the_same_bytes_every_turn(proxy: Proxy) -> None:
 
 def test_signed_thinking_survives_the_round_trip(proxy: Proxy) -> None:
     """Thinking is restored for the user; re-masking it next turn gives back exactly the signed text."""
-    proxy.model.responder = lambda r: Thinking(f"{pseudonym_in(r, 'ec2')} has no route; check {pseudonym_in(r, 'sg')}",
-                                               "Look at the route table.")
+    proxy.model.responder = lambda r: Thinking(
+        f"{pseudonym_in(r, 'ec2')} has no route; check {pseudonym_in(r, 'sg')}", "Look at the route table."
+    )
     with client(proxy).messages.stream(
         model="claude-sonnet-4-6", max_tokens=200, messages=[{"role": "user", "content": PROMPT}]
     ) as stream:
@@ -180,7 +211,9 @@ def test_signed_thinking_survives_the_round_trip(proxy: Proxy) -> None:
 
 
 def test_count_tokens_body_is_masked(proxy: Proxy) -> None:
-    count = client(proxy).messages.count_tokens(model="claude-sonnet-4-6", messages=[{"role": "user", "content": PROMPT}])
+    count = client(proxy).messages.count_tokens(
+        model="claude-sonnet-4-6", messages=[{"role": "user", "content": PROMPT}]
+    )
     assert count.input_tokens > 0
     seen = proxy.model.last_request
     assert seen.path == "/v1/messages/count_tokens"
@@ -192,7 +225,9 @@ def test_models_list_and_query_strings_and_headers_pass_through(proxy: Proxy) ->
     beta = "interleaved-thinking-2025-05-14,context-management-2025-06-27,some-future-beta"
     response = httpx.post(
         proxy.url + "/v1/messages?beta=true",
-        headers=proxy.headers(**{"anthropic-beta": beta, "user-agent": "claude-cli/2.1 (external, cli)", "x-app": "cli"}),
+        headers=proxy.headers(
+            **{"anthropic-beta": beta, "user-agent": "claude-cli/2.1 (external, cli)", "x-app": "cli"}
+        ),
         json={"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
         timeout=30,
     )
@@ -294,8 +329,12 @@ def test_bad_bodies_get_a_clear_anthropic_error_and_are_not_forwarded(
 
 def test_wrong_or_missing_key_is_refused(proxy: Proxy) -> None:
     for headers in ({"x-api-key": "wrong"}, {"authorization": "Bearer wrong"}, {}):
-        response = httpx.post(proxy.url + "/v1/messages", headers={"content-type": "application/json", **headers},
-                              content=b"{}", timeout=10)
+        response = httpx.post(
+            proxy.url + "/v1/messages",
+            headers={"content-type": "application/json", **headers},
+            content=b"{}",
+            timeout=10,
+        )
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "authentication_error"
     assert proxy.model.requests == []
@@ -312,15 +351,23 @@ def test_bearer_token_is_accepted(proxy: Proxy) -> None:
 
 
 def test_multipart_body_is_refused_with_415(proxy: Proxy) -> None:
-    response = httpx.post(proxy.url + "/v1/files", headers={"x-api-key": proxy.key},
-                          files={"file": ("notes.txt", INSTANCE.encode())}, timeout=10)
+    response = httpx.post(
+        proxy.url + "/v1/files",
+        headers={"x-api-key": proxy.key},
+        files={"file": ("notes.txt", INSTANCE.encode())},
+        timeout=10,
+    )
     assert response.status_code == 415
     assert proxy.model.requests == []
 
 
 def test_unknown_api_route_has_its_json_masked_generically(proxy: Proxy) -> None:
-    response = httpx.post(proxy.url + "/v1/some/future/route", headers=proxy.headers(),
-                          json={"nested": {"note": f"server {INSTANCE}"}, "n": 3}, timeout=10)
+    response = httpx.post(
+        proxy.url + "/v1/some/future/route",
+        headers=proxy.headers(),
+        json={"nested": {"note": f"server {INSTANCE}"}, "n": 3},
+        timeout=10,
+    )
     assert response.status_code == 404  # the stand-in does not know it, and says so in the Anthropic shape
     seen = proxy.model.last_request
     assert seen.path == "/v1/some/future/route"
@@ -329,7 +376,9 @@ def test_unknown_api_route_has_its_json_masked_generically(proxy: Proxy) -> None
 
 
 def test_upstream_error_passes_through_with_status_and_restored_message(proxy: Proxy) -> None:
-    proxy.model.responder = lambda r: Error(529, "overloaded_error", f"overloaded while reading {pseudonym_in(r, 'ec2')}")
+    proxy.model.responder = lambda r: Error(
+        529, "overloaded_error", f"overloaded while reading {pseudonym_in(r, 'ec2')}"
+    )
     with pytest.raises(anthropic.APIStatusError) as caught:
         client(proxy).messages.create(
             model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": PROMPT}]
@@ -340,9 +389,13 @@ def test_upstream_error_passes_through_with_status_and_restored_message(proxy: P
 
 def test_mid_stream_upstream_disconnect_becomes_an_sse_error_event(proxy: Proxy) -> None:
     proxy.model.enqueue(DisconnectMidStream("a long answer that will be cut", after_events=3))
-    with httpx.stream("POST", proxy.url + "/v1/messages", headers=proxy.headers(), timeout=30,
-                      json={"model": "m", "max_tokens": 5, "stream": True,
-                            "messages": [{"role": "user", "content": "hi"}]}) as response:
+    with httpx.stream(
+        "POST",
+        proxy.url + "/v1/messages",
+        headers=proxy.headers(),
+        timeout=30,
+        json={"model": "m", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as response:
         body = response.read().decode()
     assert response.status_code == 200
     assert "event: error" in body
@@ -351,8 +404,9 @@ def test_mid_stream_upstream_disconnect_becomes_an_sse_error_event(proxy: Proxy)
 
 def test_garbage_from_upstream_is_reported_not_forwarded(proxy: Proxy) -> None:
     proxy.model.enqueue(Garbage(b"<html>bad gateway</html>", status=200, content_type="application/json"))
-    response = _post(proxy, json.dumps({"model": "m", "max_tokens": 5,
-                                        "messages": [{"role": "user", "content": "hi"}]}).encode())
+    response = _post(
+        proxy, json.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    )
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "api_error"
 
@@ -360,9 +414,13 @@ def test_garbage_from_upstream_is_reported_not_forwarded(proxy: Proxy) -> None:
 def test_client_disconnect_mid_stream_cancels_the_upstream_request(proxy: Proxy) -> None:
     proxy.model.event_delay = 0.05
     proxy.model.enqueue(Text("word " * 400))
-    with httpx.stream("POST", proxy.url + "/v1/messages", headers=proxy.headers(), timeout=30,
-                      json={"model": "m", "max_tokens": 5, "stream": True,
-                            "messages": [{"role": "user", "content": "hi"}]}) as response:
+    with httpx.stream(
+        "POST",
+        proxy.url + "/v1/messages",
+        headers=proxy.headers(),
+        timeout=30,
+        json={"model": "m", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as response:
         next(response.iter_bytes())
     assert proxy.model.client_disconnected.wait(10), "the stand-in never saw the proxy hang up"
 
@@ -373,8 +431,12 @@ def test_upstream_unreachable_is_502(settings: Any, model: StandinModel) -> None
     dead = f"http://127.0.0.1:{free_port()}"
     server = ServerThread(build_app(proxy_settings(settings, model, upstream=dead))).start()
     try:
-        response = httpx.post(server.url + "/v1/messages", headers={"x-api-key": CLIENT_KEY},
-                              json={"model": "m", "max_tokens": 5, "messages": []}, timeout=30)
+        response = httpx.post(
+            server.url + "/v1/messages",
+            headers={"x-api-key": CLIENT_KEY},
+            json={"model": "m", "max_tokens": 5, "messages": []},
+            timeout=30,
+        )
     finally:
         server.stop()
     assert response.status_code == 502
@@ -384,8 +446,12 @@ def test_upstream_unreachable_is_502(settings: Any, model: StandinModel) -> None
 def test_oversized_body_is_413(settings: Any, model: StandinModel) -> None:
     server = ServerThread(build_app(proxy_settings(settings, model, max_body_bytes=1000))).start()
     try:
-        response = httpx.post(server.url + "/v1/messages", headers={"x-api-key": CLIENT_KEY},
-                              json={"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]}, timeout=30)
+        response = httpx.post(
+            server.url + "/v1/messages",
+            headers={"x-api-key": CLIENT_KEY},
+            json={"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]},
+            timeout=30,
+        )
     finally:
         server.stop()
     assert response.status_code == 413
@@ -393,13 +459,18 @@ def test_oversized_body_is_413(settings: Any, model: StandinModel) -> None:
     assert model.requests == []
 
 
-def test_vault_down_fails_closed_with_503_and_forwards_nothing(settings: Any, model: StandinModel, tmp_path: Any) -> None:
+def test_vault_down_fails_closed_with_503_and_forwards_nothing(
+    settings: Any, model: StandinModel, tmp_path: Any
+) -> None:
     dead = proxy_settings(settings, model, redis_url=f"unix://{tmp_path}/no-redis.sock")
     server = ServerThread(build_app(dead)).start()
     try:
-        response = httpx.post(server.url + "/v1/messages", headers={"x-api-key": CLIENT_KEY},
-                              json={"model": "m", "max_tokens": 5,
-                                    "messages": [{"role": "user", "content": PROMPT}]}, timeout=30)
+        response = httpx.post(
+            server.url + "/v1/messages",
+            headers={"x-api-key": CLIENT_KEY},
+            json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]},
+            timeout=30,
+        )
         health = httpx.get(server.url + "/health", timeout=10)
     finally:
         server.stop()
@@ -414,8 +485,12 @@ def test_vault_down_fails_closed_with_503_and_forwards_nothing(settings: Any, mo
 def test_without_an_upstream_key_the_client_gets_authentication_error(settings: Any, model: StandinModel) -> None:
     server = ServerThread(build_app(proxy_settings(settings, model, anthropic_api_key=None))).start()
     try:
-        response = httpx.post(server.url + "/v1/messages", headers={"x-api-key": CLIENT_KEY},
-                              json={"model": "m", "max_tokens": 5, "messages": []}, timeout=30)
+        response = httpx.post(
+            server.url + "/v1/messages",
+            headers={"x-api-key": CLIENT_KEY},
+            json={"model": "m", "max_tokens": 5, "messages": []},
+            timeout=30,
+        )
     finally:
         server.stop()
     assert response.status_code == 401
@@ -426,9 +501,12 @@ def test_without_an_upstream_key_the_client_gets_authentication_error(settings: 
 def test_passthrough_forwards_the_clients_own_credentials(settings: Any, model: StandinModel) -> None:
     server = ServerThread(build_app(proxy_settings(settings, model, passthrough=True, anthropic_api_key=None))).start()
     try:
-        response = httpx.post(server.url + "/v1/messages", headers={"authorization": "Bearer user-oauth-token"},
-                              json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]},
-                              timeout=30)
+        response = httpx.post(
+            server.url + "/v1/messages",
+            headers={"authorization": "Bearer user-oauth-token"},
+            json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]},
+            timeout=30,
+        )
     finally:
         server.stop()
     assert response.status_code == 200
@@ -440,10 +518,14 @@ def test_keys_bound_to_namespaces_keep_teams_apart(settings: Any, model: Standin
     keys = {"team-a-key": settings.namespace + "a", "team-b-key": settings.namespace + "b"}
     server = ServerThread(build_app(proxy_settings(settings, model, api_key=None, key_namespaces=keys))).start()
     try:
+
         def ask(key: str, content: str) -> str:
-            response = httpx.post(server.url + "/v1/messages", headers={"x-api-key": key},
-                                  json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": content}]},
-                                  timeout=30)
+            response = httpx.post(
+                server.url + "/v1/messages",
+                headers={"x-api-key": key},
+                json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": content}]},
+                timeout=30,
+            )
             return str(response.json()["content"][0]["text"])
 
         ask("team-a-key", f"look at {INSTANCE}")
@@ -476,8 +558,11 @@ def test_altered_or_invented_tokens_in_thinking_still_go_back_exactly_as_signed(
         thinking = first["content"][0]
         assert thinking["type"] == "thinking" and INSTANCE in thinking["thinking"]
         proxy.model.responder, responder = None, proxy.model.responder
-        history = [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": first["content"]},
-                   {"role": "user", "content": "and now?"}]
+        history = [
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": first["content"]},
+            {"role": "user", "content": "and now?"},
+        ]
         _create(proxy, history, False)
         sent = proxy.model.last_request.json["messages"][1]["content"][0]
         assert verify_signature(sent["thinking"], sent["signature"]), f"signature broken (stream={stream})"

@@ -17,14 +17,31 @@ BODIES: dict[str, tuple[bytes, str]] = {
     "invalid-utf8": (b'{"messages": "\xc3\x28"}', "application/json"),
     "deeply-nested": (_NESTED, "application/json"),
     "wrong-content-type": (json.dumps({"messages": []}).encode(), "text/plain"),
-    "huge-string": (json.dumps({"model": "m", "max_tokens": 1, "messages": [
-        {"role": "user", "content": f"{INSTANCE} " + "x" * 3_000_000}]}).encode(), "application/json"),
-    "many-blocks": (json.dumps({"model": "m", "max_tokens": 1, "messages": [
-        {"role": "user", "content": [{"type": "text", "text": f"{INSTANCE} {i}"} for i in range(20_000)]}]}).encode(),
-        "application/json"),
+    "huge-string": (
+        json.dumps(
+            {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": f"{INSTANCE} " + "x" * 3_000_000}]}
+        ).encode(),
+        "application/json",
+    ),
+    "many-blocks": (
+        json.dumps(
+            {
+                "model": "m",
+                "max_tokens": 1,
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": f"{INSTANCE} {i}"} for i in range(20_000)]}
+                ],
+            }
+        ).encode(),
+        "application/json",
+    ),
     "missing-fields": (b"{}", "application/json"),
-    "wrong-types": (json.dumps({"model": 5, "max_tokens": "x", "messages": "hello " + INSTANCE,
-                                "system": 7, "tools": "no"}).encode(), "application/json"),
+    "wrong-types": (
+        json.dumps(
+            {"model": 5, "max_tokens": "x", "messages": "hello " + INSTANCE, "system": 7, "tools": "no"}
+        ).encode(),
+        "application/json",
+    ),
     "not-an-object": (json.dumps(["hello", INSTANCE]).encode(), "application/json"),
     "empty": (b"", "application/json"),
 }
@@ -35,16 +52,23 @@ ROUTES = ["/v1/messages", "/v1/messages/count_tokens", "/v1/other/route", "/v1/c
 @pytest.mark.parametrize("name", sorted(BODIES))
 def test_bad_input_gets_a_clear_error_or_is_forwarded_masked(proxy: Proxy, route: str, name: str) -> None:
     content, content_type = BODIES[name]
-    response = httpx.post(proxy.url + route, content=content, timeout=60,
-                          headers={"x-api-key": proxy.key, "content-type": content_type})
+    response = httpx.post(
+        proxy.url + route, content=content, timeout=60, headers={"x-api-key": proxy.key, "content-type": content_type}
+    )
     assert response.status_code != 500, response.text[:500]
     assert "Traceback" not in response.text
     assert INSTANCE not in response.text or response.status_code == 200
     if response.status_code >= 400:
         error = response.json()
         assert error["type"] == "error"
-        assert error["error"]["type"] in {"invalid_request_error", "authentication_error", "permission_error",
-                                          "not_found_error", "request_too_large", "api_error"}
+        assert error["error"]["type"] in {
+            "invalid_request_error",
+            "authentication_error",
+            "permission_error",
+            "not_found_error",
+            "request_too_large",
+            "api_error",
+        }
         assert error["error"]["message"]
     for request in proxy.model.requests:
         assert INSTANCE.encode() not in request.body, f"{name} on {route} forwarded an original"

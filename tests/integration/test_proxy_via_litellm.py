@@ -34,28 +34,35 @@ def _ec2(request: RecordedRequest) -> str:
 
 
 def test_json_through_litellm_is_masked_and_restored(litellm_proxy: anthropic.Anthropic, model: StandinModel) -> None:
-    message = litellm_proxy.messages.create(model="claude-sonnet-4-5", max_tokens=50,
-                                            messages=[{"role": "user", "content": PROMPT}])
+    message = litellm_proxy.messages.create(
+        model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": PROMPT}]
+    )
     assert message.content[0].text == "You said: " + PROMPT
     seen = model.last_request
     assert INSTANCE not in seen.body.decode()
     assert seen.headers.get("x-api-key") == UPSTREAM_KEY
 
 
-def test_streamed_tool_call_through_litellm_is_restored(litellm_proxy: anthropic.Anthropic, model: StandinModel) -> None:
+def test_streamed_tool_call_through_litellm_is_restored(
+    litellm_proxy: anthropic.Anthropic, model: StandinModel
+) -> None:
     model.responder = lambda r: ToolUse("Bash", {"command": f"aws ec2 reboot-instances --instance-ids {_ec2(r)}"})
     model.max_delta_chars = 1
-    with litellm_proxy.messages.stream(model="claude-sonnet-4-5", max_tokens=50,
-                                       messages=[{"role": "user", "content": PROMPT}]) as stream:
+    with litellm_proxy.messages.stream(
+        model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": PROMPT}]
+    ) as stream:
         final = stream.get_final_message()
     tool = next(b for b in final.content if b.type == "tool_use")
     assert tool.input == {"command": f"aws ec2 reboot-instances --instance-ids {INSTANCE}"}
     assert INSTANCE not in model.last_request.body.decode()
 
 
-def test_upstream_error_through_litellm_keeps_its_status(litellm_proxy: anthropic.Anthropic, model: StandinModel) -> None:
+def test_upstream_error_through_litellm_keeps_its_status(
+    litellm_proxy: anthropic.Anthropic, model: StandinModel
+) -> None:
     model.responder = lambda r: Error(529, "overloaded_error", "Overloaded")
     with pytest.raises(anthropic.APIStatusError) as caught:
-        litellm_proxy.messages.create(model="claude-sonnet-4-5", max_tokens=50,
-                                      messages=[{"role": "user", "content": PROMPT}])
+        litellm_proxy.messages.create(
+            model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": PROMPT}]
+        )
     assert caught.value.status_code in (529, 500)

@@ -71,16 +71,22 @@ def scripted_stream(draw: st.DrawFn) -> tuple[list[tuple[str, dict[str, object]]
     pieces = [masked[a:b] for a, b in itertools.pairwise([0, *cuts, len(masked)])]
     events: list[tuple[str, dict[str, object]]] = [
         ("message_start", {"type": "message_start", "message": {"content": []}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
     ]
     for piece in pieces:
         if draw(st.booleans()):
             events.append(("ping", {"type": "ping"}))
         if draw(st.integers(0, 9)) == 0:
             events.append(("future_event", {"type": "future_event", "data": piece}))
-        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                               "delta": {"type": "text_delta", "text": piece}}))
+        events.append(
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            )
+        )
     events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
     events.append(("message_stop", {"type": "message_stop"}))
     originals = [o for (kind, o) in minter.forward if kind != "PSEUDONYM_LITERAL"]
@@ -100,15 +106,18 @@ def test_restored_stream_equals_the_original_and_keeps_every_other_event_in_orde
     others_in = [d["type"] for _, d in events if d["type"] != "content_block_delta"]
     others_out = [d["type"] for _, d in out if d["type"] != "content_block_delta"]
     assert others_out == others_in
-    stop = [i for i, (_, d) in enumerate(out) if d["type"] == "content_block_stop"][0]
+    stop = next(i for i, (_, d) in enumerate(out) if d["type"] == "content_block_stop")
     assert all(d["type"] != "content_block_delta" for _, d in out[stop:])
 
 
 @settings(max_examples=500)
-@given(st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
-                    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner,
-                                                                                      max_size=4)),
-                    max_leaves=30))
+@given(
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+        max_leaves=30,
+    )
+)
 def test_restorer_never_crashes_on_malformed_events(data: object) -> None:
     restorer = MessageStreamRestorer({"ec2-001": "i-0123456789abcdef0"}, GRAMMAR)
     for name in ("content_block_start", "content_block_delta", "content_block_stop", "message_start", "error", None):

@@ -1,0 +1,329 @@
+"""Starts, checks and stops a `maskkit proxy` child process for the MCP server. I/O edge; no masking here.
+
+The child listens on 127.0.0.1 only, logs to `$MASKKIT_HOME/proxy.log` and is recorded in
+`$MASKKIT_HOME/mcp-proxy.json`, so a later MCP session can find a detached proxy again. A child that is not
+detached is stopped when the MCP server stops. What goes back to the model names where the proxy's client key
+is kept, never the key itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from maskkit.errors import MaskkitError
+
+__all__ = ["LaunchError", "ProxyLauncher", "kill_attached_children"]
+
+log = logging.getLogger("maskkit.mcp.launcher")
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+
+
+#: Proxy children that must not outlive this process (started without detach), for the last-resort cleanup.
+_ATTACHED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def kill_attached_children() -> None:
+    """SIGTERM, then SIGKILL, every attached proxy child still running. For shutdown paths that cannot await."""
+    for pid, child in list(_ATTACHED.items()):
+        _terminate(pid, child)
+        _ATTACHED.pop(pid, None)
+
+
+class LaunchError(MaskkitError):
+    """Raised when the proxy cannot be started, found or stopped; the message says what to do."""
+
+
+@dataclass
+class _Record:
+    """What `mcp-proxy.json` holds about the proxy this server (or an earlier one) started."""
+
+    pid: int
+    port: int
+    upstream: str
+    started_at: float
+    detached: bool
+    owner_pid: int
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    """The command line of `pid` ('' if unknown): /proc on Linux, `ps` elsewhere."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        pass
+    try:
+        result = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return result.stdout.strip()
+
+
+def _is_our_proxy(record: _Record, port_file: Path) -> bool:
+    """True if `record.pid` is still the `maskkit proxy` an MCP session started (pids are reused)."""
+    if not _pid_alive(record.pid):
+        return False
+    line = _cmdline(record.pid)
+    return "maskkit" in line and " proxy " in line and str(port_file) in line
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+class ProxyLauncher:
+    """Manages at most one proxy child per maskkit home."""
+
+    def __init__(self, home: Path, *, default_upstream: str, api_key_configured: bool) -> None:
+        self.home = home
+        self.default_upstream = default_upstream
+        self.api_key_configured = api_key_configured
+        self.log_path = home / "proxy.log"
+        self.state_path = home / "mcp-proxy.json"
+        self.port_file = home / "mcp-proxy.port"
+        self._child: subprocess.Popen[bytes] | None = None
+        self._record: _Record | None = None
+
+    # -- what the user needs
+
+    def client_settings(self, port: int) -> dict[str, str]:
+        """The settings Claude Code needs to go through the proxy (the key by location, never by value)."""
+        base = f"http://{HOST}:{port}"
+        if self.api_key_configured:
+            key_hint = "the value of MASKKIT_API_KEY (set in this MCP server's environment)"
+            export = "export ANTHROPIC_API_KEY=<the value of MASKKIT_API_KEY>"
+        else:
+            key_path = self.home / "proxy.key"
+            key_hint = f"the key in {key_path}"
+            export = f'export ANTHROPIC_API_KEY="$(cat {key_path})"'
+        return {
+            "ANTHROPIC_BASE_URL": base,
+            "ANTHROPIC_API_KEY": key_hint,
+            "how_to_use": (
+                f"In a shell: export ANTHROPIC_BASE_URL={base}; {export}; then start Claude Code again (claude) "
+                "so the conversation goes through the proxy."
+            ),
+        }
+
+    # -- state file
+
+    def _load_record(self) -> _Record | None:
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return _Record(**{k: data[k] for k in _Record.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _save_record(self, record: _Record) -> None:
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.state_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(record), handle)
+        os.replace(tmp, self.state_path)
+
+    def _forget_record(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()
+
+    def _current(self) -> _Record | None:
+        """The proxy we know about and which still runs: ours, else one recorded by an earlier session."""
+        if self._child is not None and self._record is not None:
+            if self._child.poll() is None:
+                return self._record
+            self._child = None
+            self._record = None
+            self._forget_record()
+        record = self._load_record()
+        if record is None:
+            return None
+        if _is_our_proxy(record, self.port_file):
+            return record
+        self._forget_record()
+        return None
+
+    # -- health
+
+    async def health(self, port: int) -> dict[str, Any] | None:
+        """GET /health of the proxy on `port` (None if nothing answers like a maskkit proxy)."""
+        import httpx  # imported here: it adds ~0.2 s to every server start
+
+        try:
+            async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+                response = await client.get(f"http://{HOST}:{port}/health")
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(body, dict) or body.get("service") != "maskkit":
+            return None
+        body["status_code"] = response.status_code
+        return body
+
+    # -- start / status / stop
+
+    async def start(self, port: int | None, upstream: str | None, detach: bool) -> dict[str, Any]:
+        """Start the proxy (or report the one already running) and wait until /health answers."""
+        current = self._current()
+        if current is not None:
+            status = await self.status()
+            status["note"] = "a maskkit proxy started from this MCP server is already running; stop_proxy stops it"
+            return status
+        target = (upstream or self.default_upstream).rstrip("/")
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LaunchError("upstream must be an http:// or https:// URL, e.g. https://api.anthropic.com")
+        if port is not None and not 0 <= port <= 65535:
+            raise LaunchError("port must be between 1 and 65535 (or 0 / omitted to pick a free port)")
+        if port and not _port_free(port):
+            raise LaunchError(f"port {port} on {HOST} is already in use: pick another port or omit it")
+
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        port_file = self.port_file
+        with contextlib.suppress(FileNotFoundError):
+            port_file.unlink()
+        command = [sys.executable, "-m", "maskkit", "proxy", "--host", HOST, "--port", str(port or 0)]
+        command += ["--port-file", str(port_file), "--upstream", target]
+        env = {**os.environ, "MASKKIT_HOME": str(self.home)}
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            # A new session: Ctrl-C in the terminal of Claude Code does not reach it, and detach=True survives us.
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise LaunchError(f"could not start `maskkit proxy`: {exc.strerror or type(exc).__name__}") from None
+        finally:
+            os.close(log_fd)
+
+        bound = await self._wait_ready(child, port_file)
+        record = _Record(child.pid, bound, target, time.time(), detach, os.getpid())
+        self._child, self._record = child, record
+        if not detach:
+            _ATTACHED[child.pid] = child
+        self._save_record(record)
+        log.info("started maskkit proxy pid %s on port %s", child.pid, bound)
+        status = await self.status()
+        status["started"] = True
+        return status
+
+    async def _wait_ready(self, child: subprocess.Popen[bytes], port_file: Path) -> int:
+        deadline = time.monotonic() + START_TIMEOUT
+        port: int | None = None
+        while time.monotonic() < deadline:
+            code = child.poll()
+            if code is not None:
+                raise LaunchError(
+                    f"`maskkit proxy` exited with code {code} before it was ready; see {self.log_path} "
+                    "(is the vault reachable, the port free and the upstream URL right?)"
+                )
+            if port is None:
+                with contextlib.suppress(OSError, ValueError):
+                    port = int(port_file.read_text(encoding="ascii").strip())
+            if port is not None and await self.health(port) is not None:
+                return port
+            await anyio.sleep(0.05)
+        _terminate(child.pid)
+        raise LaunchError(f"`maskkit proxy` did not answer /health within {START_TIMEOUT:.0f} s; see {self.log_path}")
+
+    async def status(self) -> dict[str, Any]:
+        """Whether the proxy runs, its /health answer and the client settings."""
+        record = self._current()
+        if record is None:
+            return {
+                "running": False,
+                "log": str(self.log_path),
+                "note": "no proxy started from an MCP session is running; start_proxy starts one",
+            }
+        health = await self.health(record.port)
+        return {
+            "running": True,
+            "healthy": health is not None and health.get("status_code") == 200,
+            "health": health,
+            "pid": record.pid,
+            "port": record.port,
+            "upstream": record.upstream,
+            "detached": record.detached,
+            "started_by_this_server": self._child is not None and self._child.pid == record.pid,
+            "log": str(self.log_path),
+            **self.client_settings(record.port),
+        }
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop the proxy we know about (this session's child, or a detached one recorded earlier)."""
+        record = self._current()
+        if record is None:
+            return {"stopped": False, "note": "no proxy started from an MCP session is running"}
+        child = self._child if self._child is not None and self._child.pid == record.pid else None
+        await anyio.to_thread.run_sync(_terminate, record.pid, child)
+        _ATTACHED.pop(record.pid, None)
+        self._child = None
+        self._record = None
+        self._forget_record()
+        return {"stopped": True, "pid": record.pid, "port": record.port}
+
+    async def aclose(self) -> None:
+        """On server shutdown: stop this session's child unless it was started with detach=True."""
+        if self._child is None or self._record is None or self._record.detached:
+            return
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_terminate, self._child.pid, self._child)
+        _ATTACHED.pop(self._child.pid, None)
+        self._child = None
+        self._record = None
+        self._forget_record()
+
+
+def _terminate(pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the proxy, wait, then SIGKILL; reap it if it is our child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if child is not None:
+            if child.poll() is not None:
+                return
+        elif not _pid_alive(pid):
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=STOP_TIMEOUT)
