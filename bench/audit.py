@@ -17,12 +17,13 @@ import platform
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from benchinfo import commit as _commit
 
 from maskkit.audit import audit
 from maskkit.config import load_settings
@@ -53,15 +54,6 @@ FACTORIES: dict[str, Callable[[random.Random], str]] = {
 }
 
 
-def _commit() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty.strip() else "")
 
 
 def _fill(vault: Vault, rows: int, rng: random.Random, batch: int = 5000) -> float:

@@ -19,13 +19,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from benchinfo import commit as _commit
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -54,15 +54,6 @@ TEXT = """$ aws ec2 describe-instances --instance-ids i-0a1b2c3d4e5f60718
 """
 
 
-def _commit() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty.strip() else "")
 
 
 def _machine() -> str:

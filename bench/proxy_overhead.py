@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import awsgen  # noqa: E402
 import httpx  # noqa: E402
+from benchinfo import commit as _commit  # noqa: E402
 
 CLIENT_KEY = "mk-bench-client-key"
 UPSTREAM_KEY = "sk-ant-bench-upstream-key"
@@ -809,15 +810,6 @@ async def concurrent_streams(url: str, bodies: list[bytes], expected: list[str])
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _commit() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty.strip() else "")
 
 
 def _cpu() -> str:

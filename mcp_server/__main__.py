@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import ipaddress
 import logging
 import os
 import secrets
@@ -22,6 +21,7 @@ import anyio
 from maskkit import __version__
 from maskkit.config import Settings, load_settings
 from maskkit.errors import MaskkitError
+from maskkit.server import is_loopback
 
 from .launcher import kill_attached_children
 from .server import server
@@ -62,15 +62,6 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="maskkit-mcp %(levelname)s %(name)s: %(message)s", force=True
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _http_token(path: Path) -> str:
@@ -170,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     assert settings is not None
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         print(f"maskkit-mcp: refusing to listen on {args.host}: only loopback addresses are allowed", file=sys.stderr)
         sys.exit(2)
     token_file = args.token_file or settings.home / "mcp-http.token"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -278,3 +280,35 @@ def run_claude(
 
 def stream_json_events(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip().startswith("{")]
+
+
+# --- shared by the end-to-end fault and security tests ---------------------------------------------------------
+
+HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+#: Any pseudonym-shaped token (for reading what the stand-in saw).
+PSEUDONYM = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z]+)*-\d{3,}\b")
+
+
+def instance_id() -> str:
+    """A fresh random EC2 instance id."""
+    return "i-" + secrets.token_hex(9)[:17]
+
+
+def parse_sse(raw: str) -> list[tuple[str | None, Any]]:
+    """(event name, parsed data) of every event; data that is not JSON is kept as the raw string."""
+    events: list[tuple[str | None, Any]] = []
+    for block in raw.replace("\r\n", "\n").split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+        if name is None and not data:
+            continue
+        text = "\n".join(data)
+        try:
+            events.append((name, json.loads(text)))
+        except ValueError:
+            events.append((name, text))
+    return events

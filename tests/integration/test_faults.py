@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -24,9 +23,12 @@ import httpx
 import pytest
 import redis
 from proxyfixtures import (
-    CLIENT_KEY,
+    HEADERS,
+    PSEUDONYM,
     ProxyProcess,
     ServerThread,
+    instance_id,
+    parse_sse,
     proxy_settings,
     start_proxy_process,
     stop_proxy_process,
@@ -35,13 +37,6 @@ from standin_model import DisconnectMidStream, Garbage, RecordedRequest, Stall, 
 
 from maskkit import Masker, load_settings
 from maskkit.proxy import build_app
-
-HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
-PSEUDONYM = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z]+)*-\d{3,}\b")
-
-
-def instance_id() -> str:
-    return "i-" + secrets.token_hex(9)[:17]
 
 
 def messages_body(text: str, *, stream: bool = False) -> dict[str, Any]:
@@ -52,25 +47,6 @@ def messages_body(text: str, *, stream: bool = False) -> dict[str, Any]:
 def post(url: str, text: str, *, timeout: float = 30) -> httpx.Response:
     return httpx.post(url + "/v1/messages", headers=HEADERS, json=messages_body(text), timeout=timeout)
 
-
-def parse_sse(raw: str) -> list[tuple[str | None, Any]]:
-    """(event name, parsed data) of every event; data that is not JSON is kept as the raw string."""
-    events: list[tuple[str | None, Any]] = []
-    for block in raw.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-        if name is None and not data:
-            continue
-        text = "\n".join(data)
-        try:
-            events.append((name, json.loads(text)))
-        except ValueError:
-            events.append((name, text))
-    return events
 
 
 def stream(url: str, text: str, *, timeout: float = 30) -> tuple[int, str, list[tuple[str | None, Any]]]:

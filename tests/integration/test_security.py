@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -34,8 +33,12 @@ from click.testing import CliRunner, Result
 from leakcheck import find_planted
 from proxyfixtures import (
     CLIENT_KEY,
+    HEADERS,
+    PSEUDONYM,
     UPSTREAM_KEY,
     Proxy,
+    instance_id,
+    parse_sse,
     start_proxy_process,
     stop_proxy_process,
 )
@@ -53,13 +56,6 @@ from standin_model import (
 from maskkit import Masker
 from maskkit.cli import main as maskkit_main
 from maskkit.vault import stop_embedded_redis
-
-HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
-PSEUDONYM = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z]+)*-\d{3,}\b")
-
-
-def instance_id() -> str:
-    return "i-" + secrets.token_hex(9)[:17]
 
 
 def sg_id() -> str:
@@ -80,23 +76,6 @@ def messages(text: str, *, stream: bool = False, **extra: Any) -> dict[str, Any]
     return {"model": "claude-sonnet-4-6", "max_tokens": 100, "stream": stream,
             "messages": [{"role": "user", "content": text}], **extra}
 
-
-def parse_sse(raw: str) -> list[tuple[str | None, Any]]:
-    events: list[tuple[str | None, Any]] = []
-    for block in raw.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-        if name is not None or data:
-            text = "\n".join(data)
-            try:
-                events.append((name, json.loads(text)))
-            except ValueError:
-                events.append((name, text))
-    return events
 
 
 def sse_post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> list[tuple[str | None, Any]]:
