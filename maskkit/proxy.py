@@ -28,11 +28,12 @@ from starlette.routing import Route
 
 from . import __version__
 from .config import Settings
+from .embedded import private_dir
 from .engine import Masker, detector_from_settings
 from .errors import MaskkitError, UpstreamError, http_error_for
 from .masker import map_json_strings, map_response_strings, unmask_text
 from .sse import SSEDecoder, encode_event
-from .vault import Vault, private_dir
+from .vault import Vault
 
 __all__ = ["build_app", "client_keys", "error_response"]
 

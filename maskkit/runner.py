@@ -22,9 +22,10 @@ from pathlib import Path
 import httpx
 
 from .config import Settings
+from .embedded import private_dir
 from .errors import ConfigError, UpstreamError
 from .proxy import ensure_client_key
-from .vault import VaultKey, private_dir
+from .vault import VaultKey
 
 __all__ = ["run_claude", "running_proxy"]
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import uvicorn
 
 from .config import Settings
+from .embedded import private_dir
 from .errors import ConfigError
 from .proxy import build_app, ensure_client_key
-from .vault import Vault, private_dir
+from .vault import Vault
 
 __all__ = ["is_loopback", "serve"]
 
