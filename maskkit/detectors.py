@@ -681,6 +681,18 @@ def _ip_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
             yield Span(start, match.end(), "PUBLIC_IP")
 
 
+#: IPv6 candidates (2 to 8 groups of up to 4 hex digits, `::` allowed), judged by `ipaddress`; an EC2 instance's
+#: public IPv6 address identifies it as surely as its IPv4 one.
+_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:.])")
+
+
+def _ipv6_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
+    for match in _IPV6.finditer(text):
+        value = match.group()
+        if value.count(":") >= 3 and len(value) >= 8 and keep(value):
+            yield Span(match.start(), match.end(), "PUBLIC_IP")
+
+
 def _host_spans(text: str) -> Iterator[Span]:
     """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts."""
     done: set[int] = set()
@@ -905,6 +917,8 @@ class Detector:
         found.extend(_host_spans(text))
         if "." in text:
             found.extend(_ip_spans(text, _is_ip if self.mask_private_ips else _is_public_ip))
+        if "::" in text or text.count(":") >= 7:
+            found.extend(_ipv6_spans(text, _is_ip if self.mask_private_ips else _is_public_ip))
         if self.mask_private_ips and _PRIVATE_DNS.applies(text):
             found.extend(_PRIVATE_DNS.spans(text))
         if "PRIVATE KEY-----" in text:

@@ -790,3 +790,19 @@ def test_large_text_detection_matches_per_document_detection() -> None:
 def test_an_account_id_written_in_prose_is_masked(text: str, expected: list[str]) -> None:
     found = [text[s.start : s.end] for s in Detector().detect(text) if s.kind == "ACCOUNT_ID"]
     assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ipv6Address: 2600:1f18:4a3:6901:8d3c:2f1a:9b0e:77c1", ["2600:1f18:4a3:6901:8d3c:2f1a:9b0e:77c1"]),
+        ("ssh ec2-user@2a05:d018:12:3400::1f", ["2a05:d018:12:3400::1f"]),
+        ("link-local fe80::1ff:fe23:4567:890a stays", []),
+        ("loopback ::1 and unique-local fd00::5 stay", []),
+        ("at 12:30:45 the MAC 0a:1b:2c:3d:4e:5f changed", []),
+        ("a dict {'a::b': 1} and std::vector", []),
+    ],
+)
+def test_a_public_ipv6_address_is_masked_and_local_ones_are_kept(text: str, expected: list[str]) -> None:
+    found = [text[s.start : s.end] for s in Detector().detect(text) if s.kind == "PUBLIC_IP"]
+    assert found == expected
