@@ -52,6 +52,9 @@ def _embedded_config(home: Path, maxmemory: str) -> str:
             "appendfsync everysec",
             f"maxmemory {maxmemory}",
             "maxmemory-policy noeviction",
+            # A mapping is a 6-field hash whose ciphertext is the original + 28 bytes: keep hashes of originals up
+            # to ~220 characters in the compact encoding (the default, 64, doubles the memory of a 40-char id).
+            "hash-max-ziplist-value 256",
             "protected-mode yes",
             "",
         ]
