@@ -7,6 +7,7 @@ the vault is still asked every time, so TTLs slide and stability holds across pr
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -256,14 +257,23 @@ class Masker:
                     "policy is `block` (MASKKIT_MEDIA); remove them or set MASKKIT_MEDIA=pass"
                 ) from None
             raise
-        masked, reverse, _ = await self.amask_texts(texts)
-        table = dict(zip(texts, masked, strict=True))
-        masked_body = map_request_strings(body, lambda t: table[t], media=media)
         thinking = thinking_texts(body)
         if thinking:
-            memo = await recall_thinking(self.vault, self.namespace, thinking)
-            if memo:
-                masked_body = replace_thinking(body, masked_body, memo)
+            # The memo read does not depend on the mint: both are in flight at once (latency of one round trip).
+            minted, recalled = await asyncio.gather(
+                self.amask_texts(texts), recall_thinking(self.vault, self.namespace, thinking), return_exceptions=True
+            )
+            if isinstance(minted, BaseException):
+                raise minted
+            if isinstance(recalled, BaseException):
+                raise recalled
+            (masked, reverse, _), memo = minted, recalled
+        else:
+            (masked, reverse, _), memo = await self.amask_texts(texts), {}
+        table = dict(zip(texts, masked, strict=True))
+        masked_body = map_request_strings(body, lambda t: table[t], media=media)
+        if memo:
+            masked_body = replace_thinking(body, masked_body, memo)
         return masked_body, reverse
 
     async def remember_thinking(self, pairs: Sequence[tuple[str, str]]) -> None:
