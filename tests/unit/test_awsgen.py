@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -191,7 +192,6 @@ def test_secret_looking_decoys_are_not_next_to_secrets() -> None:
 
 
 def test_structured_documents_parse() -> None:
-    yaml = pytest.importorskip("yaml")
     for seed in range(10):
         rng = random.Random(seed)
         text = awsgen.DOCUMENT_KINDS["describe_instances"](rng).text
