@@ -49,6 +49,7 @@ __all__ = [
     "Pattern",
     "find_originals",
     "plain_patterns",
+    "resolve_spans",
 ]
 
 #: The kind given to text that already looks like a pseudonym; masking it is how the round trip stays exact.
@@ -930,7 +931,7 @@ class Detector:
         found = _one_kind_per_original(text, found)
         found.extend(_repeats(text, found))
         found.extend(self._literal_spans(text))
-        return _resolve(text, found)
+        return resolve_spans(text, found)
 
     def _rules_for_key(self, key: str) -> list[Field]:
         rules = self._key_cache.get(key)
@@ -1081,7 +1082,7 @@ def _trie_regex(words: Iterable[str]) -> str:
     return built[id(trie)]
 
 
-def _resolve(text: str, spans: list[Span]) -> list[Span]:
+def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
     """Widen spans to whole words, then merge overlapping or touching ones (the longest member names the kind).
 
     Widening is what keeps the round trip exact: a pseudonym written where a span was is always a whole token,

@@ -8,14 +8,14 @@ the vault is still asked every time, so TTLs slide and stability holds across pr
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings, check_namespace, load_settings
-from .detectors import LITERAL, Detector, find_originals
-from .detectors import _resolve as resolve_spans
+from .detectors import LITERAL, Detector, find_originals, resolve_spans
 from .errors import DetectionError, MaskkitError
 from .masker import (
     BLOCKED_MEDIA,
@@ -109,11 +109,12 @@ class Masker:
         )
 
     def for_namespace(self, namespace: str) -> Masker:
-        """The same vault and detector, another namespace."""
-        other = Masker(self.vault, self.detector, namespace)
-        other._cache = self._cache
-        other._repeat_cache = self._repeat_cache
-        other._last_known = self._last_known
+        """The same vault, detector and caches (a shallow copy: the proxy calls this on every request), another
+        namespace."""
+        if namespace == self.namespace:
+            return self
+        other = copy.copy(self)
+        other.namespace = check_namespace(namespace)
         return other
 
     # -- detection

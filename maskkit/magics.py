@@ -33,8 +33,6 @@ import argparse
 import contextlib
 import html
 import importlib
-import logging
-import os
 import re
 import shlex
 import sys
@@ -66,9 +64,6 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-#: Set (unless already set) before LiteLLM is imported: otherwise it downloads a price map and prints warnings.
-LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_OFFLINE_MODE": "true"}
-_LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
 #: The user-namespace variable that holds the last call's SafeClaudeResult.
 LAST = "_safeclaude_last"
 
@@ -82,15 +77,11 @@ def _display(obj: Any, **kwargs: Any) -> Any:
 
 
 def _litellm() -> Any:
-    """Import LiteLLM quietly: offline price map, no debug banners, its loggers and warnings silenced."""
-    for name, value in LITELLM_ENV.items():
-        os.environ.setdefault(name, value)
+    """LiteLLM, imported quietly and only when a cell first needs it."""
+    from .via_litellm import import_litellm
+
     with _quiet():
-        litellm: Any = importlib.import_module("litellm")
-    litellm.suppress_debug_info = True
-    for name in _LITELLM_LOGGERS:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    return litellm
+        return import_litellm()
 
 
 @contextlib.contextmanager

@@ -5,14 +5,17 @@ LiteLLM takes seconds to import, and its releases have been hijacked before (see
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
+import warnings
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .config import Settings
 from .errors import UpstreamError
 
-__all__ = ["LiteLLMFailure", "send"]
+__all__ = ["LITELLM_ENV", "LiteLLMFailure", "import_litellm", "send"]
 
 
 class LiteLLMFailure(UpstreamError):
@@ -23,12 +26,22 @@ class LiteLLMFailure(UpstreamError):
         self.status = status
 
 
-def _litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-    import litellm
+#: Set (unless already set) before LiteLLM is imported: otherwise it downloads a price map and prints warnings.
+LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_OFFLINE_MODE": "true"}
+_LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
 
+
+def import_litellm() -> Any:
+    """Import LiteLLM quietly (offline price map, no debug banners, its loggers silenced). The one place that
+    imports it: the magic and `--via litellm` both come here, and nothing imports it at start-up."""
+    for name, value in LITELLM_ENV.items():
+        os.environ.setdefault(name, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        litellm: Any = importlib.import_module("litellm")
     litellm.suppress_debug_info = True
+    for name in _LITELLM_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return litellm
 
 
@@ -41,7 +54,7 @@ def litellm_model(model: str, models: Mapping[str, str]) -> str:
 
 async def send(body: dict[str, Any], settings: Settings, headers: Mapping[str, str]) -> Any:
     """Call LiteLLM with the masked body: a dict (JSON answer) or an async iterator of SSE bytes."""
-    litellm = _litellm()
+    litellm = import_litellm()
     kwargs = dict(body)
     kwargs["model"] = litellm_model(str(body.get("model", "")), settings.litellm_models)
     kwargs["api_base"] = settings.upstream
