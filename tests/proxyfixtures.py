@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,16 @@ def proxy(settings: Settings, model: StandinModel) -> Iterator[Proxy]:
         server.stop()
         root.removeHandler(handler)
         root.setLevel(previous)
+
+
+@contextmanager
+def serving(settings: Settings, model: StandinModel, **changes: Any) -> Iterator[str]:
+    """A maskkit proxy with these setting changes, in a thread on a free loopback port; yields its URL."""
+    server = ServerThread(build_app(proxy_settings(settings, model, **changes))).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, ServerThread, proxy_settings
+from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, serving
 from standin_model import (
     DisconnectMidStream,
     Error,
@@ -22,8 +22,6 @@ from standin_model import (
     ToolUse,
     verify_signature,
 )
-
-from maskkit.proxy import build_app
 
 INSTANCE = "i-0f1e2d3c4b5a69788"
 SG = "sg-0123456789abcdef0"
@@ -429,31 +427,25 @@ def test_upstream_unreachable_is_502(settings: Any, model: StandinModel) -> None
     from proxyfixtures import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
-    server = ServerThread(build_app(proxy_settings(settings, model, upstream=dead))).start()
-    try:
+    with serving(settings, model, upstream=dead) as url:
         response = httpx.post(
-            server.url + "/v1/messages",
+            url + "/v1/messages",
             headers={"x-api-key": CLIENT_KEY},
             json={"model": "m", "max_tokens": 5, "messages": []},
             timeout=30,
         )
-    finally:
-        server.stop()
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "api_error"
 
 
 def test_oversized_body_is_413(settings: Any, model: StandinModel) -> None:
-    server = ServerThread(build_app(proxy_settings(settings, model, max_body_bytes=1000))).start()
-    try:
+    with serving(settings, model, max_body_bytes=1000) as url:
         response = httpx.post(
-            server.url + "/v1/messages",
+            url + "/v1/messages",
             headers={"x-api-key": CLIENT_KEY},
             json={"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]},
             timeout=30,
         )
-    finally:
-        server.stop()
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
     assert model.requests == []
@@ -462,18 +454,14 @@ def test_oversized_body_is_413(settings: Any, model: StandinModel) -> None:
 def test_vault_down_fails_closed_with_503_and_forwards_nothing(
     settings: Any, model: StandinModel, tmp_path: Any
 ) -> None:
-    dead = proxy_settings(settings, model, redis_url=f"unix://{tmp_path}/no-redis.sock")
-    server = ServerThread(build_app(dead)).start()
-    try:
+    with serving(settings, model, redis_url=f"unix://{tmp_path}/no-redis.sock") as url:
         response = httpx.post(
-            server.url + "/v1/messages",
+            url + "/v1/messages",
             headers={"x-api-key": CLIENT_KEY},
             json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]},
             timeout=30,
         )
-        health = httpx.get(server.url + "/health", timeout=10)
-    finally:
-        server.stop()
+        health = httpx.get(url + "/health", timeout=10)
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "api_error"
     assert "vault" in response.json()["error"]["message"]
@@ -483,32 +471,26 @@ def test_vault_down_fails_closed_with_503_and_forwards_nothing(
 
 
 def test_without_an_upstream_key_the_client_gets_authentication_error(settings: Any, model: StandinModel) -> None:
-    server = ServerThread(build_app(proxy_settings(settings, model, anthropic_api_key=None))).start()
-    try:
+    with serving(settings, model, anthropic_api_key=None) as url:
         response = httpx.post(
-            server.url + "/v1/messages",
+            url + "/v1/messages",
             headers={"x-api-key": CLIENT_KEY},
             json={"model": "m", "max_tokens": 5, "messages": []},
             timeout=30,
         )
-    finally:
-        server.stop()
     assert response.status_code == 401
     assert "ANTHROPIC_API_KEY" in response.json()["error"]["message"]
     assert model.requests == []
 
 
 def test_passthrough_forwards_the_clients_own_credentials(settings: Any, model: StandinModel) -> None:
-    server = ServerThread(build_app(proxy_settings(settings, model, passthrough=True, anthropic_api_key=None))).start()
-    try:
+    with serving(settings, model, passthrough=True, anthropic_api_key=None) as url:
         response = httpx.post(
-            server.url + "/v1/messages",
+            url + "/v1/messages",
             headers={"authorization": "Bearer user-oauth-token"},
             json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]},
             timeout=30,
         )
-    finally:
-        server.stop()
     assert response.status_code == 200
     assert model.last_request.headers["authorization"] == "Bearer user-oauth-token"
     assert_no_original(upstream_text(model.last_request))
@@ -516,12 +498,11 @@ def test_passthrough_forwards_the_clients_own_credentials(settings: Any, model: 
 
 def test_keys_bound_to_namespaces_keep_teams_apart(settings: Any, model: StandinModel) -> None:
     keys = {"team-a-key": settings.namespace + "a", "team-b-key": settings.namespace + "b"}
-    server = ServerThread(build_app(proxy_settings(settings, model, api_key=None, key_namespaces=keys))).start()
-    try:
+    with serving(settings, model, api_key=None, key_namespaces=keys) as url:
 
         def ask(key: str, content: str) -> str:
             response = httpx.post(
-                server.url + "/v1/messages",
+                url + "/v1/messages",
                 headers={"x-api-key": key},
                 json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": content}]},
                 timeout=30,
@@ -532,8 +513,6 @@ def test_keys_bound_to_namespaces_keep_teams_apart(settings: Any, model: Standin
         a_pseudonym = pseudonym_in(model.last_request, "ec2")
         model.enqueue(Text(f"restore {a_pseudonym}?"))
         answer_to_b = ask("team-b-key", "hello")
-    finally:
-        server.stop()
     assert answer_to_b == f"restore {a_pseudonym}?"
 
 

@@ -7,10 +7,8 @@ from typing import Any
 
 import anthropic
 import pytest
-from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, ServerThread, proxy_settings
+from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, serving
 from standin_model import Error, RecordedRequest, StandinModel, ToolUse
-
-from maskkit.proxy import build_app
 
 INSTANCE = "i-0abc1234def567890"
 PROMPT = f"reboot {INSTANCE} please"
@@ -18,11 +16,8 @@ PROMPT = f"reboot {INSTANCE} please"
 
 @pytest.fixture
 def litellm_proxy(settings: Any, model: StandinModel) -> Iterator[anthropic.Anthropic]:
-    server = ServerThread(build_app(proxy_settings(settings, model, via="litellm"))).start()
-    try:
-        yield anthropic.Anthropic(base_url=server.url, api_key=CLIENT_KEY, max_retries=0, timeout=60)
-    finally:
-        server.stop()
+    with serving(settings, model, via="litellm") as url:
+        yield anthropic.Anthropic(base_url=url, api_key=CLIENT_KEY, max_retries=0, timeout=60)
 
 
 def _ec2(request: RecordedRequest) -> str:
