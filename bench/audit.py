@@ -25,9 +25,9 @@ from pathlib import Path
 
 from benchinfo import commit as _commit
 
-from maskkit.audit import audit
 from maskkit.config import load_settings
-from maskkit.detectors import Detector
+from maskkit.detect.detector import Detector
+from maskkit.notebook.audit import audit
 from maskkit.vault import Vault, ensure_embedded_redis, generate_key, stop_embedded_redis
 
 ROOT = Path(__file__).resolve().parents[1]

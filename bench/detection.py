@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import awsgen  # noqa: E402
 from mask_throughput import machine  # noqa: E402
 
-from maskkit.detectors import Detector  # noqa: E402
-from maskkit.masker import apply_spans  # noqa: E402
+from maskkit.core.messages import apply_spans  # noqa: E402
+from maskkit.detect.detector import Detector  # noqa: E402
 
 MB = 1_000_000
 N = 10_000

@@ -7,7 +7,7 @@ embedded vault in a temporary MASKKIT_HOME (always stopped at the end), and meas
 - `Masker.mask` per document on a fresh namespace (every mapping is minted: the pessimistic case), again on
   the same namespace (every mapping exists), and the whole corpus in one call (fresh namespace);
 - the baseline: a bare regex masker, one `re.sub` per rule with the rules written as plain self-contained
-  regexes (`maskkit.detectors.plain_patterns()`: the same kinds in the same contexts), replaced from a dict.
+  regexes (`maskkit.detect.plain_patterns()`: the same kinds in the same contexts), replaced from a dict.
   No vault, no merging or widening, no literal escaping, no prefilter, no dispatch.
 
 The Masker's span cache is disabled, so every call really detects. Bytes per mapping are Redis `MEMORY USAGE`
@@ -41,9 +41,9 @@ import awsgen  # noqa: E402
 import redis  # noqa: E402
 
 from maskkit import Masker, load_settings  # noqa: E402
-from maskkit.detectors import Detector, plain_patterns  # noqa: E402
-from maskkit.engine import _SpanCache  # noqa: E402
-from maskkit.pseudonyms import format_pseudonym  # noqa: E402
+from maskkit.core.pseudonyms import format_pseudonym  # noqa: E402
+from maskkit.detect.detector import Detector, plain_patterns  # noqa: E402
+from maskkit.masking import _SpanCache  # noqa: E402
 from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis  # noqa: E402
 
 MB = 1_000_000

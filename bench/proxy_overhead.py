@@ -629,7 +629,7 @@ async def measure_cc_mask(
     home: Path, vault_key: str, session: ClaudeCodeSession, base: int, cold_runs: int, warm_runs: int, grow: int
 ) -> dict[str, Any]:
     from maskkit import Masker, load_settings
-    from maskkit.detectors import Detector
+    from maskkit.detect.detector import Detector
 
     settings = load_settings({"MASKKIT_HOME": str(home), "MASKKIT_VAULT_KEY": vault_key})
     probe = Masker.from_settings(settings, namespace="bench-probe")
@@ -672,8 +672,8 @@ async def measure_cc_mask(
 def measure_restore(home: Path, vault_key: str, rng: random.Random, size: int) -> dict[str, float]:
     """MB/s of streamed text through the restorer, three levels deep, with 1-3 character deltas."""
     from maskkit import Masker, load_settings
-    from maskkit.proxy import _restore_event
-    from maskkit.sse import SSEDecoder, encode_event
+    from maskkit.core.sse import SSEDecoder, encode_event
+    from maskkit.proxy.app import _restore_event
 
     settings = load_settings({"MASKKIT_HOME": str(home), "MASKKIT_VAULT_KEY": vault_key})
     masker = Masker.from_settings(settings, namespace="bench-restore")

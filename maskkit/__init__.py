@@ -1,29 +1,35 @@
-"""maskkit: use Claude on real AWS work without the model ever seeing your AWS identifiers or secrets."""
+"""maskkit: use Claude on real AWS work without the model ever seeing your AWS identifiers or secrets.
+
+Importing the package does no work: every public name is loaded on first use (PEP 562), so `import maskkit`
+pulls in no Redis, crypto or HTTP library, and a command that needs none of them starts fast.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .config import Settings, load_settings
-from .detectors import Detector
-from .engine import Masker, MaskResult
-from .errors import (
-    ConfigError,
-    DetectionError,
-    MaskkitError,
-    StreamError,
-    UnknownPseudonym,
-    UpstreamError,
-    VaultError,
-    VaultFull,
-    VaultKeyError,
-    VaultUnavailable,
-)
-from .restorer import Restorer
-from .types import Span
-from .vault import Entry, Vault
+from maskkit._version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from maskkit.config import Settings, load_settings
+    from maskkit.core.restorer import Restorer
+    from maskkit.detect import Detector
+    from maskkit.errors import (
+        ConfigError,
+        DetectionError,
+        MaskkitError,
+        StreamError,
+        UnknownPseudonym,
+        UpstreamError,
+        VaultError,
+        VaultFull,
+        VaultKeyError,
+        VaultUnavailable,
+    )
+    from maskkit.masking import Masker, MaskResult
+    from maskkit.types import Span
+    from maskkit.vault import Entry, Vault
 
 __all__ = [
     "ConfigError",
@@ -51,23 +57,64 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
+#: public name -> the module that defines it
+_LAZY = {
+    "Settings": "maskkit.config",
+    "load_settings": "maskkit.config",
+    "Restorer": "maskkit.core.restorer",
+    "Detector": "maskkit.detect",
+    "Masker": "maskkit.masking",
+    "MaskResult": "maskkit.masking",
+    "Span": "maskkit.types",
+    "Entry": "maskkit.vault",
+    "Vault": "maskkit.vault",
+    **{
+        name: "maskkit.errors"
+        for name in (
+            "ConfigError",
+            "DetectionError",
+            "MaskkitError",
+            "StreamError",
+            "UnknownPseudonym",
+            "UpstreamError",
+            "VaultError",
+            "VaultFull",
+            "VaultKeyError",
+            "VaultUnavailable",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maskkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 def audit(namespace: str | None = None, kind: str | None = None, reveal: bool = False, **kwargs: Any) -> Any:
-    """The vault as a pandas DataFrame (see maskkit.audit); imported lazily because pandas is heavy."""
-    from .audit import audit as _audit
+    """The vault as a pandas DataFrame (see maskkit.notebook.audit); imported lazily because pandas is heavy."""
+    from maskkit.notebook.audit import audit as _audit
 
     return _audit(namespace=namespace, kind=kind, reveal=reveal, **kwargs)
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """`%load_ext maskkit` registers `%%safeclaude` (see maskkit.magics)."""
-    from .magics import load_ipython_extension as _load
+    """`%load_ext maskkit` registers `%%safeclaude` (see maskkit.notebook.magics)."""
+    from maskkit.notebook.magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """`%unload_ext maskkit` removes what `%load_ext maskkit` added."""
-    from .magics import unload_ipython_extension as _unload
+    from maskkit.notebook.magics import unload_ipython_extension as _unload
 
     _unload(ipython)

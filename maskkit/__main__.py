@@ -1,5 +1,5 @@
 """`python -m maskkit` is the `maskkit` command."""
 
-from .cli import main
+from maskkit.cli import main
 
 main()

@@ -17,11 +17,11 @@ from typing import Any, BinaryIO
 
 import click
 
-from . import __version__
-from .config import Settings, check_namespace, load_settings
-from .errors import ConfigError, MaskkitError
-from .pseudonyms import canonical
-from .vault import Vault, VaultKey, generate_key, rotate_vault_key, stop_embedded_redis
+from maskkit._version import __version__
+from maskkit.config import Settings, check_namespace, load_settings
+from maskkit.core.pseudonyms import canonical
+from maskkit.errors import ConfigError, MaskkitError
+from maskkit.vault import Vault, VaultKey, generate_key, rotate_vault_key, stop_embedded_redis
 
 __all__ = ["main"]
 
@@ -71,7 +71,7 @@ def _write(text: str, out: BinaryIO | None = None) -> None:
 
 
 def _masker(ctx: click.Context, namespace: str | None) -> Any:
-    from .engine import Masker
+    from maskkit.masking import Masker
 
     settings = _settings(ctx)
     return Masker.from_settings(settings, namespace=check_namespace(namespace) if namespace else None)
@@ -191,7 +191,7 @@ def proxy(
 ) -> None:
     """Run the masking proxy: point ANTHROPIC_BASE_URL at it and use Claude Code as before."""
     with _errors():
-        from .server import serve
+        from maskkit.proxy.serve import serve
 
         settings = _settings(ctx)
         changes: dict[str, Any] = {}
@@ -219,7 +219,7 @@ def run(ctx: click.Context, claude_args: tuple[str, ...]) -> None:
     Uses the proxy already running from this data dir, or starts one for the run.
     """
     with _errors():
-        from .runner import run_claude
+        from maskkit.launch import run_claude
 
         sys.exit(run_claude(_settings(ctx), claude_args))
 
@@ -237,8 +237,8 @@ def audit_command(
     with _errors():
         from rich.console import Console
 
-        from .audit import audit as audit_frame
-        from .audit import render_table, write
+        from maskkit.notebook.audit import audit as audit_frame
+        from maskkit.notebook.audit import render_table, write
 
         frame = audit_frame(
             check_namespace(namespace) if namespace else None, list(kinds) or None, reveal, settings=_settings(ctx)

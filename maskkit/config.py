@@ -15,7 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import ConfigError
+from maskkit.errors import ConfigError
 
 __all__ = ["Settings", "check_namespace", "load_settings"]
 

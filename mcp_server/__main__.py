@@ -18,10 +18,10 @@ from typing import Any
 
 import anyio
 
-from maskkit import __version__
+from maskkit._version import __version__
 from maskkit.config import Settings, load_settings
 from maskkit.errors import MaskkitError
-from maskkit.server import is_loopback
+from maskkit.proxy.serve import is_loopback
 
 from .launcher import kill_attached_children
 from .server import server

@@ -23,11 +23,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from maskkit import __version__
+from maskkit._version import __version__
 from maskkit.config import Settings, check_namespace, load_settings
-from maskkit.engine import Masker
+from maskkit.core.pseudonyms import canonical
 from maskkit.errors import ConfigError, MaskkitError
-from maskkit.pseudonyms import canonical
+from maskkit.masking import Masker
 
 from .launcher import ProxyLauncher
 from .reveal import AUDIT_FILE, AuditLog, Decision, RevealGate, refusal

@@ -26,7 +26,7 @@ import uvicorn
 from standin_model import StandinModel
 
 from maskkit import Settings
-from maskkit.proxy import build_app
+from maskkit.proxy.app import build_app
 
 CLIENT_KEY = "mk-test-client-key"
 UPSTREAM_KEY = "sk-ant-test-upstream-key"

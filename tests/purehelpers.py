@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from maskkit.detectors import Detector
-from maskkit.masker import apply_spans
-from maskkit.pseudonyms import format_pseudonym
+from maskkit.core.messages import apply_spans
+from maskkit.core.pseudonyms import format_pseudonym
+from maskkit.detect.detector import Detector
 
 
 class DictMinter:

@@ -50,7 +50,7 @@ print(masker.unmask("restart ec2-001 please"))
 # %% [markdown]
 # ## Every kind, one example each
 #
-# One example per kind the detector knows (`maskkit.detectors.KINDS`). Some kinds are only recognisable from
+# One example per kind the detector knows (`maskkit.detect.KINDS`). Some kinds are only recognisable from
 # their context (`aws_secret_access_key = …`, an ARN, an RDS endpoint); the example then shows that context, and
 # the ARN's account id is masked along with the resource name. The account `123456789012` appears in many rows
 # and is `acct-001` every time: one original, one pseudonym.
@@ -58,7 +58,7 @@ print(masker.unmask("restart ec2-001 please"))
 # %%
 import pandas as pd
 
-from maskkit.detectors import EC2_PREFIXES, KINDS
+from maskkit.detect.detector import EC2_PREFIXES, KINDS
 
 pd.set_option("display.max_rows", 200)
 pd.set_option("display.max_colwidth", 90)

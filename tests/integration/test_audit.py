@@ -14,9 +14,9 @@ import redis
 from rich.console import Console
 
 import maskkit
-import maskkit.audit as audit_module
+import maskkit.notebook.audit as audit_module
 from maskkit import Masker, MaskkitError, Settings, Vault, load_settings
-from maskkit.audit import COLUMNS, audit, redact, render_table, write
+from maskkit.notebook.audit import COLUMNS, audit, redact, render_table, write
 from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis
 
 INSTANCE = "i-1234567890abcdef0"
@@ -169,7 +169,7 @@ def test_public_wrapper_and_a_given_vault(filled: Masker, settings: Settings, na
     try:
         df = maskkit.audit(namespace=namespace, vault=vault)
         assert len(df) == 4
-        # Importing maskkit.audit (the module) rebinds the package attribute: it must stay callable.
+        # Importing maskkit.notebook.audit (the module) rebinds the package attribute: it must stay callable.
         assert len(maskkit.audit(namespace, "VPC_ID", True, vault=vault)) == 1
         assert len(maskkit.audit(namespace=namespace, kind="INSTANCE_ID", vault=vault)) == 2
         vault.ping()  # a vault passed in is left open

@@ -167,7 +167,7 @@ def test_claude_code_route_runs_headless_behind_the_proxy(
     import httpx
     from proxyfixtures import CLIENT_KEY, ServerThread, proxy_settings
 
-    from maskkit.proxy import build_app
+    from maskkit.proxy.app import build_app
 
     monkeypatch.setenv("MASKKIT_CLAUDE_BIN", str(claude_binary))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

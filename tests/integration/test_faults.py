@@ -36,7 +36,7 @@ from proxyfixtures import (
 from standin_model import DisconnectMidStream, Garbage, RecordedRequest, Stall, StandinModel, Text, Thinking
 
 from maskkit import Masker, load_settings
-from maskkit.proxy import build_app
+from maskkit.proxy.app import build_app
 
 
 def messages_body(text: str, *, stream: bool = False) -> dict[str, Any]:

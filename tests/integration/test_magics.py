@@ -19,9 +19,9 @@ from leakcheck import find_planted
 from standin_model import Error, StandinModel, Text
 from traitlets.config import Config
 
-import maskkit.magics as magics
+import maskkit.notebook.magics as magics
 from maskkit import Settings, UpstreamError, VaultUnavailable
-from maskkit.magics import Answer, SafeClaude, SafeClaudeResult, SideBySide
+from maskkit.notebook.magics import Answer, SafeClaude, SafeClaudeResult, SideBySide
 
 INSTANCE = "i-1234567890abcdef0"
 VPC = "vpc-0a1b2c3d4e5f67890"
@@ -515,7 +515,7 @@ def test_magic_module_does_not_import_litellm_at_load(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = "import sys, maskkit, maskkit.magics; print('litellm' in sys.modules)"
+    code = "import sys, maskkit, maskkit.notebook.magics; print('litellm' in sys.modules)"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MASKKIT_")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.stdout.strip() == "False", result.stderr

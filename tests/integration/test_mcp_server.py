@@ -521,7 +521,7 @@ async def test_the_allow_reveal_opt_in_reveals_and_is_audited(memory: Callable[.
 async def test_the_real_maskkit_proxy_passes_the_handshake(
     memory: Callable[..., Client], masker: Masker, proxy: Proxy
 ) -> None:
-    """The contract with maskkit/proxy.py: its /maskkit/v1/prove route answers for the same vault."""
+    """The contract with maskkit/proxy/app.py: its /maskkit/v1/prove route answers for the same vault."""
     result = masker.mask(SAMPLE)
     async with memory(ANTHROPIC_BASE_URL=proxy.url) as client:
         assert _text(_ok(await client.call_tool("unmask", {"text": result.text}))) == SAMPLE

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maskkit.detectors import Detector
+from maskkit.detect.detector import Detector
 
 DETECTOR = Detector()
 

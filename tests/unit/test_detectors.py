@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maskkit import detectors
-from maskkit.detectors import EC2_PREFIXES, KINDS, LITERAL, Detector, plain_patterns
+from maskkit.detect import detector as detectors
+from maskkit.detect.detector import EC2_PREFIXES, KINDS, LITERAL, Detector, plain_patterns
 
 DETECTOR = Detector()
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from purehelpers import DictMinter
 
-from maskkit.detectors import Detector
-from maskkit.masker import unmask_text
-from maskkit.restorer import MessageStreamRestorer, Restorer
+from maskkit.core.messages import unmask_text
+from maskkit.core.restorer import MessageStreamRestorer, Restorer
+from maskkit.detect.detector import Detector
 
 DETECTOR = Detector()
 GRAMMAR = DETECTOR.grammar

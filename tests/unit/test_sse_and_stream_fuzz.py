@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from purehelpers import DictMinter
 
-from maskkit.detectors import Detector
+from maskkit.core.messages import unmask_text
+from maskkit.core.restorer import MessageStreamRestorer
+from maskkit.core.sse import SSEDecoder, encode_event
+from maskkit.detect.detector import Detector
 from maskkit.errors import StreamError
-from maskkit.masker import unmask_text
-from maskkit.restorer import MessageStreamRestorer
-from maskkit.sse import SSEDecoder, encode_event
 
 DETECTOR = Detector()
 GRAMMAR = DETECTOR.grammar

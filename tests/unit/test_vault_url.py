@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from maskkit.errors import ConfigError
-from maskkit.vault import _cluster_url
+from maskkit.vault.store import _cluster_url
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .pseudonyms import HYPHENS, PseudonymGrammar
-from .types import Span
+from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
+from maskkit.types import Span
 
 __all__ = [
     "ARN_RESOURCE_KINDS",

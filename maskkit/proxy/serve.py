@@ -13,11 +13,11 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Settings
-from .embedded import private_dir
-from .errors import ConfigError
-from .proxy import build_app, ensure_client_key
-from .vault import Vault
+from maskkit.config import Settings
+from maskkit.errors import ConfigError
+from maskkit.proxy.app import build_app, ensure_client_key
+from maskkit.vault import Vault
+from maskkit.vault.embedded import private_dir
 
 __all__ = ["is_loopback", "serve"]
 

@@ -18,7 +18,7 @@ import redis
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
-from .errors import ConfigError, VaultUnavailable
+from maskkit.errors import ConfigError, VaultUnavailable
 
 __all__ = ["ensure_embedded_redis", "private_dir", "stop_embedded_redis"]
 

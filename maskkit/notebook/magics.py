@@ -47,9 +47,9 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from IPython.display import display
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
-from .config import DEFAULT_UPSTREAM, Settings, check_namespace, load_settings
-from .engine import Masker
-from .errors import ConfigError, MaskkitError, UpstreamError, UpstreamTimeout
+from maskkit.config import DEFAULT_UPSTREAM, Settings, check_namespace, load_settings
+from maskkit.errors import ConfigError, MaskkitError, UpstreamError, UpstreamTimeout
+from maskkit.masking import Masker
 
 __all__ = [
     "Answer",
@@ -78,7 +78,7 @@ def _display(obj: Any, **kwargs: Any) -> Any:
 
 def _litellm() -> Any:
     """LiteLLM, imported quietly and only when a cell first needs it."""
-    from .via_litellm import import_litellm
+    from maskkit.proxy.via_litellm import import_litellm
 
     with _quiet():
         return import_litellm()

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import httpx
 
-from .config import Settings
-from .embedded import private_dir
-from .errors import ConfigError, UpstreamError
-from .proxy import ensure_client_key
-from .vault import VaultKey
+from maskkit.config import Settings
+from maskkit.errors import ConfigError, UpstreamError
+from maskkit.proxy.app import ensure_client_key
+from maskkit.vault import VaultKey
+from maskkit.vault.embedded import private_dir
 
 __all__ = ["run_claude", "running_proxy"]
 

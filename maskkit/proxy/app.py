@@ -26,14 +26,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import __version__
-from .config import Settings
-from .embedded import private_dir
-from .engine import Masker, detector_from_settings
-from .errors import MaskkitError, UpstreamError, http_error_for
-from .masker import map_json_strings, map_response_strings, unmask_text
-from .sse import SSEDecoder, encode_event
-from .vault import Vault
+from maskkit._version import __version__
+from maskkit.config import Settings
+from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
+from maskkit.core.sse import SSEDecoder, encode_event
+from maskkit.errors import MaskkitError, UpstreamError, http_error_for
+from maskkit.masking import Masker, detector_from_settings
+from maskkit.vault import Vault
+from maskkit.vault.embedded import private_dir
 
 __all__ = ["build_app", "client_keys", "error_response"]
 
@@ -268,8 +268,8 @@ class _Proxy:
         return bound
 
     async def claude_code(self, request: Request) -> Response:
-        """Headless Claude Code behind this proxy (see maskkit.headless)."""
-        from .headless import parse_request, run_headless
+        """Headless Claude Code behind this proxy (see maskkit.proxy.headless)."""
+        from maskkit.proxy.headless import parse_request, run_headless
 
         namespace = self._authenticate(request)
         if isinstance(namespace, JSONResponse):
@@ -413,7 +413,7 @@ class _Proxy:
     async def _via_litellm(
         self, body: dict[str, Any], headers: dict[str, str], masker: Masker, reverse: dict[str, str]
     ) -> Response:
-        from .via_litellm import LiteLLMFailure, send, stream_bytes
+        from maskkit.proxy.via_litellm import LiteLLMFailure, send, stream_bytes
 
         try:
             result = await send(body, self.settings, headers)

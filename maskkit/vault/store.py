@@ -10,7 +10,7 @@ Cluster slot and every script runs on one node; the same layout serves a single 
     mk:{ns}:kinds          -> hash kind -> small code ("#" holds the last code): the mapping stores 1-2 bytes
     mk:{ns}:keycheck       -> fingerprint of the vault key the namespace is bound to ("pending:<fp>" while it is
                               being bound, "rotating:<new fp>" while rotate-key runs)
-    mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.memo)
+    mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.vault.memo)
     mk:keycheck            -> fingerprint of the vault key: the vault-wide authority a namespace is checked against
                               when it is bound (never read by a script)
     mk:namespaces          -> set of namespaces (written when a namespace is bound, never by a script)
@@ -34,16 +34,11 @@ redis exception. Originals never appear in keys, values, log lines or messages.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import logging
-import os
 import re
-import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -52,28 +47,16 @@ import redis
 import redis.asyncio as aredis
 import redis.asyncio.cluster as acluster
 import redis.cluster as rcluster
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
-from .config import Settings
-from .embedded import _socket_alive, ensure_embedded_redis, private_dir, stop_embedded_redis
-from .errors import ConfigError, UnknownPseudonym, VaultError, VaultFull, VaultKeyError, VaultUnavailable
+from maskkit.config import Settings
+from maskkit.errors import ConfigError, UnknownPseudonym, VaultError, VaultFull, VaultKeyError, VaultUnavailable
+from maskkit.vault.embedded import _socket_alive, ensure_embedded_redis
+from maskkit.vault.keys import VaultKey
 
-__all__ = [
-    "Entry",
-    "Rotation",
-    "Vault",
-    "VaultKey",
-    "ensure_embedded_redis",
-    "generate_key",
-    "rotate_vault_key",
-    "stop_embedded_redis",
-]
+__all__ = ["Entry", "Vault"]
 
 log = logging.getLogger("maskkit.vault")
 
@@ -268,110 +251,8 @@ _KEY_ROTATING = (
 )
 
 
-class VaultKey:
-    """The vault's secret: encrypts originals (AES-256-GCM) and keys the forward index (HMAC-SHA256).
-
-    Both keys are derived with HKDF from one 32-byte master key, so a single value needs backing up.
-    """
-
-    def __init__(self, master: bytes) -> None:
-        if len(master) != 32:
-            raise ConfigError("the vault key must be 32 bytes (44 characters of urlsafe base64)")
-        self._aead = AESGCM(_derive(master, b"maskkit v1 encryption"))
-        self._mac = _derive(master, b"maskkit v1 index")
-        self.fingerprint = hmac.new(self._mac, b"maskkit key check", hashlib.sha256).hexdigest()
-
-    def __repr__(self) -> str:
-        return f"VaultKey(fingerprint={self.fingerprint[:12]}...)"
-
-    @classmethod
-    def parse(cls, text: str, source: str) -> VaultKey:
-        """A key from its urlsafe base64 text; `source` names where it came from in error messages."""
-        return cls(_decode_key(text.strip(), source))
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> VaultKey:
-        """MASKKIT_VAULT_KEY if set; else `$MASKKIT_HOME/vault.key`, created (0600) on first use."""
-        if settings.vault_key:
-            return cls.parse(settings.vault_key, "MASKKIT_VAULT_KEY")
-        path = settings.home / "vault.key"
-        private_dir(settings.home)
-        if not path.exists():
-            _write_key_file(path, generate_key(), replace=False)  # loses quietly to a concurrent creator
-        return cls.parse(path.read_text(encoding="ascii"), str(path))
-
-    def index(self, namespace: str, kind: str, original: str) -> str:
-        """The forward-index id of an original: an HMAC (96 bits, 16 characters), so Redis never holds the value."""
-        message = f"{namespace}\0{kind}\0{original}".encode("utf-8", "surrogatepass")
-        return base64.urlsafe_b64encode(hmac.new(self._mac, message, hashlib.sha256).digest()[:12]).decode()
-
-    def encrypt(self, namespace: str, prefix: str, original: str) -> bytes:
-        """nonce + AES-GCM(original), bound to the namespace and pseudonym prefix (it cannot be moved elsewhere)."""
-        nonce = secrets.token_bytes(12)
-        return nonce + self._aead.encrypt(nonce, original.encode("utf-8", "surrogatepass"), _aad(namespace, prefix))
-
-    def decrypt(self, namespace: str, prefix: str, blob: bytes) -> str:
-        try:
-            plain = self._aead.decrypt(blob[:12], blob[12:], _aad(namespace, prefix))
-        except (InvalidTag, ValueError):
-            raise VaultKeyError(
-                "the vault key cannot decrypt this vault's mappings; set MASKKIT_VAULT_KEY to the key the "
-                "vault was created with"
-            ) from None
-        return plain.decode("utf-8", "surrogatepass")
-
-    def prove(self, challenge: str) -> str:
-        """An HMAC over `challenge`: lets a peer check that we hold the same vault key without revealing it."""
-        return hmac.new(self._mac, b"maskkit proof\0" + challenge.encode(), hashlib.sha256).hexdigest()
-
-
-def _aad(namespace: str, prefix: str) -> bytes:
-    return f"{namespace}\0{prefix}".encode()
-
-
 def _prefix(pseudonym: str) -> str:
     return pseudonym.rpartition("-")[0]
-
-
-def generate_key() -> str:
-    """A fresh master key, urlsafe base64 (what MASKKIT_VAULT_KEY expects)."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-
-
-def _decode_key(text: str, source: str) -> bytes:
-    try:
-        key = base64.urlsafe_b64decode(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise ConfigError(f"{source} is not urlsafe base64; generate one with `maskkit vault new-key`") from None
-    if len(key) != 32:
-        raise ConfigError(f"{source} must decode to 32 bytes; generate one with `maskkit vault new-key`")
-    return key
-
-
-def _derive(master: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
-
-
-def _write_key_file(path: Path, text: str, *, replace: bool) -> None:
-    """Write a key file with mode 0600, atomically: readers see no file or the whole key, never a partial one.
-
-    `replace=False` creates it only if absent (a concurrent creator wins and its key is kept).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(text.strip() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 # --- errors ------------------------------------------------------------------------------------------------------
@@ -1055,51 +936,3 @@ class Vault:
                 await asyncio.to_thread(self._bind, self.namespace)
             else:
                 self._verify(stored)
-
-
-# --- key rotation with files --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """The outcome of `rotate_vault_key`: how many mappings were re-encrypted and where the keys went."""
-
-    rotated: int
-    key_file: Path | None = None
-    backup: Path | None = None
-
-
-def rotate_vault_key(
-    settings: Settings, *, new_key: str | None = None, announce: Callable[[str], None] | None = None
-) -> Rotation:
-    """Rotate the vault key: re-encrypt every mapping, then swap the key.
-
-    Key-file users: the new key goes to `vault.key.new` (0600) before anything changes, so an interrupted run
-    resumes where it stopped; at the end the old key is kept as `vault.key.old` (0600) and the new one becomes
-    `vault.key`. MASKKIT_VAULT_KEY users: the new key (generated unless `new_key` is given) is handed to
-    `announce` before anything changes; they must set it themselves.
-    """
-    vault = Vault.from_settings(settings)  # loads the current key first: a missing or bad one fails before any change
-    try:
-        if settings.vault_key:
-            if new_key is None:
-                new_key = generate_key()
-                if announce is not None:
-                    announce(new_key)
-            rotated = vault.rotate_key(VaultKey.parse(new_key, "the new vault key"))
-            return Rotation(rotated)
-        path = settings.home / "vault.key"
-        pending = settings.home / "vault.key.new"
-        backup = settings.home / "vault.key.old"
-        if new_key is not None:
-            VaultKey.parse(new_key, "the new vault key")
-            _write_key_file(pending, new_key, replace=True)
-        elif not pending.exists():
-            _write_key_file(pending, generate_key(), replace=False)
-        new = VaultKey.parse(pending.read_text(encoding="ascii"), str(pending))
-        rotated = vault.rotate_key(new)
-        _write_key_file(backup, path.read_text(encoding="ascii"), replace=True)
-        os.replace(pending, path)
-        return Rotation(rotated, path, backup)
-    finally:
-        vault.close()

@@ -12,8 +12,8 @@ import warnings
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .config import Settings
-from .errors import UpstreamError
+from maskkit.config import Settings
+from maskkit.errors import UpstreamError
 
 __all__ = ["LITELLM_ENV", "LiteLLMFailure", "import_litellm", "send"]
 

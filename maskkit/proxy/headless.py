@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
+from maskkit.config import Settings
 
 __all__ = ["HeadlessRequest", "parse_request", "run_headless"]
 

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from .vault import Vault
+from maskkit.vault import Vault
 
 __all__ = ["recall_thinking", "remember_thinking"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .pseudonyms import PseudonymGrammar, canonical
-from .types import ReverseMapping, Span
+from maskkit.core.pseudonyms import PseudonymGrammar, canonical
+from maskkit.types import ReverseMapping, Span
 
 __all__ = [
     "BLOCKED_MEDIA",

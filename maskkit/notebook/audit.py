@@ -2,15 +2,13 @@
 
 Reads only through `Vault.iter_entries` (SCAN + pipelined HMGET, never KEYS), so auditing a large vault does not
 block Redis. Originals are redacted unless `reveal=True`; nothing here logs or prints them. Imported lazily
-(`maskkit.audit()`), because pandas is heavy.
+(`maskkit.audit()` imports this module on first call), because pandas is heavy.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import sys
-import types
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .config import Settings, check_namespace, load_settings
-from .errors import MaskkitError
-from .vault import Vault
+from maskkit.config import Settings, check_namespace, load_settings
+from maskkit.errors import MaskkitError
+from maskkit.vault import Vault
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -220,22 +218,3 @@ def write(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         with os.fdopen(fd, "wb") as binary:
             df.to_parquet(binary, index=False)
     return target
-
-
-class _CallableModule(types.ModuleType):
-    """Importing a submodule sets the package attribute of the same name, so the first `import maskkit.audit`
-    (which the lazy `maskkit.audit()` itself does) would replace that function with this module. Making the
-    module callable keeps `maskkit.audit(...)` working however often, and in whatever order, both are used."""
-
-    def __call__(
-        self,
-        namespace: str | None = None,
-        kind: str | Iterable[str] | None = None,
-        reveal: bool = False,
-        settings: Settings | None = None,
-        vault: Vault | None = None,
-    ) -> pd.DataFrame:
-        return audit(namespace, kind, reveal, settings, vault)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -14,10 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Settings, check_namespace, load_settings
-from .detectors import LITERAL, Detector, find_originals, resolve_spans
-from .errors import DetectionError, MaskkitError
-from .masker import (
+from maskkit.config import Settings, check_namespace, load_settings
+from maskkit.core.messages import (
     BLOCKED_MEDIA,
     apply_spans,
     map_json_strings,
@@ -26,11 +24,13 @@ from .masker import (
     thinking_texts,
     unmask_text,
 )
-from .memo import recall_thinking, remember_thinking
-from .pseudonyms import canonical
-from .restorer import MessageStreamRestorer, Restorer
-from .types import Span
-from .vault import Vault
+from maskkit.core.pseudonyms import canonical
+from maskkit.core.restorer import MessageStreamRestorer, Restorer
+from maskkit.detect.detector import LITERAL, Detector, find_originals, resolve_spans
+from maskkit.errors import DetectionError, MaskkitError
+from maskkit.types import Span
+from maskkit.vault import Vault
+from maskkit.vault.memo import recall_thinking, remember_thinking
 
 __all__ = ["MaskResult", "Masker", "MediaBlocked"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .masker import map_json_strings, map_response_strings, unmask_text
-from .pseudonyms import PseudonymGrammar, canonical, json_left_ok
-from .types import ReverseMapping
+from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
+from maskkit.core.pseudonyms import PseudonymGrammar, canonical, json_left_ok
+from maskkit.types import ReverseMapping
 
 __all__ = ["MessageStreamRestorer", "Restorer"]
 

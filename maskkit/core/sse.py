@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
-from .errors import StreamError
+from maskkit.errors import StreamError
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "encode_event"]
 
