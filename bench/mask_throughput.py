@@ -41,9 +41,9 @@ import awsgen  # noqa: E402
 import redis  # noqa: E402
 
 from maskkit import Masker, load_settings  # noqa: E402
+from maskkit.core.plan import TextCache  # noqa: E402
 from maskkit.core.pseudonyms import format_pseudonym  # noqa: E402
 from maskkit.detect.detector import Detector, plain_patterns  # noqa: E402
-from maskkit.masking import _SpanCache  # noqa: E402
 from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis  # noqa: E402
 
 MB = 1_000_000
@@ -133,7 +133,7 @@ def fresh_masker(home: Path, key: str, namespace: str, detector: Detector) -> Ma
     settings = load_settings({"MASKKIT_HOME": str(home), "MASKKIT_VAULT_KEY": key, "MASKKIT_NAMESPACE": namespace})
     masker = Masker.from_settings(settings)
     masker.detector = detector
-    masker._cache = _SpanCache(max_chars=0)  # measure detection every time, not the cache
+    masker._cache = TextCache(max_chars=0)  # measure detection every time, not the cache
     return masker
 
 

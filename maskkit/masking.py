@@ -1,20 +1,23 @@
-"""`Masker`: detection + vault + the pure masker behind one API (sync and async). The proxy, MCP server,
-magics and CLI all mask through this class, so they all mask the same way.
+"""`Masker`: the one place where the pure core meets the vault (sync and async). The proxy, MCP server, magic,
+CLI and LiteLLM guardrail all mask through this class, so they all mask the same way and recall the same values.
 
-Detection results are cached by text (bounded), because Claude Code re-sends the whole conversation every turn;
-the vault is still asked every time, so TTLs slide and stability holds across processes.
+Per request: plan (detection + recall + encoded forms, `maskkit.core.plan`), one mint round trip that also
+brings what other workers learned since (applied before the answer is used), then the pure replacement.
+Detection is cached by text (bounded) and recall by (text, index version), because Claude Code re-sends the
+whole conversation every turn; the vault is still asked every time, so TTLs slide and stability holds across
+processes. Each namespace's recall index is loaded from the vault on first use and lives in process memory only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from maskkit.config import Settings, check_namespace, load_settings
+from maskkit.core.encoded import ENCODED_KIND, encoded_runs
 from maskkit.core.messages import (
     BLOCKED_MEDIA,
     apply_spans,
@@ -24,20 +27,23 @@ from maskkit.core.messages import (
     thinking_texts,
     unmask_text,
 )
+from maskkit.core.plan import MaskPlan, NamespaceRecall, TextCache, learnable, plan_mask, secret_in
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
-from maskkit.detect.detector import LITERAL, Detector, find_originals, resolve_spans
+from maskkit.detect.detector import Detector, resolve_spans
 from maskkit.errors import DetectionError, MaskkitError
 from maskkit.types import Span
 from maskkit.vault import Vault
 from maskkit.vault.memo import recall_thinking, remember_thinking
+from maskkit.vault.store import JournalView, MintReply
 
 __all__ = ["MaskResult", "Masker", "MediaBlocked"]
 
 
-#: Originals shorter than this are not searched for across texts (too likely to be ordinary words).
-_MIN_REPEAT = 4
-_NOTHING: frozenset[str] = frozenset()
+#: Masking this many characters at once runs off the event loop (other requests keep being served meanwhile).
+_OFFLOAD_CHARS = 256 * 1024
+#: Rounds of "mint, learn what other workers minted, re-plan" before giving up (fail closed).
+_MAX_ROUNDS = 4
 
 
 class MediaBlocked(DetectionError):
@@ -61,34 +67,18 @@ class MaskResult:
         return f"MaskResult(text={self.text!r}, pseudonyms={[p for _, p in self.pseudonyms]})"
 
 
-class _SpanCache:
-    """An LRU of text -> spans, bounded by the total length of cached texts."""
-
-    def __init__(self, max_chars: int = 32 << 20) -> None:
-        self._items: OrderedDict[str, list[Span]] = OrderedDict()
-        self._chars = 0
-        self._max = max_chars
-
-    def get(self, text: str) -> list[Span] | None:
-        spans = self._items.get(text)
-        if spans is not None:
-            self._items.move_to_end(text)
-        return spans
-
-    def put(self, text: str, spans: list[Span]) -> None:
-        if len(text) > self._max // 4 or text in self._items:
-            return
-        self._items[text] = spans
-        self._chars += len(text)
-        while self._chars > self._max:
-            old, _ = self._items.popitem(last=False)
-            self._chars -= len(old)
+@dataclass(frozen=True)
+class _Masked:
+    plan: MaskPlan
+    mapping: dict[tuple[str, str], str] = field(repr=False)
 
 
 class Masker:
     """Masks text for one namespace, restores it, and builds streaming restorers."""
 
-    def __init__(self, vault: Vault, detector: Detector | None = None, namespace: str = "default") -> None:
+    def __init__(
+        self, vault: Vault, detector: Detector | None = None, namespace: str = "default", *, recall: bool = True
+    ) -> None:
         check_namespace(namespace)
         self.vault = vault
         self.detector = detector or Detector()
@@ -96,9 +86,10 @@ class Masker:
         self.grammar = self.detector.grammar
         self._prefixes = dict(self.detector.kinds)
         self._kind_of_prefix = {prefix: kind for kind, prefix in self._prefixes.items()}
-        self._cache = _SpanCache()
-        self._repeat_cache: dict[str, tuple[frozenset[str], tuple[Span, ...], list[Span] | None]] = {}
-        self._last_known: list[frozenset[str]] = [_NOTHING]
+        self._cache = TextCache()
+        self._runs = TextCache(8 << 20)
+        self.recall = recall
+        self._recall: dict[str, NamespaceRecall] = {}  # shared by the for_namespace copies
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, namespace: str | None = None) -> Masker:
@@ -120,54 +111,119 @@ class Masker:
     # -- detection
 
     def spans(self, text: str) -> list[Span]:
-        """The spans to mask in `text` (cached)."""
+        """The spans to mask in `text` from its own context (cached): detected values, plus encoded runs
+        (base64, hex, percent) whose decoding holds a detected secret."""
         cached = self._cache.get(text)
         if cached is None:
             try:
-                cached = self.detector.detect(text)
+                spans = self.detector.detect(text)
+                secret_runs = [
+                    Span(start, end, ENCODED_KIND)
+                    for start, end, plain in self._decoded_runs(text)
+                    if secret_in(plain, self.detector.detect)
+                ]
+                if secret_runs:
+                    spans = resolve_spans(text, [*spans, *secret_runs])
             except Exception as exc:  # a detector bug must never let text through
                 raise DetectionError(f"detection failed ({type(exc).__name__}); nothing was sent") from None
-            self._cache.put(text, cached)
+            self._cache.put(text, spans)
+            return spans
+        assert isinstance(cached, list)
         return cached
 
-    def _items(self, texts: Iterable[str]) -> tuple[dict[str, list[Span]], list[tuple[str, str]]]:
-        """Spans of every text, then a second pass: an original detected in one text (where its context gave it
-        away) is masked wherever else it appears in the same request, e.g. a bucket named in `--bucket` and
-        later mentioned bare, or a password the model repeats in its thinking."""
-        spans_by_text: dict[str, list[Span]] = {}
-        known: dict[str, str] = {}
-        for text in texts:
-            if text in spans_by_text:
-                continue
-            spans = self.spans(text)
-            spans_by_text[text] = spans
-            for span in spans:
-                if span.kind != LITERAL and span.end - span.start >= _MIN_REPEAT:
-                    known.setdefault(text[span.start : span.end], span.kind)
-        if known:
-            known_set = frozenset(known)
-            if known_set == self._last_known[0]:
-                known_set = self._last_known[0]  # the same object as last time: cached texts match by identity
-            self._last_known[0] = known_set
-            for text, spans in spans_by_text.items():
-                spans_by_text[text] = self._with_known(text, spans, known_set, known)
-        items = [(s.kind, t[s.start : s.end]) for t, spans in spans_by_text.items() for s in spans]
-        return spans_by_text, items
+    def _decoded_runs(self, text: str) -> list[tuple[int, int, str]]:
+        runs = self._runs.get(text)
+        if runs is None:
+            runs = list(encoded_runs(text))
+            self._runs.put(text, runs)
+        assert isinstance(runs, list)
+        return runs
 
-    def _with_known(self, text: str, spans: list[Span], known: frozenset[str], kinds: dict[str, str]) -> list[Span]:
-        """`spans` plus every occurrence of a known original, cached per text: a re-sent conversation only
-        searches its texts for originals they were not yet searched for."""
-        checked, extra, merged = self._repeat_cache.get(text, (_NOTHING, (), None))
-        if checked is known and merged is not None:
-            return merged
-        new = {o: kinds[o] for o in known if o not in checked and o in text}
-        if new:
-            extra = (*extra, *find_originals(text, new))
-        merged = resolve_spans(text, [*spans, *extra]) if extra else spans
-        if len(self._repeat_cache) > 50_000:
-            self._repeat_cache.clear()
-        self._repeat_cache[text] = (known, extra, merged)
-        return merged
+    def _state(self) -> NamespaceRecall | None:
+        if not self.recall:
+            return None
+        state = self._recall.get(self.namespace)
+        if state is None:
+            state = self._recall.setdefault(self.namespace, NamespaceRecall())
+        return state
+
+    def _plan(self, texts: Sequence[str], state: NamespaceRecall | None) -> MaskPlan:
+        try:
+            return plan_mask(
+                texts,
+                self.spans,
+                resolve_spans,
+                state,
+                decoded_runs=self._decoded_runs,
+                enabled=self.detector.enabled,
+            )
+        except DetectionError:
+            raise
+        except Exception as exc:  # a planning bug must never let text through
+            raise DetectionError(f"masking failed ({type(exc).__name__}); nothing was sent") from None
+
+    def _learn(self, state: NamespaceRecall | None, reply: MintReply) -> bool:
+        """Apply a mint reply to the recall index; True if something that could change the plan happened
+        (another worker learned a value, or a recalled mapping expired)."""
+        if state is None:
+            return False
+        changed = False
+        with state.lock:
+            state.view = reply.view
+            for _kind, original in reply.expired:
+                state.index.discard(original)
+                changed = True
+            if reply.learned:
+                changed |= state.index.add_many(reply.learned) > 0
+            state.index.add_many(
+                (kind, original, pseudonym)
+                for (kind, original), pseudonym in reply.pseudonyms.items()
+                if learnable(kind, original)
+            )
+        return changed
+
+    def _load(self, state: NamespaceRecall | None) -> None:
+        """Load the namespace's originals into the recall index (once per process, and after a purge)."""
+        if state is None or state.view is not None:
+            return
+        view, entries = self.vault.recall_snapshot(self.namespace)
+        with state.lock:
+            if state.view is None:
+                state.index.add_many((k, o, p) for k, o, p in entries if learnable(k, o))
+                state.view = view
+
+    def _rounds(self, texts: Sequence[str]) -> Generator[MaskPlan | None, MintReply | None, _Masked]:
+        """The masking protocol without I/O: yields None to ask for the recall index to be loaded, or a plan to
+        ask for its items to be minted; receives the mint reply. Other workers' new originals arrive with the
+        reply, and are applied before the answer is used: if they (or an expired mapping) change the plan,
+        plan again and mint again, so a worker never sends a value another worker learned."""
+        state = self._state()
+        if state is not None and state.view is None:
+            yield None
+        plan = self._plan(texts, state)
+        mapping: dict[tuple[str, str], str] = {}
+        for _ in range(_MAX_ROUNDS):
+            reply = yield plan
+            assert reply is not None
+            if reply.reset and state is not None:
+                with state.lock:
+                    state.reset()
+                yield None
+                plan = self._plan(texts, state)
+                continue
+            mapping.update(reply.pseudonyms)
+            if not self._learn(state, reply):
+                if all(item in mapping for item in plan.items):
+                    return _Masked(plan, mapping)
+            plan = self._plan(texts, state)
+            if all(item in mapping for item in plan.items):
+                return _Masked(plan, mapping)
+        raise DetectionError("the vault kept changing while this text was masked; nothing was sent, retry")
+
+    def _view(self) -> JournalView | None:
+        state = self._state()
+        view = state.view if state is not None else None
+        return view if isinstance(view, JournalView) else None
 
     def _finish(
         self, texts: Sequence[str], spans_by_text: dict[str, list[Span]], mapping: dict[tuple[str, str], str]
@@ -196,15 +252,46 @@ class Masker:
         return MaskResult(masked[0], reverse, kinds)
 
     def mask_texts(self, texts: Sequence[str]) -> tuple[list[str], dict[str, str], dict[str, str]]:
-        """Mask several texts with one vault round trip: (masked texts, pseudonym -> original, -> kind)."""
-        spans_by_text, items = self._items(texts)
-        mapping = self.vault.pseudonyms_for(self.namespace, items, self._prefixes)
-        return self._finish(texts, spans_by_text, mapping)
+        """Mask several texts together (usually one vault round trip): (masked texts, pseudonym -> original,
+        pseudonym -> kind)."""
+        rounds = self._rounds(texts)
+        reply: MintReply | None = None
+        try:
+            while True:
+                request = rounds.send(reply)
+                if request is None:
+                    self._load(self._state())
+                    reply = None
+                else:
+                    reply = self.vault.mint(
+                        self.namespace, request.items, self._prefixes,
+                        recall_only=request.recall_only, view=self._view(),
+                    )
+        except StopIteration as stop:
+            done: _Masked = stop.value
+        return self._finish(texts, done.plan.spans, done.mapping)
 
     async def amask_texts(self, texts: Sequence[str]) -> tuple[list[str], dict[str, str], dict[str, str]]:
-        spans_by_text, items = self._items(texts)
-        mapping = await self.vault.apseudonyms_for(self.namespace, items, self._prefixes)
-        return self._finish(texts, spans_by_text, mapping)
+        # Planning is CPU work: for a large body it runs in a worker thread, so the event loop keeps serving.
+        offload = sum(map(len, texts)) >= _OFFLOAD_CHARS
+        rounds = self._rounds(texts)
+        reply: MintReply | None = None
+        try:
+            while True:
+                request = await asyncio.to_thread(rounds.send, reply) if offload else rounds.send(reply)
+                if request is None:
+                    await asyncio.to_thread(self._load, self._state())
+                    reply = None
+                else:
+                    reply = await self.vault.amint(
+                        self.namespace, request.items, self._prefixes,
+                        recall_only=request.recall_only, view=self._view(),
+                    )
+        except StopIteration as stop:
+            done: _Masked = stop.value
+        if offload:
+            return await asyncio.to_thread(self._finish, texts, done.plan.spans, done.mapping)
+        return self._finish(texts, done.plan.spans, done.mapping)
 
     def _tokens(self, text: str) -> list[str]:
         return list(dict.fromkeys(canonical(m.group()) for m in self.grammar.finditer(text)))

@@ -161,6 +161,7 @@ KINDS: dict[str, str] = {
     "PASSWORD": "pwd",
     "SIGNATURE": "sig",
     "PEM_PRIVATE_KEY": "pem",
+    "ENCODED_VALUE": "enc",
     LITERAL: "lit",
 }
 

@@ -38,8 +38,8 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -55,8 +55,9 @@ from maskkit.config import Settings
 from maskkit.errors import ConfigError, UnknownPseudonym, VaultError, VaultFull, VaultKeyError, VaultUnavailable
 from maskkit.vault.embedded import _socket_alive, ensure_embedded_redis
 from maskkit.vault.keys import VaultKey
+from maskkit.vault.scripts import SCRIPTS, script
 
-__all__ = ["Entry", "Vault"]
+__all__ = ["Entry", "JournalView", "MintReply", "Vault"]
 
 log = logging.getLogger("maskkit.vault")
 
@@ -67,179 +68,13 @@ _ROTATING = "rotating:"
 _PENDING = "pending:"
 _ARG_CACHE_SIZE = 100_000  # (index, ciphertext) pairs kept per Vault, so re-sent text costs no crypto
 
-# Every script that reads or writes mappings first compares the namespace's key check with the caller's
-# fingerprint, so a mismatch is refused before anything is touched. A namespace not bound yet (or half bound)
-# answers MKINIT: the caller binds it (`Vault._bind`) and runs the script again, or, to only read it (UNBOUND_OK),
-# checks mk:keycheck itself and runs the script again with UNBOUND_OK set.
-_CHECK = """
-local stored = redis.call('GET', KEYS[2])
-if stored ~= ARGV[1] then
-  if not stored or stored == 'pending:' .. ARGV[1] then
-    if not UNBOUND_OK then return redis.error_reply('MKINIT') end
-  elseif string.sub(stored, 1, 9) == 'rotating:' then
-    return redis.error_reply('MKROTATING')
-  else
-    return redis.error_reply('MKKEY')
-  end
-end
-"""
 
-# KEYS: base, keycheck, kinds (one slot).  ARGV: fingerprint, now, ttl, then (id, prefix, kind, ct)*.
-# When Redis is full (maxmemory, noeviction) it refuses a script's first memory-growing write, but not the writes
-# after one that succeeded. So the new mappings are minted first (a full vault fails at the first INCR, before
-# anything was written, and the caller gets VaultFull), and only then are the known ones refreshed, with pcall:
-# a full vault still masks values it already knows.
-_MINT = (
-    "local UNBOUND_OK = false\n"
-    + _CHECK
-    + """
-local base = KEYS[1]
-local now, ttl = ARGV[2], tonumber(ARGV[3])
-local known = {}
-for i = 4, #ARGV, 4 do
-  local p = redis.call('GET', base .. 'f:' .. ARGV[i])
-  if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
-  known[#known + 1] = p
-end
-local codes = {}
-local out = {}
-for j = 1, #known do
-  local i = 4 * j
-  local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local p = known[j]
-  if not p then
-    local ckey = base .. 'n:' .. prefix
-    local n = redis.call('INCR', ckey)
-    if n == 10000000 then
-      -- 8-digit numbers would read like 8-hex EC2 ids (sg-12345678): skip straight to 9 digits.
-      n = redis.call('INCRBY', ckey, 90000000)
-    end
-    local code = codes[kind]
-    if not code then
-      code = redis.call('HGET', KEYS[3], kind)
-      if not code then
-        code = redis.call('HINCRBY', KEYS[3], '#', 1)
-        redis.call('HSET', KEYS[3], kind, code)
-      end
-      codes[kind] = code
-    end
-    p = prefix .. '-' .. string.format('%03d', n)
-    local pkey = base .. 'p:' .. p
-    redis.call('HSET', pkey, 'c', ct, 'k', code, 'f', now, 'l', now, 'h', 1, 'i', id)
-    redis.call('EXPIRE', pkey, ttl)
-    redis.call('SET', base .. 'f:' .. id, p, 'EX', ttl)
-  end
-  out[j] = p
-end
-for j = 1, #known do
-  local p = known[j]
-  if p then
-    local pkey = base .. 'p:' .. p
-    redis.pcall('HSET', pkey, 'l', now)
-    redis.pcall('HINCRBY', pkey, 'h', 1)
-    redis.pcall('EXPIRE', pkey, ttl)
-    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[4 * j], ttl)
-  end
-end
-return out
-"""
-)
 
-# KEYS: base, keycheck (one slot).  ARGV: fingerprint, now, ttl, unbound ok (0/1), pseudonym*.
-# Returns each ciphertext (or false).
-_RESOLVE = (
-    "local UNBOUND_OK = ARGV[4] == '1'\n"
-    + _CHECK
-    + """
-local base = KEYS[1]
-local now, ttl = ARGV[2], tonumber(ARGV[3])
-local out = {}
-for i = 5, #ARGV do
-  local pkey = base .. 'p:' .. ARGV[i]
-  local row = redis.call('HMGET', pkey, 'c', 'i')
-  if row[1] then
-    redis.pcall('HSET', pkey, 'l', now)
-    redis.pcall('HINCRBY', pkey, 'h', 1)
-    redis.pcall('EXPIRE', pkey, ttl)
-    redis.pcall('EXPIRE', base .. 'f:' .. row[2], ttl)
-  end
-  out[#out + 1] = row[1]
-end
-return out
-"""
-)
 
-# KEYS: the mapping.  ARGV: base, pseudonym.  Deletes both directions; returns 1 if it existed.
-_FORGET = """
-local id = redis.call('HGET', KEYS[1], 'i')
-if not id then return 0 end
-redis.call('DEL', KEYS[1])
-local fkey = ARGV[1] .. 'f:' .. id
-if redis.call('GET', fkey) == ARGV[2] then redis.call('DEL', fkey) end
-return 1
-"""
 
-# Binding a namespace to the key, in two steps around a re-read of mk:keycheck (see Vault._bind).
-# KEYS: the namespace's keycheck.  ARGV: fingerprint, 'pending' | 'promote'.  Returns 'ready' or 'pending'.
-_BIND = """
-local stored = redis.call('GET', KEYS[1])
-local pending = 'pending:' .. ARGV[1]
-if stored == ARGV[1] then return 'ready' end
-if ARGV[2] == 'pending' then
-  if not stored then redis.call('SET', KEYS[1], pending) return 'pending' end
-  if stored == pending then return 'pending' end
-elseif stored == pending then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return 'ready'
-elseif not stored then
-  return redis.error_reply('MKINIT')
-end
-if string.sub(stored, 1, 9) == 'rotating:' then return redis.error_reply('MKROTATING') end
-return redis.error_reply('MKKEY')
-"""
 
-# rotate-key, step 1 (for mk:keycheck, then for every namespace's keycheck).  KEYS: a keycheck.
-# ARGV: old fingerprint, new fingerprint.  From then on every script in that namespace refuses to run
-# (MKROTATING), so no mapping is written under the old key during the rotation.  Returns 0 if already rotated.
-_CLAIM = """
-local stored = redis.call('GET', KEYS[1])
-if stored == ARGV[2] then return 0 end
-if not stored or stored == ARGV[1] or stored == 'pending:' .. ARGV[1] or stored == 'rotating:' .. ARGV[2] then
-  redis.call('SET', KEYS[1], 'rotating:' .. ARGV[2])
-  return 1
-end
-return redis.error_reply('MKKEY')
-"""
 
-# rotate-key, step 2, per batch and namespace. KEYS: (mapping, old forward key, new forward key)*, one slot.
-# ARGV: (old ct, new ct, new id, pseudonym)*.  A mapping changes only if it still holds the ciphertext we read.
-_REKEY = """
-local done = 0
-for j = 1, #KEYS / 3 do
-  local pkey, oldf, newf = KEYS[3 * j - 2], KEYS[3 * j - 1], KEYS[3 * j]
-  local oldct, newct, newid, p = ARGV[4 * j - 3], ARGV[4 * j - 2], ARGV[4 * j - 1], ARGV[4 * j]
-  if redis.call('HGET', pkey, 'c') == oldct then
-    local ttl = redis.call('PTTL', pkey)
-    redis.call('HSET', pkey, 'c', newct, 'i', newid)
-    if redis.call('GET', oldf) == p then redis.call('DEL', oldf) end
-    if ttl > 0 then redis.call('SET', newf, p, 'PX', ttl) else redis.call('SET', newf, p) end
-    done = done + 1
-  end
-end
-return done
-"""
 
-# rotate-key, step 3 (every namespace's keycheck, then mk:keycheck). KEYS: a keycheck.  ARGV: new fingerprint.
-# A keycheck deleted meanwhile (purge) stays deleted.
-_FINISH = """
-local stored = redis.call('GET', KEYS[1])
-if not stored then return 0 end
-if stored == ARGV[1] or stored == 'rotating:' .. ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return 1
-end
-return redis.error_reply('MKKEY')
-"""
 
 _KEY_MISMATCH = (
     "this vault was created with a different vault key; set MASKKIT_VAULT_KEY (or restore vault.key) to "
@@ -321,6 +156,25 @@ def _vault_message(error: type[VaultError]) -> str:
 
 
 @dataclass(frozen=True)
+class JournalView:
+    """How far a caller has read a namespace's recall journal (the list of pseudonyms in minting order)."""
+
+    epoch: str = ""
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class MintReply:
+    """What one mint round trip returns. Its repr never shows originals."""
+
+    pseudonyms: dict[tuple[str, str], str] = field(repr=False)
+    expired: list[tuple[str, str]] = field(repr=False)
+    view: JournalView
+    learned: list[tuple[str, str, str]] = field(repr=False)
+    reset: bool
+
+
+@dataclass(frozen=True)
 class Entry:
     """What the vault knows about one pseudonym. `original` is None unless it was asked for."""
 
@@ -352,22 +206,6 @@ def _base(namespace: str) -> str:
 _MAPPING_KEY = re.compile(r"mk:\{(?P<ns>[^}]+)\}:p:(?P<p>.+)")
 _CHECK_KEY = re.compile(r"mk:\{(?P<ns>[^}]+)\}:keycheck")
 _ENTRY_FIELDS = ("k", "c", "f", "l", "h")
-# One SCAN batch of mappings in one call, the small fields joined into one string per key: parsing two replies
-# (HMGET + TTL) per key in redis-py was two thirds of an audit's time. Single servers only (the keys of a batch
-# may hash to several Cluster slots).
-_FETCH = """
-local out = {}
-for i = 1, #KEYS do
-  local r = redis.call('HMGET', KEYS[i], 'k', 'c', 'f', 'l', 'h')
-  if r[2] then
-    out[#out + 1] = KEYS[i]
-    out[#out + 1] = (r[1] or '') .. '|' .. (r[3] or '0') .. '|' .. (r[4] or '0') .. '|' .. (r[5] or '0') .. '|'
-      .. redis.call('TTL', KEYS[i])
-    out[#out + 1] = r[2]
-  end
-end
-return out
-"""
 _CONNECTION: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5}
 # An asyncio worker (the proxy) runs hundreds of requests at once, each one EVAL of well under a millisecond: a
 # bounded pool that waits for a free connection serves them all; an unbounded one would open hundreds of sockets,
@@ -380,6 +218,28 @@ _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 _SyncClient: TypeAlias = redis.Redis | rcluster.RedisCluster
 _AsyncClient: TypeAlias = aredis.Redis | acluster.RedisCluster
+
+
+def _eval(client: _SyncClient, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    """Run the vault script `name` by EVALSHA. A server that does not know it (new, or restarted) is sent every
+    vault script once, so each script costs one round trip from then on."""
+    lua = script(name)
+    try:
+        return client.evalsha(lua.sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        for each in SCRIPTS:
+            client.script_load(script(each).text)
+        return client.evalsha(lua.sha, len(keys), *keys, *args)
+
+
+async def _aeval(client: _AsyncClient, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    lua = script(name)
+    try:
+        return await client.evalsha(lua.sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        for each in SCRIPTS:
+            await client.script_load(script(each).text)
+        return await client.evalsha(lua.sha, len(keys), *keys, *args)
 
 
 def _keycheck(namespace: str) -> str:
@@ -593,7 +453,7 @@ class Vault:
         self._verify(stored)
         self._checked = True
         client.sadd(_NAMESPACES, namespace)
-        if _text(client.eval(_BIND, 1, _keycheck(namespace), fingerprint, "pending")) == "ready":
+        if _text(_eval(client, "bind", [_keycheck(namespace)], [fingerprint, "pending"])) == "ready":
             return
         legacy = client.hgetall(_LEGACY_KINDS)
         if legacy:
@@ -602,7 +462,7 @@ class Vault:
                 pipe.hsetnx(_kinds(namespace), kind, code)
             pipe.execute()
         self._verify(client.get(_KEYCHECK))
-        client.eval(_BIND, 1, _keycheck(namespace), fingerprint, "promote")
+        _eval(client, "bind", [_keycheck(namespace)], [fingerprint, "promote"])
 
     def _run(self, client: _SyncClient, namespace: str, script: str, keys: Sequence[str], args: Sequence[Any],
              *, reread: Sequence[Any] | None = None) -> Any:
@@ -610,7 +470,7 @@ class Vault:
         check mk:keycheck here and run again with the `reread` arguments (a vault from before namespaces were
         bound keeps its mappings readable until each namespace's next mask binds it)."""
         try:
-            return client.eval(script, len(keys), *keys, *args)
+            return _eval(client, script, keys, args)
         except redis.exceptions.ResponseError as exc:
             if "MKINIT" not in str(exc):
                 raise
@@ -618,12 +478,12 @@ class Vault:
             self._bind(namespace)
         else:
             self._verify(client.get(_KEYCHECK))
-        return client.eval(script, len(keys), *keys, *(args if reread is None else reread))
+        return _eval(client, script, keys, args if reread is None else reread)
 
     async def _arun(self, client: _AsyncClient, namespace: str, script: str, keys: Sequence[str],
                     args: Sequence[Any], *, reread: Sequence[Any] | None = None) -> Any:
         try:
-            return await client.eval(script, len(keys), *keys, *args)
+            return await _aeval(client, script, keys, args)
         except redis.exceptions.ResponseError as exc:
             if "MKINIT" not in str(exc):
                 raise
@@ -631,7 +491,7 @@ class Vault:
             await asyncio.to_thread(self._bind, namespace)  # once per namespace: the sync client keeps it simple
         else:
             self._verify(await client.get(_KEYCHECK))
-        return await client.eval(script, len(keys), *keys, *(args if reread is None else reread))
+        return await _aeval(client, script, keys, args if reread is None else reread)
 
     # -- minting
 
@@ -657,32 +517,115 @@ class Vault:
     _arg_cache: dict[tuple[str, str, str, str], tuple[str, bytes]]
 
     @staticmethod
-    def _mint_keys(namespace: str) -> tuple[str, str, str]:
-        return (_base(namespace), _keycheck(namespace), _kinds(namespace))
+    def _mint_keys(namespace: str) -> tuple[str, ...]:
+        base = _base(namespace)
+        return (base, _keycheck(namespace), _kinds(namespace), base + "j", base + "je")
+
+    def _mint_call(
+        self,
+        namespace: str,
+        items: Iterable[tuple[str, str]],
+        prefixes: dict[str, str],
+        recall_only: Collection[tuple[str, str]],
+        view: JournalView | None,
+    ) -> tuple[list[tuple[str, str]], list[Any]]:
+        unique = list(dict.fromkeys(items))
+        args = self._mint_args(namespace, unique, prefixes)
+        head = [*args[:3], "*" if view is None else view.epoch, 0 if view is None else view.offset]
+        body = args[3:]
+        flat: list[Any] = []
+        for index, item in enumerate(unique):
+            flat += [*body[4 * index : 4 * index + 4], "1" if item in recall_only else "0"]
+        return unique, head + flat
+
+    def _mint_reply(self, namespace: str, unique: list[tuple[str, str]], reply: list[Any]) -> MintReply:
+        found, epoch, offset, tail = reply
+        pseudonyms: dict[tuple[str, str], str] = {}
+        expired: list[tuple[str, str]] = []
+        for item, pseudonym in zip(unique, found, strict=True):
+            if pseudonym:
+                pseudonyms[item] = _text(pseudonym)
+            else:
+                expired.append(item)
+        if isinstance(tail, bytes | str):  # 'reset': the caller's view of the journal is stale
+            return MintReply(pseudonyms, expired, JournalView(_text(epoch), int(offset)), [], reset=True)
+        learned = []
+        for index in range(0, len(tail), 3):
+            pseudonym, kind = _text(tail[index]), _text(tail[index + 1])
+            learned.append((kind, self.key.decrypt(namespace, _prefix(pseudonym), tail[index + 2]), pseudonym))
+        return MintReply(pseudonyms, expired, JournalView(_text(epoch), int(offset)), learned, reset=False)
+
+    def mint(
+        self,
+        namespace: str,
+        items: Iterable[tuple[str, str]],
+        prefixes: dict[str, str],
+        *,
+        recall_only: Collection[tuple[str, str]] = (),
+        view: JournalView | None = None,
+    ) -> MintReply:
+        """The pseudonym of every (kind, original), minting the missing ones (except `recall_only` items, which
+        are only refreshed), plus what other callers minted since `view`: one round trip, atomic."""
+        unique, args = self._mint_call(namespace, items, prefixes, recall_only, view)
+        with self._guard():
+            reply = self._run(self._client(), namespace, "mint", self._mint_keys(namespace), args)
+        return self._mint_reply(namespace, unique, reply)
+
+    async def amint(
+        self,
+        namespace: str,
+        items: Iterable[tuple[str, str]],
+        prefixes: dict[str, str],
+        *,
+        recall_only: Collection[tuple[str, str]] = (),
+        view: JournalView | None = None,
+    ) -> MintReply:
+        unique, args = self._mint_call(namespace, items, prefixes, recall_only, view)
+        with self._guard():
+            client = await self._aclient()
+            reply = await self._arun(client, namespace, "mint", self._mint_keys(namespace), args)
+        return self._mint_reply(namespace, unique, reply)
 
     def pseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
     ) -> dict[tuple[str, str], str]:
         """The pseudonym of every (kind, original), minting the missing ones: one round trip, atomic."""
-        unique = list(dict.fromkeys(items))
-        if not unique:
-            return {}
-        args = self._mint_args(namespace, unique, prefixes)
-        with self._guard():
-            result = self._run(self._client(), namespace, _MINT, self._mint_keys(namespace), args)
-        return {item: _text(p) for item, p in zip(unique, result, strict=True)}
+        items = list(items)
+        return self.mint(namespace, items, prefixes).pseudonyms if items else {}
 
     async def apseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
     ) -> dict[tuple[str, str], str]:
-        unique = list(dict.fromkeys(items))
-        if not unique:
-            return {}
-        args = self._mint_args(namespace, unique, prefixes)
+        items = list(items)
+        return (await self.amint(namespace, items, prefixes)).pseudonyms if items else {}
+
+    # -- recall: the namespace's originals, for the recall index
+
+    def recall_snapshot(self, namespace: str, batch: int = 2000) -> tuple[JournalView, list[tuple[str, str, str]]]:
+        """Every live (kind, original, pseudonym) of a namespace, decrypted, and the journal position they are
+        current at (read first: what is minted during the scan comes again through the journal, harmlessly)."""
+        base = _base(namespace)
+        out: list[tuple[str, str, str]] = []
+        kinds: dict[str, dict[str, str]] = {}
         with self._guard():
-            client = await self._aclient()
-            result = await self._arun(client, namespace, _MINT, self._mint_keys(namespace), args)
-        return {item: _text(p) for item, p in zip(unique, result, strict=True)}
+            client = self._client()
+            pipe = client.pipeline(transaction=False)
+            pipe.get(_keycheck(namespace))
+            pipe.get(base + "je")
+            pipe.llen(base + "j")
+            stored, epoch, length = pipe.execute()
+            self._verify(client.get(_KEYCHECK) if stored is None else stored)
+            for keys in self._scan(client, base + "p:*", batch, namespace):
+                for key, row, _ttl in self._fetch_rows(client, keys):
+                    found = _MAPPING_KEY.fullmatch(_text(key))
+                    if found is None or row[1] is None or row[0] is None:
+                        continue
+                    kind = self._kinds_of(client, namespace, kinds).get(_text(row[0]))
+                    if kind is None:
+                        continue
+                    pseudonym = found["p"]
+                    out.append((kind, self.key.decrypt(namespace, _prefix(pseudonym), row[1]), pseudonym))
+        return JournalView(_text(epoch) if epoch else "", int(length or 0)), out
 
     # -- resolving
 
@@ -702,7 +645,7 @@ class Vault:
         keys = (_base(namespace), _keycheck(namespace))
         args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
         with self._guard():
-            blobs = self._run(self._client(), namespace, _RESOLVE, keys, args, reread=reread)
+            blobs = self._run(self._client(), namespace, "resolve", keys, args, reread=reread)
         return self._decode_resolved(namespace, unique, blobs)
 
     async def aoriginals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
@@ -713,7 +656,7 @@ class Vault:
         args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
         with self._guard():
             client = await self._aclient()
-            blobs = await self._arun(client, namespace, _RESOLVE, keys, args, reread=reread)
+            blobs = await self._arun(client, namespace, "resolve", keys, args, reread=reread)
         return self._decode_resolved(namespace, unique, blobs)
 
     # -- inspection and maintenance
@@ -807,7 +750,7 @@ class Vault:
         if not keys:
             return
         if self._cluster is None:
-            flat = client.eval(_FETCH, len(keys), *keys)
+            flat = _eval(client, "fetch", keys, [])
             for index in range(0, len(flat), 3):
                 code, first, last, hits, ttl = _text(flat[index + 1]).split("|")
                 yield flat[index], [code or None, flat[index + 2], first, last, hits], int(ttl)
@@ -832,7 +775,7 @@ class Vault:
         """Delete one mapping (both directions). Its number is not reused."""
         with self._guard():
             base = _base(namespace)
-            return bool(self._client().eval(_FORGET, 1, base + "p:" + pseudonym, base, pseudonym))
+            return bool(_eval(self._client(), "forget", [base + "p:" + pseudonym], [base, pseudonym]))
 
     def purge(self, namespace: str) -> int:
         """Delete every mapping of a namespace; returns how many were removed.
@@ -848,6 +791,7 @@ class Vault:
                     deleted = client.delete(*keys)
                     if part == "p:*":
                         removed += int(deleted)
+            client.delete(_base(namespace) + "j", _base(namespace) + "je")  # every recall index reloads
             client.srem(_NAMESPACES, namespace)
             client.delete(_keycheck(namespace))
         return removed
@@ -864,7 +808,7 @@ class Vault:
         old_fp, new_fp = self.key.fingerprint, new.fingerprint
         with self._guard():
             client = self._client()
-            client.eval(_CLAIM, 1, _KEYCHECK, old_fp, new_fp)
+            _eval(client, "claim", [_KEYCHECK], [old_fp, new_fp])
             checks = [
                 _text(key)
                 for keys in self._scan(client, "mk:{*}:keycheck", batch)
@@ -872,13 +816,13 @@ class Vault:
                 if _CHECK_KEY.fullmatch(_text(key))
             ]
             for check in checks:
-                client.eval(_CLAIM, 1, check, old_fp, new_fp)
+                _eval(client, "claim", [check], [old_fp, new_fp])
             kinds: dict[str, dict[str, str]] = {}
             for keys in self._scan(client, "mk:{*}:p:*", batch):
                 rotated += self._rekey(client, new, keys, kinds)
             for check in checks:
-                client.eval(_FINISH, 1, check, new_fp)
-            client.eval(_FINISH, 1, _KEYCHECK, new_fp)
+                _eval(client, "finish", [check], [new_fp])
+            _eval(client, "finish", [_KEYCHECK], [new_fp])
         self.key = new
         self._checked = False
         return rotated
@@ -911,7 +855,7 @@ class Vault:
             script_keys += [_text(key), base + "f:" + _text(old_id), base + "f:" + new_id]
             script_args += [blob, new.encrypt(namespace, prefix, original), new_id, pseudonym]
         return sum(
-            int(client.eval(_REKEY, len(script_keys), *script_keys, *script_args))
+            int(_eval(client, "rekey", script_keys, script_args))
             for script_keys, script_args in by_namespace.values()
         )
 

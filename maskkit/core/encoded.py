@@ -1,0 +1,73 @@
+"""Encoded forms: base64 (standard and URL-safe), hex and percent-encoded runs whose decoding holds a secret. Pure.
+
+A model with a shell can be handed a known value in a form the recall index cannot see (`echo secret-001 |
+base64` runs on the user's machine with the original restored). So text bound for the model is searched for
+runs that look encoded; each is decoded (bounded: a run is at most `MAX_RUN` characters, so the work is linear in
+the text) and the caller decides whether the decoding holds something sensitive. What is not covered: other
+transforms (reversal, rot13, compression, arithmetic, a run split by the model) — see docs/security.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from urllib.parse import unquote
+
+__all__ = ["ENCODED_KIND", "MAX_RUN", "encoded_runs"]
+
+#: The kind given to a whole encoded run whose decoding holds a secret or a known original.
+ENCODED_KIND = "ENCODED_VALUE"
+#: Runs longer than this are not decoded (a base64 image or archive is not a credential wrapper).
+MAX_RUN = 1 << 16
+
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/_=-])")
+_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])")
+_PERCENT = re.compile(r"[^\s%\"'<>]*(?:%[0-9A-Fa-f]{2}[^\s%\"'<>]*){2,}")
+
+
+def _text(raw: bytes) -> str | None:
+    decoded = raw.decode("utf-8", "replace")
+    # Mostly printable, or it is binary that happens to decode (a hash, an image): nothing to read in it.
+    printable = sum(ch != "\ufffd" and (ch.isprintable() or ch in "\n\r\t") for ch in decoded)
+    return decoded if decoded and printable >= 0.9 * len(decoded) else None
+
+
+def _base64(run: str) -> str | None:
+    body = run.rstrip("=")
+    if len(body) % 4 == 1 or (not any(c.isdigit() or c in "+/_-" for c in body) and body.isalpha() and body.islower()):
+        return None
+    padded = body + "=" * (-len(body) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _text(raw)
+
+
+def _hex(run: str) -> str | None:
+    try:
+        return _text(bytes.fromhex(run))
+    except ValueError:
+        return None
+
+
+def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, decoded text) of every run of `text` that decodes as base64, hex or percent-encoding to
+    mostly printable text. Runs may overlap (hex digits are base64 too); the caller merges what it masks."""
+    if len(text) < 16:
+        return
+    for pattern, decode in ((_BASE64, _base64), (_HEX, _hex)):
+        for match in pattern.finditer(text):
+            if match.end() - match.start() <= MAX_RUN:
+                decoded = decode(match.group())
+                if decoded is not None:
+                    yield match.start(), match.end(), decoded
+    if "%" in text:
+        for match in _PERCENT.finditer(text):
+            run = match.group()
+            if len(run) <= MAX_RUN:
+                decoded = unquote(run.replace("+", " "))
+                if decoded != run:
+                    yield match.start(), match.end(), decoded

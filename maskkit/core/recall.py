@@ -1,0 +1,208 @@
+"""Recall: every original a namespace knows, found in any text in one linear pass. Pure; no I/O.
+
+A value identified once by its context (`s3://acme-payroll`, `--db-instance-identifier billing-pg`) comes back
+to the user as a bare word, and bare words travel into new requests (sub-agents, compaction summaries, pasted
+answers, MCP reveals). The recall index is what masks them there: it holds the namespace's originals (handed to
+it by the vault layer, decrypted, in process memory only) and finds all of them in a text with one compiled
+Aho-Corasick automaton (ahocorasick-rs, leftmost-longest), so the cost is linear in the text whatever the
+number of originals.
+
+The index grows by appending; each addition gets a version number (its position in the log). A caller that
+remembers the version at which it last searched a text asks only for what was added since (`find(text,
+since=v)`), which is how re-sent conversation turns cost a lookup. Two automata keep additions cheap: a base
+over most of the log, rebuilt when the tail grows past a fraction of it (amortised linear), and a small one
+over the tail. Removal (an expired or forgotten mapping) is a tombstone: matches of removed originals are
+dropped, and the next rebuild leaves them out.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import ahocorasick_rs
+
+from maskkit.core.recall_safe import SECRET_KINDS, recall_safe
+from maskkit.types import Span
+
+__all__ = ["RecallEntry", "RecallIndex"]
+
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+#: Neighbouring automata are merged until each is at least this many times larger than the next.
+_RATIO = 4
+#: Catching up on at most this many new originals is done with `str.find` (fast, no automaton to build).
+_FEW = 8
+
+
+@dataclass(frozen=True, slots=True)
+class RecallEntry:
+    """One known original's kind and pseudonym. The repr never shows the original (it is not stored here)."""
+
+    kind: str
+    pseudonym: str
+
+
+class _Automaton:
+    """An automaton over the live originals at log positions [lo, hi)."""
+
+    __slots__ = ("automaton", "hi", "lo", "positions")
+
+    def __init__(self, log: Sequence[str], live: dict[str, RecallEntry], lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+        self.positions = [i for i in range(lo, hi) if log[i] and log[i] in live]
+        self.automaton = (
+            ahocorasick_rs.AhoCorasick(
+                [log[i] for i in self.positions], matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+            )
+            if self.positions
+            else None
+        )
+
+    def matches(self, text: str) -> list[tuple[int, int, int]]:
+        if self.automaton is None:
+            return []
+        text = _matchable(text)
+        positions = self.positions
+        return [(positions[index], start, end) for index, start, end in self.automaton.find_matches_as_indexes(text)]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _matchable(text: str) -> str:
+    """`text` with lone surrogates (which the automaton cannot take) replaced one for one, offsets unchanged."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _size(automaton: _Automaton) -> int:
+    return max(1, automaton.hi - automaton.lo)
+
+
+class RecallIndex:
+    """The known originals of one namespace: original -> (kind, pseudonym), and a linear-time finder."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, RecallEntry] = {}
+        self._log: list[str] = []
+        self._levels: list[_Automaton] = []
+        self._cleared_at = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"RecallIndex({len(self._entries)} originals, version {len(self._log)})"
+
+    @property
+    def version(self) -> int:
+        """Grows by one per addition; `find(text, since=version)` finds only what was added after."""
+        return len(self._log)
+
+    def get(self, original: str) -> RecallEntry | None:
+        return self._entries.get(original)
+
+    def add(self, kind: str, original: str, pseudonym: str) -> bool:
+        """Remember `original` if the recall rule allows it anywhere; True if it is new to the index."""
+        if not recall_safe(kind, original) or _matchable(original) is not original:
+            return False  # (an original with a lone surrogate cannot be matched; its context still masks it)
+        with self._lock:
+            known = self._entries.get(original)
+            self._entries[original] = RecallEntry(kind, pseudonym)
+            if known is not None:
+                return False
+            self._log.append(original)
+        return True
+
+    def add_many(self, entries: Iterable[tuple[str, str, str]]) -> int:
+        """`add` for every (kind, original, pseudonym); returns how many were new."""
+        return sum(self.add(kind, original, pseudonym) for kind, original, pseudonym in entries)
+
+    def discard(self, original: str) -> None:
+        """Forget an original (its mapping expired or was deleted): it is no longer recalled."""
+        with self._lock:
+            if self._entries.pop(original, None) is not None:
+                self._log.append("")  # a version step: searches cached before this are re-checked
+
+    def clear(self) -> None:
+        """Forget everything (the namespace was purged); versions keep growing so caches stay honest."""
+        with self._lock:
+            self._entries.clear()
+            self._log.append("")  # a version step: every cached search is now stale
+            self._levels = []
+            self._cleared_at = len(self._log)
+
+    def _automata(self, since: int) -> list[_Automaton]:
+        """Automata covering log positions >= `since` (they may cover more: extra matches are harmless).
+
+        The log is covered by a short stack of automata over contiguous ranges whose sizes shrink geometrically
+        (each at least `_RATIO` times the next): new originals get a small automaton of their own, and two
+        neighbours are merged when the older is not much larger. Every original is rebuilt O(log n) times in
+        all, and a text is scanned by O(log n) automata (a handful even for a million originals)."""
+        with self._lock:
+            version = len(self._log)
+            covered = self._levels[-1].hi if self._levels else self._cleared_at
+            if covered < version:
+                self._levels.append(_Automaton(self._log, self._entries, covered, version))
+                while len(self._levels) >= 2 and _size(self._levels[-2]) < _RATIO * _size(self._levels[-1]):
+                    newer = self._levels.pop()
+                    older = self._levels.pop()
+                    self._levels.append(_Automaton(self._log, self._entries, older.lo, newer.hi))
+            lo = max(since, self._cleared_at)
+            return [level for level in self._levels if level.hi > lo and level.automaton is not None]
+
+    def find(self, text: str, since: int = 0) -> list[Span]:
+        """Every occurrence in `text` of an original added at version >= `since` (leftmost-longest, whole
+        tokens for names and ids; secrets anywhere, since a secret glued to other text is still a secret)."""
+        if not text or since >= len(self._log):
+            return []
+        log = self._log
+        lo = max(since, self._cleared_at)
+        if len(log) - lo <= _FEW:
+            return self._keep(text, self._find_few(text, lo, len(log)))
+        return self._keep(text, [m for automaton in self._automata(since) for m in automaton.matches(text)])
+
+    def _find_few(self, text: str, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """Matches of log positions [lo, hi) by `str.find`, longest first where several start at one place."""
+        found: dict[int, tuple[int, int, int]] = {}
+        for index in range(lo, hi):
+            original = self._log[index]
+            if not original or original not in self._entries:
+                continue
+            start = text.find(original)
+            while start != -1:
+                end = start + len(original)
+                if start not in found or found[start][2] < end:
+                    found[start] = (index, start, end)
+                start = text.find(original, start + 1)
+        return [found[start] for start in sorted(found)]
+
+    def _keep(self, text: str, matches: Iterable[tuple[int, int, int]]) -> list[Span]:
+        out: list[Span] = []
+        entries = self._entries
+        log = self._log
+        size = len(text)
+        for index, start, end in matches:
+            original = log[index]
+            entry = entries.get(original)
+            if entry is None:
+                continue
+            if entry.kind not in SECRET_KINDS and (
+                (start > 0 and text[start - 1] in _WORD and original[0] in _WORD)
+                or (end < size and text[end] in _WORD and original[-1] in _WORD)
+            ):
+                continue  # a name inside a longer word is another word
+            out.append(Span(start, end, entry.kind))
+        return out
+
+    def contains_any(self, text: str) -> bool:
+        """True if `text` holds any known original (used on decoded base64/hex/percent runs)."""
+        return bool(self.find(text))

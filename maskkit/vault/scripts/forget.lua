@@ -1,0 +1,7 @@
+-- KEYS: the mapping.  ARGV: base, pseudonym.  Deletes both directions; returns 1 if it existed.
+local id = redis.call('HGET', KEYS[1], 'i')
+if not id then return 0 end
+redis.call('DEL', KEYS[1])
+local fkey = ARGV[1] .. 'f:' .. id
+if redis.call('GET', fkey) == ARGV[2] then redis.call('DEL', fkey) end
+return 1

@@ -1,0 +1,104 @@
+-- Mint: the pseudonym of every (kind, original), minting the missing ones, and what other callers minted since
+-- this caller last looked (the recall journal), in one round trip.
+-- KEYS: base, keycheck, kinds, journal, journal epoch (one slot).
+-- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset,
+--       then (id, prefix, kind, ct, recall_only)* where recall_only '1' means: only refresh a known mapping,
+--       never mint (a value recalled from the index whose mapping has expired is no longer recalled).
+-- Returns {pseudonyms (false where recall_only and unknown), epoch, offset, tail} where tail is a flat list of
+-- (pseudonym, kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the
+-- caller's view is stale (the namespace was purged) or too far behind: it must reload the namespace.
+--
+-- When Redis is full (maxmemory, noeviction) it refuses a script's first memory-growing write, but not the
+-- writes after one that succeeded. So the new mappings are minted first (a full vault fails at the first INCR,
+-- before anything was written, and the caller gets VaultFull), and only then are the known ones refreshed, with
+-- pcall: a full vault still masks values it already knows.
+local UNBOUND_OK = false
+--@check
+local base = KEYS[1]
+local now, ttl = ARGV[2], tonumber(ARGV[3])
+local caller_epoch, caller_offset = ARGV[4], tonumber(ARGV[5])
+local epoch = redis.call('GET', KEYS[5])
+local before = redis.call('LLEN', KEYS[4])
+local known = {}
+for i = 6, #ARGV, 5 do
+  local p = redis.call('GET', base .. 'f:' .. ARGV[i])
+  if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
+  known[#known + 1] = p
+end
+local codes = {}
+local out = {}
+local minted = 0
+for j = 1, #known do
+  local i = 6 + 5 * (j - 1)
+  local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local p = known[j]
+  if not p and ARGV[i + 4] ~= '1' then
+    local ckey = base .. 'n:' .. prefix
+    local n = redis.call('INCR', ckey)
+    if n == 10000000 then
+      -- 8-digit numbers would read like 8-hex EC2 ids (sg-12345678): skip straight to 9 digits.
+      n = redis.call('INCRBY', ckey, 90000000)
+    end
+    local code = codes[kind]
+    if not code then
+      code = redis.call('HGET', KEYS[3], kind)
+      if not code then
+        code = redis.call('HINCRBY', KEYS[3], '#', 1)
+        redis.call('HSET', KEYS[3], kind, code)
+      end
+      codes[kind] = code
+    end
+    p = prefix .. '-' .. string.format('%03d', n)
+    local pkey = base .. 'p:' .. p
+    redis.call('HSET', pkey, 'c', ct, 'k', code, 'f', now, 'l', now, 'h', 1, 'i', id)
+    redis.call('EXPIRE', pkey, ttl)
+    redis.call('SET', base .. 'f:' .. id, p, 'EX', ttl)
+    redis.call('RPUSH', KEYS[4], p)
+    minted = minted + 1
+  end
+  out[j] = p
+end
+for j = 1, #known do
+  local p = known[j]
+  if p then
+    local pkey = base .. 'p:' .. p
+    redis.pcall('HSET', pkey, 'l', now)
+    redis.pcall('HINCRBY', pkey, 'h', 1)
+    redis.pcall('EXPIRE', pkey, ttl)
+    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[1 + 5 * j], ttl)
+  end
+end
+if not epoch then
+  epoch = ''
+  if minted > 0 then
+    local t = redis.call('TIME')
+    epoch = t[1] .. '.' .. t[2]
+    redis.call('SET', KEYS[5], epoch)
+  end
+end
+if caller_epoch == '*' then
+  return {out, epoch, before + minted, {}}
+end
+local first = caller_offset
+if caller_epoch ~= epoch then
+  -- A caller that loaded before the journal existed ('') reads it from its start; any other epoch is stale.
+  if caller_epoch ~= '' then return {out, epoch, before + minted, 'reset'} end
+  first = 0
+end
+if first > before then return {out, epoch, before + minted, 'reset'} end
+if before - first > 20000 then return {out, epoch, before + minted, 'reset'} end
+local tail = {}
+if before > first then
+  local kinds = {}
+  local pairs_ = redis.call('HGETALL', KEYS[3])
+  for k = 1, #pairs_, 2 do kinds[pairs_[k + 1]] = pairs_[k] end
+  for _, p in ipairs(redis.call('LRANGE', KEYS[4], first, before - 1)) do
+    local row = redis.call('HMGET', base .. 'p:' .. p, 'c', 'k')
+    if row[1] and row[2] and kinds[row[2]] then
+      tail[#tail + 1] = p
+      tail[#tail + 1] = kinds[row[2]]
+      tail[#tail + 1] = row[1]
+    end
+  end
+end
+return {out, epoch, before + minted, tail}
