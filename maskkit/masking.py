@@ -73,6 +73,17 @@ class _Masked:
     mapping: dict[tuple[str, str], str] = field(repr=False)
 
 
+def _advance(
+    rounds: Generator[MaskPlan | None, MintReply | None, _Masked], reply: MintReply | None
+) -> MaskPlan | _Masked | None:
+    """One step of the masking protocol: its next request, or (when it is done) its result."""
+    try:
+        return rounds.send(reply)
+    except StopIteration as stop:
+        result: _Masked = stop.value
+        return result
+
+
 class Masker:
     """Masks text for one namespace, restores it, and builds streaming restorers."""
 
@@ -255,43 +266,39 @@ class Masker:
         """Mask several texts together (usually one vault round trip): (masked texts, pseudonym -> original,
         pseudonym -> kind)."""
         rounds = self._rounds(texts)
-        reply: MintReply | None = None
-        try:
-            while True:
-                request = rounds.send(reply)
-                if request is None:
-                    self._load(self._state())
-                    reply = None
-                else:
-                    reply = self.vault.mint(
-                        self.namespace, request.items, self._prefixes,
-                        recall_only=request.recall_only, view=self._view(),
-                    )
-        except StopIteration as stop:
-            done: _Masked = stop.value
-        return self._finish(texts, done.plan.spans, done.mapping)
+        step = _advance(rounds, None)
+        while not isinstance(step, _Masked):
+            if step is None:
+                self._load(self._state())
+                step = _advance(rounds, None)
+            else:
+                reply = self.vault.mint(
+                    self.namespace, step.items, self._prefixes, recall_only=step.recall_only, view=self._view()
+                )
+                step = _advance(rounds, reply)
+        return self._finish(texts, step.plan.spans, step.mapping)
 
     async def amask_texts(self, texts: Sequence[str]) -> tuple[list[str], dict[str, str], dict[str, str]]:
         # Planning is CPU work: for a large body it runs in a worker thread, so the event loop keeps serving.
         offload = sum(map(len, texts)) >= _OFFLOAD_CHARS
         rounds = self._rounds(texts)
-        reply: MintReply | None = None
-        try:
-            while True:
-                request = await asyncio.to_thread(rounds.send, reply) if offload else rounds.send(reply)
-                if request is None:
-                    await asyncio.to_thread(self._load, self._state())
-                    reply = None
-                else:
-                    reply = await self.vault.amint(
-                        self.namespace, request.items, self._prefixes,
-                        recall_only=request.recall_only, view=self._view(),
-                    )
-        except StopIteration as stop:
-            done: _Masked = stop.value
+
+        async def advance(reply: MintReply | None) -> MaskPlan | _Masked | None:
+            return await asyncio.to_thread(_advance, rounds, reply) if offload else _advance(rounds, reply)
+
+        step = await advance(None)
+        while not isinstance(step, _Masked):
+            if step is None:
+                await asyncio.to_thread(self._load, self._state())
+                step = await advance(None)
+            else:
+                reply = await self.vault.amint(
+                    self.namespace, step.items, self._prefixes, recall_only=step.recall_only, view=self._view()
+                )
+                step = await advance(reply)
         if offload:
-            return await asyncio.to_thread(self._finish, texts, done.plan.spans, done.mapping)
-        return self._finish(texts, done.plan.spans, done.mapping)
+            return await asyncio.to_thread(self._finish, texts, step.plan.spans, step.mapping)
+        return self._finish(texts, step.plan.spans, step.mapping)
 
     def _tokens(self, text: str) -> list[str]:
         return list(dict.fromkeys(canonical(m.group()) for m in self.grammar.finditer(text)))

@@ -22,16 +22,21 @@ ENCODED_KIND = "ENCODED_VALUE"
 #: Runs longer than this are not decoded (a base64 image or archive is not a credential wrapper).
 MAX_RUN = 1 << 16
 
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/_=-])")
-_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])")
-_PERCENT = re.compile(r"[^\s%\"'<>]*(?:%[0-9A-Fa-f]{2}[^\s%\"'<>]*){2,}")
+# Greedy and leftmost, so a match starts where its run starts; no lookarounds (they make `re` slow).
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{16}[A-Za-z0-9+/_=-]*+")
+_HEX_RUN = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{16}[0-9a-fA-F]*+")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_RUN_EDGE = frozenset(" \t\r\n\"'<>")
 
 
 def _text(raw: bytes) -> str | None:
-    decoded = raw.decode("utf-8", "replace")
-    # Mostly printable, or it is binary that happens to decode (a hash, an image): nothing to read in it.
-    printable = sum(ch != "\ufffd" and (ch.isprintable() or ch in "\n\r\t") for ch in decoded)
-    return decoded if decoded and printable >= 0.9 * len(decoded) else None
+    """The decoded run if it is text; None for binary that happens to decode (a hash, an id, an image)."""
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    visible = decoded.replace("\n", "").replace("\r", "").replace("\t", "")
+    return decoded if visible and visible.isprintable() else None
 
 
 def _base64(run: str) -> str | None:
@@ -47,6 +52,8 @@ def _base64(run: str) -> str | None:
 
 
 def _hex(run: str) -> str | None:
+    if len(run) % 2:
+        return None
     try:
         return _text(bytes.fromhex(run))
     except ValueError:
@@ -58,16 +65,25 @@ def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
     mostly printable text. Runs may overlap (hex digits are base64 too); the caller merges what it masks."""
     if len(text) < 16:
         return
-    for pattern, decode in ((_BASE64, _base64), (_HEX, _hex)):
+    for pattern, decode in ((_BASE64, _base64), (_HEX_RUN, _hex)):
         for match in pattern.finditer(text):
             if match.end() - match.start() <= MAX_RUN:
                 decoded = decode(match.group())
                 if decoded is not None:
                     yield match.start(), match.end(), decoded
     if "%" in text:
-        for match in _PERCENT.finditer(text):
-            run = match.group()
-            if len(run) <= MAX_RUN:
-                decoded = unquote(run.replace("+", " "))
-                if decoded != run:
-                    yield match.start(), match.end(), decoded
+        # From each escape, the run of non-space characters around it (found from the escapes: linear).
+        end = 0
+        for match in _ESCAPE.finditer(text):
+            if match.start() < end:
+                continue
+            start = match.start()
+            while start > 0 and text[start - 1] not in _RUN_EDGE and match.start() - start < MAX_RUN:
+                start -= 1
+            end = match.end()
+            while end < len(text) and text[end] not in _RUN_EDGE and end - start < MAX_RUN:
+                end += 1
+            run = text[start:end]
+            decoded = unquote(run.replace("+", " "))
+            if decoded != run:
+                yield start, end, decoded

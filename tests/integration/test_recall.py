@@ -1,0 +1,189 @@
+"""Recall across requests, processes and faces, on the real vault: a value the namespace knows is masked in any
+later text of that namespace, by whichever process sees it, and never in another namespace."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+from proxyfixtures import Proxy
+from standin_model import StandinModel, Text
+
+from maskkit import Masker, Settings
+
+BUCKET = "acme-payroll-archive-7731"
+PASSWORD = "Xk9mQ2vLp8Rw4z"
+CONTEXT = f"aws s3 cp out.csv s3://{BUCKET}/x; psql postgres://app:{PASSWORD}@db.internal/billing"
+BARE = f"compare {BUCKET} with the password {PASSWORD}"
+
+
+@pytest.fixture
+def other(settings: Settings) -> Iterator[Masker]:
+    """A second masker on the same vault and namespace: another worker, with its own recall index."""
+    masker = Masker.from_settings(settings)
+    try:
+        yield masker
+    finally:
+        masker.vault.close()
+
+
+def run_cli(env: dict[str, str], *args: str, input: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "maskkit", *args], input=input, env=env, capture_output=True, timeout=60
+    )
+
+
+def test_a_value_learned_from_context_is_masked_bare_in_a_later_text(masker: Masker) -> None:
+    first = masker.mask(CONTEXT)
+    later = masker.mask(BARE)
+    assert BUCKET not in later.text and PASSWORD not in later.text
+    assert set(later.reverse) <= set(first.reverse), "recall must reuse the existing pseudonyms"
+    assert masker.unmask(later.text) == BARE
+
+
+def test_another_worker_recalls_on_its_first_request_after_one_learned(masker: Masker, other: Masker) -> None:
+    other.mask("warm up the index")  # `other` is loaded and current before `masker` learns anything
+    masker.mask(CONTEXT)
+    recalled = other.mask(BARE)
+    assert BUCKET not in recalled.text and PASSWORD not in recalled.text
+    assert other.unmask(recalled.text) == BARE
+
+
+def test_async_workers_recall_too(masker: Masker, other: Masker) -> None:
+    import asyncio
+
+    async def scenario() -> str:
+        await other.amask("warm up")
+        await masker.amask(CONTEXT)
+        result = await other.amask(BARE)
+        await other.vault.aclose()
+        await masker.vault.aclose()
+        return result.text
+
+    text = asyncio.run(scenario())
+    assert BUCKET not in text and PASSWORD not in text
+
+
+def test_a_new_process_recalls_what_another_process_learned(env: dict[str, str], masker: Masker) -> None:
+    learned = run_cli(env, "mask", input=CONTEXT.encode())
+    assert learned.returncode == 0, learned.stderr.decode()
+    recalled = masker.mask(BARE)
+    assert BUCKET not in recalled.text and PASSWORD not in recalled.text
+    masker.mask("s3://second-bucket-4410/y")
+    again = run_cli(env, "mask", input=b"list second-bucket-4410 now")
+    assert again.returncode == 0 and b"second-bucket-4410" not in again.stdout
+
+
+def test_namespaces_stay_apart(masker: Masker) -> None:
+    masker.mask(CONTEXT)
+    elsewhere = masker.for_namespace(masker.namespace + "-b")
+    result = elsewhere.mask(BARE)
+    assert result.text == BARE, "namespace B recalled A's originals"
+    assert elsewhere.unmask("s3-001 pwd-001") == "s3-001 pwd-001"
+
+
+def test_a_forgotten_mapping_is_no_longer_recalled(masker: Masker, other: Masker) -> None:
+    first = masker.mask(CONTEXT)
+    other.mask(BARE)  # loaded, recalls both
+    bucket = next(p for p, o in first.reverse.items() if o == BUCKET)
+    masker.vault.forget(masker.namespace, bucket)
+    result = other.mask(BARE)
+    assert BUCKET in result.text, "an expired or forgotten mapping must not be recalled (TTL semantics)"
+    assert PASSWORD not in result.text
+
+
+def test_a_recall_hit_counts_as_a_use(masker: Masker) -> None:
+    first = masker.mask(CONTEXT)
+    bucket = next(p for p, o in first.reverse.items() if o == BUCKET)
+    hits = masker.vault.lookup(masker.namespace, bucket).hits
+    masker.mask(BARE)
+    assert masker.vault.lookup(masker.namespace, bucket).hits == hits + 1
+
+
+def test_a_purge_empties_every_workers_index(masker: Masker, other: Masker) -> None:
+    masker.mask(CONTEXT)
+    assert BUCKET not in other.mask(BARE).text
+    masker.vault.purge(masker.namespace)
+    masker.mask("s3://fresh-bucket-0001/x")  # a new journal, under a new epoch
+    assert other.mask(BARE).text == BARE
+    assert "fresh-bucket-0001" not in other.mask("fresh-bucket-0001").text
+
+
+def test_encoded_forms_of_known_values_are_masked(masker: Masker) -> None:
+    masker.mask(CONTEXT)
+    encoded = base64.b64encode(f"{BUCKET}:{PASSWORD}\n".encode()).decode()
+    hexed = PASSWORD.encode().hex()
+    result = masker.mask(f"out: {encoded}\nhex: {hexed}\n")
+    assert encoded not in result.text and hexed not in result.text
+    assert masker.unmask(result.text) == f"out: {encoded}\nhex: {hexed}\n"
+
+
+def test_a_detected_secret_inside_base64_is_masked_without_prior_knowledge(masker: Masker) -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    encoded = base64.b64encode(f"aws_secret_access_key = {secret}\n".encode()).decode()
+    result = masker.mask(f"config: {encoded}")
+    assert encoded not in result.text
+
+
+def test_the_vault_and_data_dir_hold_no_plaintext_after_recall(vault_home: Path, masker: Masker) -> None:
+    masker.mask(CONTEXT)
+    masker.mask(BARE)
+    masker.vault._client().bgrewriteaof()
+    client = masker.vault._client()
+    for key in client.scan_iter(match=f"mk:{{{masker.namespace}}}:*", count=1000):
+        kind = client.type(key)
+        values: list[bytes] = []
+        if kind == b"string":
+            values = [client.get(key)]
+        elif kind == b"list":
+            values = client.lrange(key, 0, -1)
+        elif kind == b"hash":
+            values = list(client.hgetall(key).values())
+        for value in [key, *values]:
+            assert BUCKET.encode() not in value and PASSWORD.encode() not in value
+    for path in vault_home.rglob("*"):
+        if path.is_file() and not path.is_socket():
+            data = path.read_bytes()
+            assert BUCKET.encode() not in data and PASSWORD.encode() not in data, f"plaintext in {path.name}"
+
+
+def test_the_proxy_masks_a_new_conversation_naming_known_values(proxy: Proxy, model: StandinModel) -> None:
+    client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0, timeout=30)
+    model.responder = lambda r: Text("ok")
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": CONTEXT}])
+    model.clear()
+    encoded = base64.b64encode(f"{BUCKET} {PASSWORD}\n".encode()).decode()
+    client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=50,
+        messages=[
+            {"role": "user", "content": BARE},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash",
+                                               "input": {"command": f"echo {BUCKET} | base64"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": encoded}]},
+        ],
+    )
+    seen = model.requests[-1].body.decode()
+    assert BUCKET not in seen and PASSWORD not in seen and encoded not in seen
+
+
+def test_a_large_body_is_masked_in_a_worker_thread_and_comes_back_exact(masker: Masker) -> None:
+    import asyncio
+
+    masker.mask(CONTEXT)
+    big = (BARE + " and i-0123456789abcdef0 in prose.\n") * 6000  # > 256 KB: planned off the event loop
+
+    async def scenario() -> tuple[str, str]:
+        result = await masker.amask(big)
+        restored = await masker.aunmask(result.text)
+        await masker.vault.aclose()
+        return result.text, restored
+
+    masked, restored = asyncio.run(scenario())
+    assert BUCKET not in masked and PASSWORD not in masked and "i-0123456789abcdef0" not in masked
+    assert restored == big

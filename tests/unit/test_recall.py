@@ -1,0 +1,181 @@
+"""The recall index, the masking plan and encoded runs: pure code, no vault (a dict stands in for the mapping)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import re
+import string
+from urllib.parse import quote
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from maskkit.core.encoded import ENCODED_KIND, encoded_runs
+from maskkit.core.messages import apply_spans, unmask_text
+from maskkit.core.plan import NamespaceRecall, plan_mask
+from maskkit.core.recall import RecallIndex
+from maskkit.detect import Detector, resolve_spans
+
+DETECTOR = Detector()
+
+
+def _found(index: RecallIndex, text: str, since: int = 0) -> list[str]:
+    return [text[s.start : s.end] for s in index.find(text, since)]
+
+
+def test_a_known_original_is_found_bare_in_any_text() -> None:
+    index = RecallIndex()
+    index.add("S3_BUCKET", "acme-payroll-archive", "s3-001")
+    assert _found(index, "copy it to acme-payroll-archive, then (acme-payroll-archive)") == [
+        "acme-payroll-archive",
+        "acme-payroll-archive",
+    ]
+
+
+def test_a_name_inside_a_longer_word_is_another_word() -> None:
+    index = RecallIndex()
+    index.add("RDS_INSTANCE", "billing-pg-1", "rds-001")
+    assert _found(index, "billing-pg-10 and xbilling-pg-1 differ from billing-pg-1.") == ["billing-pg-1"]
+
+
+def test_a_secret_is_found_even_glued_to_other_text() -> None:
+    index = RecallIndex()
+    index.add("PASSWORD", "Xk9mQ2vLp8Rw4z", "pwd-001")
+    assert _found(index, "pw=Xk9mQ2vLp8Rw4zEND") == ["Xk9mQ2vLp8Rw4z"]
+
+
+def test_ordinary_words_regions_and_short_names_are_never_recalled() -> None:
+    index = RecallIndex()
+    for kind, original in [
+        ("S3_BUCKET", "default"),
+        ("RDS_INSTANCE", "admin"),
+        ("IAM_USER", "Ann"),
+        ("PSEUDONYM_LITERAL", "ec2-001"),
+    ]:
+        assert index.add(kind, original, "x-001") is False
+    assert len(index) == 0
+    assert index.find("default admin Ann ec2-001 us-west-2") == []
+
+
+def test_searching_since_a_version_finds_only_what_was_learned_after() -> None:
+    index = RecallIndex()
+    index.add("S3_BUCKET", "old-bucket-1", "s3-001")
+    version = index.version
+    index.add("S3_BUCKET", "new-bucket-2", "s3-002")
+    text = "old-bucket-1 new-bucket-2"
+    assert _found(index, text, since=version) == ["new-bucket-2"]
+    assert _found(index, text) == ["old-bucket-1", "new-bucket-2"]
+
+
+def test_a_discarded_original_is_no_longer_found() -> None:
+    index = RecallIndex()
+    index.add("S3_BUCKET", "gone-bucket-9", "s3-001")
+    index.discard("gone-bucket-9")
+    assert index.find("gone-bucket-9") == []
+    index.clear()
+    assert len(index) == 0
+
+
+def test_many_originals_are_found_in_one_pass_over_a_stack_of_automata() -> None:
+    index = RecallIndex()
+    names = [f"bucket-{i:06d}-x" for i in range(5000)]
+    for start in range(0, len(names), 700):
+        for name in names[start : start + 700]:
+            index.add("S3_BUCKET", name, "s3-001")
+        index.find("warm")  # builds an automaton for what was added
+    text = " ".join(names[::97]) + " and bucket-999999-x"
+    assert _found(index, text) == names[::97]
+    assert len(index._levels) < 8, "automata were not merged"
+
+
+def test_text_with_a_lone_surrogate_is_searched() -> None:
+    index = RecallIndex()
+    index.add("S3_BUCKET", "acme-payroll-archive", "s3-001")
+    names = [f"bucket-{i:06d}-x" for i in range(20)]
+    for name in names:
+        index.add("S3_BUCKET", name, "s3-001")
+    assert _found(index, "\udc80 acme-payroll-archive") == ["acme-payroll-archive"]
+
+
+def test_encoded_runs_are_decoded() -> None:
+    plain = "acme-payroll-archive Xk9mQ2vLp8Rw4z"
+    text = (
+        f"b64 {base64.b64encode(plain.encode()).decode()} url {base64.urlsafe_b64encode(plain.encode()).decode()} "
+        f"hex {plain.encode().hex()} pct {quote(plain, safe='')} sha 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822c"
+    )
+    decoded = [plain_text for _, _, plain_text in encoded_runs(text)]
+    assert decoded.count(plain) == 4
+    assert all(plain in d or "acme" not in d for d in decoded)
+
+
+def test_ordinary_text_has_no_encoded_runs_worth_reading() -> None:
+    text = "deploy the service to us-west-2 with image 1234567890abcdef1234 and commit 9f86d081884c7d659a2f"
+    assert list(encoded_runs(text)) == []
+
+
+def _plan(texts: list[str], state: NamespaceRecall) -> tuple[list[str], dict[str, str]]:
+    plan = plan_mask(texts, DETECTOR.detect, resolve_spans, state, decoded_runs=lambda t: list(encoded_runs(t)))
+    numbers = itertools.count(1)
+    mapping = {item: f"{DETECTOR.kinds[item[0]]}-{next(numbers):03d}" for item in plan.items}
+    masked = [apply_spans(t, plan.spans[t], lambda k, o: mapping[(k, o)]) for t in texts]
+    return masked, {p: o for (_, o), p in mapping.items()}
+
+
+def test_a_value_detected_in_one_text_is_masked_in_every_text_of_the_request() -> None:
+    state = NamespaceRecall()
+    masked, _ = _plan(["aws s3 ls s3://team-reports-2024/", "the bucket team-reports-2024 is full"], state)
+    assert "team-reports-2024" not in "".join(masked)
+
+
+def test_items_known_only_from_the_index_are_recall_only() -> None:
+    state = NamespaceRecall()
+    state.index.add("S3_BUCKET", "team-reports-2024", "s3-001")
+    plan = plan_mask(["list team-reports-2024 and s3://other-bucket-7/"], DETECTOR.detect, resolve_spans, state)
+    assert ("S3_BUCKET", "team-reports-2024") in plan.recall_only
+    assert ("S3_BUCKET", "other-bucket-7") in plan.items
+    assert ("S3_BUCKET", "other-bucket-7") not in plan.recall_only
+
+
+def test_an_encoded_run_holding_a_known_value_is_masked_whole() -> None:
+    state = NamespaceRecall()
+    state.index.add("PASSWORD", "Xk9mQ2vLp8Rw4z", "pwd-001")
+    run = base64.b64encode(b"password=Xk9mQ2vLp8Rw4z\n").decode()
+    plan = plan_mask([f"output: {run}"], DETECTOR.detect, resolve_spans, state,
+                     decoded_runs=lambda t: list(encoded_runs(t)))
+    assert plan.items == [(ENCODED_KIND, run)]
+
+
+_ATOMS = st.sampled_from(
+    [
+        "acme-payroll-archive", "acme-payroll-archive-2", "xacme-payroll-archive", "payroll", "Xk9mQ2vLp8Rw4z",
+        "Xk9mQ2vLp8Rw4", "s3-001", "S3-001", "lit-001", "us-west-2", "default", "410295837716", "4102958377160",
+        " ", "\n", "/", ":", "=", "-", "_", "s3://", "arn:aws:s3:::", "\u2011", "é", "\udc80",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_ATOMS, max_size=12).map("".join), min_size=1, max_size=4))
+def test_round_trip_is_exact_with_recall_on(texts: list[str]) -> None:
+    """Known originals, their substrings and superstrings, pseudonym-shaped literals: exact round trip."""
+    state = NamespaceRecall()
+    state.index.add("S3_BUCKET", "acme-payroll-archive", "s3-900")
+    state.index.add("PASSWORD", "Xk9mQ2vLp8Rw4z", "pwd-900")
+    state.index.add("ACCOUNT_ID", "410295837716", "acct-900")
+    masked, reverse = _plan(texts, state)
+    for original, text in zip(texts, masked, strict=True):
+        assert unmask_text(text, reverse, DETECTOR.grammar) == original
+        assert "Xk9mQ2vLp8Rw4z" not in text  # a secret, even glued to other text
+        assert not re.search(r"(?<![A-Za-z0-9_])acme-payroll-archive(?![A-Za-z0-9_])", text)  # a name, as a word
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=string.ascii_letters + string.digits + " -_./:", max_size=60))
+def test_ordinary_words_and_regions_next_to_known_values_survive(noise: str) -> None:
+    state = NamespaceRecall()
+    state.index.add("S3_BUCKET", "acme-payroll-archive", "s3-900")
+    text = f"in us-west-2 the default bucket is acme-payroll-archive; {noise}"
+    masked, _ = _plan([text], state)
+    assert masked[0].startswith("in us-west-2 the default bucket is ")
+    assert "acme-payroll-archive" not in masked[0]
