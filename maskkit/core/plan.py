@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from maskkit.core.encoded import ENCODED_KIND
 from maskkit.core.recall import RecallIndex
-from maskkit.core.recall_safe import SECRET_KINDS, recall_safe
+from maskkit.core.recall_safe import SECRET_KINDS
 from maskkit.types import Span
 
 __all__ = ["LITERAL", "MaskPlan", "NamespaceRecall", "TextCache", "plan_mask"]
@@ -182,5 +182,6 @@ def secret_in(decoded: str, detect: Detect) -> bool:
 
 
 def learnable(kind: str, original: str) -> bool:
-    """Whether a minted (kind, original) joins the recall index (the one rule: `recall_safe`)."""
-    return kind not in (LITERAL, ENCODED_KIND) and recall_safe(kind, original)
+    """Whether a minted (kind, original) is offered to the recall index (which applies `recall_safe` itself):
+    an encoded run is masked for what it holds, not recalled as a value of its own."""
+    return kind != ENCODED_KIND

@@ -112,19 +112,22 @@ class RecallIndex:
 
     def add(self, kind: str, original: str, pseudonym: str) -> bool:
         """Remember `original` if the recall rule allows it anywhere; True if it is new to the index."""
-        if not recall_safe(kind, original) or _matchable(original) is not original:
-            return False  # (an original with a lone surrogate cannot be matched; its context still masks it)
-        with self._lock:
-            known = self._entries.get(original)
-            self._entries[original] = RecallEntry(kind, pseudonym)
-            if known is not None:
-                return False
-            self._log.append(original)
-        return True
+        return self.add_many(((kind, original, pseudonym),)) == 1
 
     def add_many(self, entries: Iterable[tuple[str, str, str]]) -> int:
         """`add` for every (kind, original, pseudonym); returns how many were new."""
-        return sum(self.add(kind, original, pseudonym) for kind, original, pseudonym in entries)
+        added = 0
+        with self._lock:
+            known, log = self._entries, self._log
+            for kind, original, pseudonym in entries:
+                if not recall_safe(kind, original) or _matchable(original) is not original:
+                    continue  # (an original with a lone surrogate cannot be matched; its context still masks it)
+                new = original not in known
+                known[original] = RecallEntry(kind, pseudonym)
+                if new:
+                    log.append(original)
+                    added += 1
+        return added
 
     def discard(self, original: str) -> None:
         """Forget an original (its mapping expired or was deleted): it is no longer recalled."""

@@ -601,7 +601,7 @@ class Vault:
 
     # -- recall: the namespace's originals, for the recall index
 
-    def recall_snapshot(self, namespace: str, batch: int = 2000) -> tuple[JournalView, list[tuple[str, str, str]]]:
+    def recall_snapshot(self, namespace: str, batch: int = 10_000) -> tuple[JournalView, list[tuple[str, str, str]]]:
         """Every live (kind, original, pseudonym) of a namespace, decrypted, and the journal position they are
         current at (read first: what is minted during the scan comes again through the journal, harmlessly)."""
         base = _base(namespace)

@@ -289,3 +289,18 @@ def test_a_dead_node_fails_closed_without_naming_an_original(own_cluster: LocalC
             assert time.monotonic() - started < 30
     except redis.exceptions.RedisError as exc:
         pytest.fail(f"the cluster test itself failed: {type(exc).__name__}")
+
+
+def test_what_one_worker_learned_another_recalls_on_a_cluster(cluster: LocalCluster, key: str, tmp_path: Path) -> None:
+    """Recall is synced through the namespace's journal, which lives in the namespace's slot like its mappings."""
+    namespace = "recall-" + secrets.token_hex(4)
+    bucket, password = "acme-payroll-archive-7731", "Xk9mQ2vLp8Rw4z"
+    with open_masker(cluster, tmp_path, key, namespace) as a, open_masker(cluster, tmp_path, key, namespace) as b:
+        b.mask("warm up")
+        a.mask(f"s3://{bucket}/x and postgres://app:{password}@db.internal/x")
+        recalled = b.mask(f"bare {bucket} {password}")
+        assert bucket not in recalled.text and password not in recalled.text
+        assert b.unmask(recalled.text) == f"bare {bucket} {password}"
+        a.vault.purge(namespace)
+        a.mask("s3://fresh-bucket-0001/y")
+        assert b.mask(f"bare {bucket}").text == f"bare {bucket}"

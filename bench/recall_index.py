@@ -1,0 +1,155 @@
+"""The recall index at scale: build time and memory per original, load time from the vault, cost per request.
+
+For N known originals (default 100k and 1M, generated with the shapes of real AWS names: buckets, RDS ids,
+role names, secrets), measures:
+
+- build: adding N originals to a `RecallIndex` and compiling its automata (seconds, bytes of process memory per
+  original, from RSS before and after);
+- per request: `find` on a fresh 10 KB AWS text (never seen: a full scan) and on the same text again after one
+  new original was learned (the catch-up a re-sent conversation turn costs), against the floor of scanning that
+  text with one plain `re` pattern;
+- load: a new process's first mask in a namespace holding N mappings (the vault is filled through the mint
+  script in batches first; `--no-vault` skips this part).
+
+Prints a table; the last line is one JSON object.
+
+    uv run python bench/recall_index.py [--sizes 100000,1000000] [--no-vault]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import re
+import string
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchinfo import commit, cpu
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import awsgen  # noqa: E402
+
+from maskkit import Masker, load_settings  # noqa: E402
+from maskkit.core.recall import RecallIndex  # noqa: E402
+from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE
+
+
+def originals(n: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    words = ["billing", "payroll", "exports", "logs", "prod", "staging", "etl", "archive", "data", "web", "api"]
+    out = []
+    for i in range(n):
+        shape = i % 4
+        if shape == 0:
+            out.append(("S3_BUCKET", f"{rng.choice(words)}-{rng.choice(words)}-{i:07d}"))
+        elif shape == 1:
+            out.append(("RDS_INSTANCE", f"{rng.choice(words)}-pg-{i:07d}"))
+        elif shape == 2:
+            out.append(("IAM_ROLE", f"{rng.choice(words).title()}Role{i:07d}"))
+        else:
+            out.append(("PASSWORD", "".join(rng.choices(string.ascii_letters + string.digits, k=16))))
+    return out
+
+
+def timed(fn: object, repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_index(n: int, text: str) -> dict[str, float]:
+    values = originals(n, n)
+    gc.collect()
+    before = rss()
+    start = time.perf_counter()
+    index = RecallIndex()
+    for kind, original in values:
+        index.add(kind, original, "x-001")
+    index.find("warm")  # compiles the automata
+    build = time.perf_counter() - start
+    gc.collect()
+    grown = rss() - before
+    sample = " ".join(o for _, o in values[:: max(1, n // 50)])
+    page = text + "\n" + sample
+    scan = timed(lambda: index.find(page))
+    version = index.version
+    index.add("S3_BUCKET", "just-learned-bucket-1", "s3-999")
+    catch_up = timed(lambda: index.find(page, since=version))
+    floor_re = re.compile(r"arn:aws:[a-z0-9-]+:")
+    floor = timed(lambda: floor_re.findall(page))
+    return {
+        "originals": n,
+        "build_s": round(build, 3),
+        "bytes_per_original": round(grown / n),
+        "find_10kb_ms": round(scan * 1000, 3),
+        "catch_up_ms": round(catch_up * 1000, 3),
+        "one_regex_floor_ms": round(floor * 1000, 3),
+        "automata": len(index._levels),
+    }
+
+
+def bench_load(n: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="mkrecall", dir="/tmp") as tmp:
+        home = Path(tmp) / "home"
+        ensure_embedded_redis(home)
+        try:
+            env = {"MASKKIT_HOME": str(home), "MASKKIT_VAULT_KEY": generate_key(), "MASKKIT_NAMESPACE": "bench"}
+            filler = Masker.from_settings(load_settings(env))
+            values = originals(n, n + 1)
+            prefixes = dict(filler.detector.kinds)
+            start = time.perf_counter()
+            for offset in range(0, n, 10_000):
+                filler.vault.mint("bench", values[offset : offset + 10_000], prefixes)
+            fill = time.perf_counter() - start
+            filler.vault.close()
+            fresh = Masker.from_settings(load_settings(env))
+            start = time.perf_counter()
+            result = fresh.mask(f"bare names: {values[0][1]} {values[-1][1]}")
+            load = time.perf_counter() - start
+            assert values[0][1] not in result.text and values[-1][1] not in result.text
+            fresh.vault.close()
+        finally:
+            stop_embedded_redis(home)
+    return {"originals": n, "fill_s": round(fill, 2), "first_mask_with_load_s": round(load, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--no-vault", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    docs = awsgen.generate_corpus(random.Random(3), 10_000)
+    text = "\n".join(d.text for d in docs)[:10_000]
+    print(f"# recall index | commit {commit()} | {cpu()} | Python {sys.version.split()[0]}")
+    rows = [bench_index(n, text) for n in sizes]
+    print(f"{'originals':>10}{'build s':>9}{'B/orig':>8}{'find 10KB ms':>14}{'catch-up ms':>13}{'1 regex ms':>12}")
+    for row in rows:
+        print(f"{row['originals']:>10}{row['build_s']:>9}{row['bytes_per_original']:>8}{row['find_10kb_ms']:>14}"
+              f"{row['catch_up_ms']:>13}{row['one_regex_floor_ms']:>12}")
+    loads = [] if args.no_vault else [bench_load(n) for n in sizes]
+    for load in loads:
+        print(f"vault with {load['originals']} originals: filled in {load['fill_s']} s; a new process's first mask "
+              f"(loads the index) {load['first_mask_with_load_s']} s")
+    print(json.dumps({"bench": "recall_index", "commit": commit(), "index": rows, "load": loads}))
+
+
+if __name__ == "__main__":
+    main()
