@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,14 +69,23 @@ class MaskResult:
 
 
 @dataclass(frozen=True)
+class _MintRequest:
+    """What one round trip asks the vault: items to look up or mint, known pseudonyms to use (refresh)."""
+
+    items: list[tuple[str, str]] = field(repr=False)
+    refresh: list[str]
+    local: dict[tuple[str, str], str] = field(repr=False)
+
+
+@dataclass(frozen=True)
 class _Masked:
     plan: MaskPlan
     mapping: dict[tuple[str, str], str] = field(repr=False)
 
 
 def _advance(
-    rounds: Generator[MaskPlan | None, MintReply | None, _Masked], reply: MintReply | None
-) -> MaskPlan | _Masked | None:
+    rounds: Generator[_MintRequest | None, MintReply | None, _Masked], reply: MintReply | None
+) -> _MintRequest | _Masked | None:
     """One step of the masking protocol: its next request, or (when it is done) its result."""
     try:
         return rounds.send(reply)
@@ -100,6 +110,9 @@ class Masker:
         self._cache = TextCache()
         self._runs = TextCache(8 << 20)
         self.recall = recall
+        #: A known mapping is refreshed in the vault (TTL slid, use counted, expiry noticed) at most this often
+        #: by one process: a minute, or a hundredth of the TTL if that is shorter.
+        self.refresh_seconds = min(60.0, vault.ttl / 100)
         self._recall: dict[str, NamespaceRecall] = {}  # shared by the for_namespace copies
 
     @classmethod
@@ -173,19 +186,51 @@ class Masker:
         except Exception as exc:  # a planning bug must never let text through
             raise DetectionError(f"masking failed ({type(exc).__name__}); nothing was sent") from None
 
-    def _learn(self, state: NamespaceRecall | None, reply: MintReply) -> bool:
-        """Apply a mint reply to the recall index; True if something that could change the plan happened
-        (another worker learned a value, or a recalled mapping expired)."""
+    def _split(self, items: Sequence[tuple[str, str]], state: NamespaceRecall | None) -> _MintRequest:
+        """Which items the vault must answer for (not known here) and which known pseudonyms are due a use
+        (refreshed at most once per `refresh_seconds` by this process: the TTL slides, the hit counts, and a
+        mapping that expired or was deleted is found out)."""
+        if state is None:
+            return _MintRequest(list(items), [], {})
+        now = time.monotonic()
+        local: dict[tuple[str, str], str] = {}
+        unknown: list[tuple[str, str]] = []
+        due: list[str] = []
+        with state.lock:
+            if state.deletions != self.vault.deletions:  # this process deleted mappings: re-check them all
+                state.deletions = self.vault.deletions
+                state.refreshed.clear()
+            for item in items:
+                pseudonym = state.known.get(item)
+                if pseudonym is None:
+                    unknown.append(item)
+                    continue
+                local[item] = pseudonym
+                if now - state.refreshed.get(pseudonym, -1e18) >= self.refresh_seconds:
+                    due.append(pseudonym)
+        return _MintRequest(unknown, due, local)
+
+    def _learn(self, state: NamespaceRecall | None, request: _MintRequest, reply: MintReply) -> bool:
+        """Apply a mint reply to this process's view of the namespace; True if something happened that could
+        change the plan (another worker learned a value, or a known mapping expired)."""
         if state is None:
             return False
         changed = False
+        now = time.monotonic()
         with state.lock:
             state.view = reply.view
-            for _kind, original in reply.expired:
-                state.index.discard(original)
+            for pseudonym in reply.missing:
+                state.forget(pseudonym)
                 changed = True
+            for pseudonym in request.refresh:
+                state.refreshed[pseudonym] = now
+            for kind, original, pseudonym in reply.learned:
+                state.remember((kind, original), pseudonym)
             if reply.learned:
                 changed |= state.index.add_many(reply.learned) > 0
+            for item, pseudonym in reply.pseudonyms.items():
+                state.remember(item, pseudonym)
+                state.refreshed[pseudonym] = now
             state.index.add_many(
                 (kind, original, pseudonym)
                 for (kind, original), pseudonym in reply.pseudonyms.items()
@@ -201,34 +246,37 @@ class Masker:
         with state.lock:
             if state.view is None:
                 state.index.add_many((k, o, p) for k, o, p in entries if learnable(k, o))
+                for kind, original, pseudonym in entries:
+                    state.remember((kind, original), pseudonym)
                 state.view = view
 
-    def _rounds(self, texts: Sequence[str]) -> Generator[MaskPlan | None, MintReply | None, _Masked]:
-        """The masking protocol without I/O: yields None to ask for the recall index to be loaded, or a plan to
-        ask for its items to be minted; receives the mint reply. Other workers' new originals arrive with the
-        reply, and are applied before the answer is used: if they (or an expired mapping) change the plan,
-        plan again and mint again, so a worker never sends a value another worker learned."""
+    def _rounds(self, texts: Sequence[str]) -> Generator[_MintRequest | None, MintReply | None, _Masked]:
+        """The masking protocol without I/O: yields None to ask for the recall index to be loaded, or a mint
+        request; receives the mint reply. Other workers' new originals arrive with the reply and are applied
+        before the answer is used: if they (or an expired mapping) change the plan, plan again and mint again,
+        so a worker never sends a value another worker learned."""
         state = self._state()
         if state is not None and state.view is None:
             yield None
         plan = self._plan(texts, state)
         mapping: dict[tuple[str, str], str] = {}
         for _ in range(_MAX_ROUNDS):
-            reply = yield plan
+            request = self._split(plan.items, state)
+            reply = yield request
             assert reply is not None
             if reply.reset and state is not None:
-                with state.lock:
-                    state.reset()
+                state.reset()
                 yield None
                 plan = self._plan(texts, state)
                 continue
+            mapping.update(request.local)
             mapping.update(reply.pseudonyms)
-            if not self._learn(state, reply):
-                if all(item in mapping for item in plan.items):
-                    return _Masked(plan, mapping)
-            plan = self._plan(texts, state)
+            for pseudonym in reply.missing:
+                mapping = {item: p for item, p in mapping.items() if p != pseudonym}
+            if self._learn(state, request, reply):
+                plan = self._plan(texts, state)
             if all(item in mapping for item in plan.items):
-                return _Masked(plan, mapping)
+                return _Masked(plan, {item: mapping[item] for item in plan.items})
         raise DetectionError("the vault kept changing while this text was masked; nothing was sent, retry")
 
     def _view(self) -> JournalView | None:
@@ -273,7 +321,7 @@ class Masker:
                 step = _advance(rounds, None)
             else:
                 reply = self.vault.mint(
-                    self.namespace, step.items, self._prefixes, recall_only=step.recall_only, view=self._view()
+                    self.namespace, step.items, self._prefixes, refresh=step.refresh, view=self._view()
                 )
                 step = _advance(rounds, reply)
         return self._finish(texts, step.plan.spans, step.mapping)
@@ -283,7 +331,7 @@ class Masker:
         offload = sum(map(len, texts)) >= _OFFLOAD_CHARS
         rounds = self._rounds(texts)
 
-        async def advance(reply: MintReply | None) -> MaskPlan | _Masked | None:
+        async def advance(reply: MintReply | None) -> _MintRequest | _Masked | None:
             return await asyncio.to_thread(_advance, rounds, reply) if offload else _advance(rounds, reply)
 
         step = await advance(None)
@@ -293,7 +341,7 @@ class Masker:
                 step = await advance(None)
             else:
                 reply = await self.vault.amint(
-                    self.namespace, step.items, self._prefixes, recall_only=step.recall_only, view=self._view()
+                    self.namespace, step.items, self._prefixes, refresh=step.refresh, view=self._view()
                 )
                 step = await advance(reply)
         if offload:

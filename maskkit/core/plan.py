@@ -2,13 +2,12 @@
 
 For every text of a request:
   detected  what the detector finds from context (cached by the caller per text)
-  recalled  every original the namespace already knows, found in one linear pass (the recall index); a text
-            searched before is only searched for what was learned since (cached by index version)
-  spread    originals detected in *this* request, wherever else they occur in it (recall-safe ones only)
+  recalled  every original the namespace knows, found in one linear pass (the recall index) -- including the
+            ones this request just detected, which join the index first, so they spread over every text of it;
+            a text planned before is only searched for what was learned since (cached by index version)
   encoded   base64 / hex / percent runs whose decoding holds a known original or a detected secret
-The spans are merged (`resolve_spans`), and every (kind, original) becomes an item for the vault. An item known
-only from the index is `recall_only`: the vault refreshes it but never mints it, so a mapping that expired is no
-longer recalled (TTL semantics hold).
+The spans are merged (`resolve_spans`), and every (kind, original) becomes an item. Which items the vault must
+mint and which this process already knows is the Masker's business (`NamespaceRecall.known`).
 """
 
 from __future__ import annotations
@@ -62,52 +61,101 @@ class TextCache:
 @dataclass
 class NamespaceRecall:
     """A namespace's recall state in one process: the index, the journal position it is current at (`view`,
-    opaque here; None until loaded from the vault) and per-text search results."""
+    opaque here; None until loaded from the vault), the mappings this process has used (`known`, so re-sent
+    text costs no vault work beyond a periodic refresh) and per-text plans (by index version)."""
 
     index: RecallIndex = field(default_factory=RecallIndex)
     view: object | None = None
-    searched: TextCache = field(default_factory=TextCache)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    known: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    item_of: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    refreshed: dict[str, float] = field(default_factory=dict, repr=False)
+    planned: TextCache = field(default_factory=TextCache, repr=False)
+    deletions: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def reset(self) -> None:
         """The namespace changed under us (purged): forget everything; the caller reloads it."""
-        self.index.clear()
-        self.view = None
-        self.searched = TextCache()
+        with self.lock:
+            self.index.clear()
+            self.view = None
+            self.known.clear()
+            self.item_of.clear()
+            self.refreshed.clear()
+            self.planned = TextCache()
+
+    def remember(self, item: tuple[str, str], pseudonym: str) -> None:
+        """Record a mapping this process used (bounded: past `_KNOWN_MAX` the cache starts over)."""
+        if len(self.known) >= _KNOWN_MAX:
+            self.known.clear()
+            self.item_of.clear()
+            self.refreshed.clear()
+        self.known[item] = pseudonym
+        self.item_of[pseudonym] = item
+
+    def forget(self, pseudonym: str) -> None:
+        """A mapping expired or was deleted in the vault: it is no longer used or recalled."""
+        item = self.item_of.pop(pseudonym, None)
+        self.refreshed.pop(pseudonym, None)
+        if item is not None:
+            self.known.pop(item, None)
+            self.index.discard(item[1])
+
+
+#: Mappings one process keeps per namespace before its cache starts over (the vault stays the authority).
+_KNOWN_MAX = 2_000_000
 
 
 @dataclass(frozen=True)
-class _Searched:
+class _Planned:
     version: int
-    spans: tuple[Span, ...]
+    recalled: tuple[Span, ...]
+    spans: list[Span]
 
 
 @dataclass(frozen=True)
 class MaskPlan:
-    """Spans per text, the (kind, original) items to look up, and which of them must not be minted."""
+    """Spans per text and the (kind, original) items they replace."""
 
     spans: dict[str, list[Span]] = field(repr=False)
     items: list[tuple[str, str]] = field(repr=False)
-    recall_only: frozenset[tuple[str, str]] = field(repr=False)
 
 
-def _recalled(text: str, state: NamespaceRecall, decoded: Sequence[tuple[int, int, str]]) -> list[Span]:
-    """Known originals in `text` (and encoded runs holding one), searching only for what was learned since the
-    text was last searched."""
+def _planned(
+    text: str,
+    state: NamespaceRecall,
+    detected: list[Span],
+    runs: Sequence[tuple[int, int, str]],
+    resolve: Resolve,
+    enabled: frozenset[str] | None,
+) -> list[Span]:
+    """The merged spans of `text`: detected + known originals (and encoded runs holding one), searching only for
+    what was learned since the text was last planned."""
     index = state.index
     version = index.version
-    cached = state.searched.get(text)
-    if isinstance(cached, _Searched) and cached.version == version:
-        return list(cached.spans)
-    since = cached.version if isinstance(cached, _Searched) else 0
-    kept = [s for s in cached.spans if _still_known(text, s, index)] if isinstance(cached, _Searched) else []
+    cached = state.planned.get(text)
+    if isinstance(cached, _Planned) and cached.version == version:
+        return cached.spans
+    since, kept = 0, []
+    if isinstance(cached, _Planned):
+        since = cached.version
+        if index.removed_at > since:
+            kept = [s for s in cached.recalled if _still_known(text, s, index)]
+        else:
+            kept = list(cached.recalled)
     found = index.find(text, since)
-    for start, end, plain in decoded:
+    for start, end, plain in runs:
         if index.find(plain, since):
             found.append(Span(start, end, ENCODED_KIND))
-    spans = (*kept, *found)
-    state.searched.put(text, _Searched(version, spans))
-    return list(spans)
+    if enabled is not None:
+        found = [s for s in found if s.kind in enabled or s.kind == ENCODED_KIND]
+    if isinstance(cached, _Planned) and not found and len(kept) == len(cached.recalled):
+        spans = cached.spans  # nothing learned since touches this text: the merged spans stand
+        recalled = cached.recalled
+    else:
+        recalled = (*kept, *found)
+        spans = resolve(text, [*detected, *recalled]) if recalled else detected
+    state.planned.put(text, _Planned(version, recalled, spans))
+    return spans
 
 
 def _still_known(text: str, span: Span, index: RecallIndex) -> bool:
@@ -124,56 +172,45 @@ def plan_mask(
     enabled: frozenset[str] | None = None,
 ) -> MaskPlan:
     """The plan for masking `texts` together. `detect` gives a text's spans from context, `decoded_runs` its
-    encoded runs whose decoding is worth checking (both cached by the caller), `state` the namespace's recall."""
+    encoded runs whose decoding is worth checking (both cached by the caller), `state` the namespace's recall
+    (None: no recall, only this request's own detections are spread)."""
     unique = list(dict.fromkeys(texts))
     detected: dict[str, list[Span]] = {text: detect(text) for text in unique}
     runs: dict[str, Sequence[tuple[int, int, str]]] = {
         text: (decoded_runs(text) if decoded_runs else ()) for text in unique
     }
-    recalled: dict[str, list[Span]] = {}
-    if state is not None and len(state.index):
-        for text in unique:
-            spans = _recalled(text, state, runs[text])
-            if enabled is not None:
-                spans = [s for s in spans if s.kind in enabled or s.kind == ENCODED_KIND]
-            recalled[text] = spans
-    # Originals detected in this request are masked wherever else they occur in it (recall-safe ones only).
-    fresh = RecallIndex()
-    for text, spans in detected.items():
-        for span in spans:
-            original = text[span.start : span.end]
-            if span.kind != LITERAL and (state is None or state.index.get(original) is None):
-                fresh.add(span.kind, original, "")
-    spread: dict[str, list[Span]] = {}
-    if len(fresh):
-        for text in unique:
-            found = fresh.find(text)
-            for start, end, plain in runs[text]:
-                if fresh.find(plain):
-                    found.append(Span(start, end, ENCODED_KIND))
-            spread[text] = found
     spans_by_text: dict[str, list[Span]] = {}
+    if state is not None:
+        # Originals detected in texts not planned before join the index first (pending: no pseudonym yet), so the
+        # one recall pass also spreads them over every text of this request.
+        fresh = [
+            (span.kind, text[span.start : span.end], "")
+            for text in unique
+            if state.planned.get(text) is None
+            for span in detected[text]
+            if span.kind != LITERAL and state.index.get(text[span.start : span.end]) is None
+        ]
+        if fresh:
+            state.index.add_many(fresh)
+        for text in unique:
+            spans_by_text[text] = _planned(text, state, detected[text], runs[text], resolve, enabled)
+    else:
+        index = RecallIndex()
+        index.add_many(
+            (span.kind, text[span.start : span.end], "") for text in unique for span in detected[text]
+            if span.kind != LITERAL
+        )
+        for text in unique:
+            found = index.find(text) if len(index) else []
+            for start, end, plain in runs[text] if len(index) else ():
+                if index.find(plain):
+                    found.append(Span(start, end, ENCODED_KIND))
+            spans_by_text[text] = resolve(text, [*detected[text], *found]) if found else detected[text]
     items: dict[tuple[str, str], None] = {}
-    from_context: set[tuple[str, str]] = set()
     for text in unique:
-        extra = [*recalled.get(text, ()), *spread.get(text, ())]
-        for span in detected[text]:
-            from_context.add((span.kind, text[span.start : span.end]))
-        for span in spread.get(text, ()):
-            from_context.add((span.kind, text[span.start : span.end]))
-        merged = resolve(text, [*detected[text], *extra]) if extra else detected[text]
-        spans_by_text[text] = merged
-        for span in merged:
+        for span in spans_by_text[text]:
             items[(span.kind, text[span.start : span.end])] = None
-    recall_only = frozenset(
-        item
-        for item in items
-        if item not in from_context
-        and state is not None
-        and (entry := state.index.get(item[1])) is not None
-        and entry.kind == item[0]
-    )
-    return MaskPlan(spans_by_text, list(items), recall_only)
+    return MaskPlan(spans_by_text, list(items))
 
 
 def secret_in(decoded: str, detect: Detect) -> bool:

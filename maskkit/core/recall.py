@@ -33,7 +33,7 @@ _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 #: Neighbouring automata are merged until each is at least this many times larger than the next.
 _RATIO = 4
 #: Catching up on at most this many new originals is done with `str.find` (fast, no automaton to build).
-_FEW = 8
+_FEW = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,8 @@ class RecallIndex:
         self._log: list[str] = []
         self._levels: list[_Automaton] = []
         self._cleared_at = 0
+        #: The version of the last removal: results cached at or after it hold no removed original.
+        self.removed_at = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -134,6 +136,7 @@ class RecallIndex:
         with self._lock:
             if self._entries.pop(original, None) is not None:
                 self._log.append("")  # a version step: searches cached before this are re-checked
+                self.removed_at = len(self._log)
 
     def clear(self) -> None:
         """Forget everything (the namespace was purged); versions keep growing so caches stay honest."""
@@ -141,7 +144,7 @@ class RecallIndex:
             self._entries.clear()
             self._log.append("")  # a version step: every cached search is now stale
             self._levels = []
-            self._cleared_at = len(self._log)
+            self._cleared_at = self.removed_at = len(self._log)
 
     def _automata(self, since: int) -> list[_Automaton]:
         """Automata covering log positions >= `since` (they may cover more: extra matches are harmless).

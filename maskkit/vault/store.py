@@ -38,7 +38,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -168,7 +168,7 @@ class MintReply:
     """What one mint round trip returns. Its repr never shows originals."""
 
     pseudonyms: dict[tuple[str, str], str] = field(repr=False)
-    expired: list[tuple[str, str]] = field(repr=False)
+    missing: list[str]
     view: JournalView
     learned: list[tuple[str, str, str]] = field(repr=False)
     reset: bool
@@ -315,6 +315,8 @@ class Vault:
         self._async: _AsyncClient | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._checked = False
+        #: Grows whenever this object deletes mappings (forget, purge): maskers re-check what they know.
+        self.deletions = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
@@ -526,34 +528,28 @@ class Vault:
         namespace: str,
         items: Iterable[tuple[str, str]],
         prefixes: dict[str, str],
-        recall_only: Collection[tuple[str, str]],
+        refresh: Sequence[str],
         view: JournalView | None,
     ) -> tuple[list[tuple[str, str]], list[Any]]:
         unique = list(dict.fromkeys(items))
         args = self._mint_args(namespace, unique, prefixes)
-        head = [*args[:3], "*" if view is None else view.epoch, 0 if view is None else view.offset]
-        body = args[3:]
-        flat: list[Any] = []
-        for index, item in enumerate(unique):
-            flat += [*body[4 * index : 4 * index + 4], "1" if item in recall_only else "0"]
-        return unique, head + flat
+        head = [*args[:3], "*" if view is None else view.epoch, 0 if view is None else view.offset, len(unique)]
+        return unique, [*head, *args[3:], *refresh]
 
-    def _mint_reply(self, namespace: str, unique: list[tuple[str, str]], reply: list[Any]) -> MintReply:
-        found, epoch, offset, tail = reply
-        pseudonyms: dict[tuple[str, str], str] = {}
-        expired: list[tuple[str, str]] = []
-        for item, pseudonym in zip(unique, found, strict=True):
-            if pseudonym:
-                pseudonyms[item] = _text(pseudonym)
-            else:
-                expired.append(item)
+    def _mint_reply(
+        self, namespace: str, unique: list[tuple[str, str]], refresh: Sequence[str], reply: list[Any]
+    ) -> MintReply:
+        found, epoch, offset, tail, missing = reply
+        pseudonyms = {item: _text(p) for item, p in zip(unique, found, strict=True)}
+        gone = [refresh[int(position) - 1] for position in missing]
+        view = JournalView(_text(epoch), int(offset))
         if isinstance(tail, bytes | str):  # 'reset': the caller's view of the journal is stale
-            return MintReply(pseudonyms, expired, JournalView(_text(epoch), int(offset)), [], reset=True)
+            return MintReply(pseudonyms, gone, view, [], reset=True)
         learned = []
         for index in range(0, len(tail), 3):
             pseudonym, kind = _text(tail[index]), _text(tail[index + 1])
             learned.append((kind, self.key.decrypt(namespace, _prefix(pseudonym), tail[index + 2]), pseudonym))
-        return MintReply(pseudonyms, expired, JournalView(_text(epoch), int(offset)), learned, reset=False)
+        return MintReply(pseudonyms, gone, view, learned, reset=False)
 
     def mint(
         self,
@@ -561,15 +557,16 @@ class Vault:
         items: Iterable[tuple[str, str]],
         prefixes: dict[str, str],
         *,
-        recall_only: Collection[tuple[str, str]] = (),
+        refresh: Sequence[str] = (),
         view: JournalView | None = None,
     ) -> MintReply:
-        """The pseudonym of every (kind, original), minting the missing ones (except `recall_only` items, which
-        are only refreshed), plus what other callers minted since `view`: one round trip, atomic."""
-        unique, args = self._mint_call(namespace, items, prefixes, recall_only, view)
+        """The pseudonym of every (kind, original), minting the missing ones; a use (TTL slide, hit) of every
+        pseudonym in `refresh`, reporting those that no longer exist; and what other callers minted since
+        `view`. One round trip, atomic."""
+        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
         with self._guard():
             reply = self._run(self._client(), namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, reply)
+        return self._mint_reply(namespace, unique, refresh, reply)
 
     async def amint(
         self,
@@ -577,14 +574,14 @@ class Vault:
         items: Iterable[tuple[str, str]],
         prefixes: dict[str, str],
         *,
-        recall_only: Collection[tuple[str, str]] = (),
+        refresh: Sequence[str] = (),
         view: JournalView | None = None,
     ) -> MintReply:
-        unique, args = self._mint_call(namespace, items, prefixes, recall_only, view)
+        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
         with self._guard():
             client = await self._aclient()
             reply = await self._arun(client, namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, reply)
+        return self._mint_reply(namespace, unique, refresh, reply)
 
     def pseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
@@ -773,6 +770,7 @@ class Vault:
 
     def forget(self, namespace: str, pseudonym: str) -> bool:
         """Delete one mapping (both directions). Its number is not reused."""
+        self.deletions += 1
         with self._guard():
             base = _base(namespace)
             return bool(_eval(self._client(), "forget", [base + "p:" + pseudonym], [base, pseudonym]))
@@ -784,6 +782,7 @@ class Vault:
         mean another value. The namespace is unregistered and unbound; its next use binds it again.
         """
         removed = 0
+        self.deletions += 1
         with self._guard():
             client = self._client()
             for part in ("p:*", "f:*"):

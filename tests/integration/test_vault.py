@@ -246,6 +246,7 @@ def test_using_a_mapping_refreshes_its_ttl(vault_home: Path, vault_key: str, nam
         open_masker(vault_home, vault_key, namespace, MASKKIT_TTL="100") as masker,
         plain_client(vault_home / "redis.sock") as client,
     ):
+        masker.refresh_seconds = 0  # by default one process refreshes a mapping at most once a minute
         original = instance_id()
         result = masker.mask(original)
         keys = mapping_keys(client, namespace, "ec2-001")

@@ -1,12 +1,13 @@
 -- Mint: the pseudonym of every (kind, original), minting the missing ones, and what other callers minted since
 -- this caller last looked (the recall journal), in one round trip.
 -- KEYS: base, keycheck, kinds, journal, journal epoch (one slot).
--- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset,
---       then (id, prefix, kind, ct, recall_only)* where recall_only '1' means: only refresh a known mapping,
---       never mint (a value recalled from the index whose mapping has expired is no longer recalled).
--- Returns {pseudonyms (false where recall_only and unknown), epoch, offset, tail} where tail is a flat list of
--- (pseudonym, kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the
--- caller's view is stale (the namespace was purged) or too far behind: it must reload the namespace.
+-- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset, n,
+--       then n items (id, prefix, kind, ct), then pseudonyms the caller already knows, to refresh (slide the TTL,
+--       count a use) without sending their original again.
+-- Returns {pseudonyms of the n items, epoch, offset, tail, missing} where tail is a flat list of (pseudonym,
+-- kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the caller's view is
+-- stale (the namespace was purged) or too far behind (it must reload the namespace); missing lists the positions
+-- (1-based) of refreshed pseudonyms whose mapping has expired or was deleted: they are no longer recalled.
 --
 -- When Redis is full (maxmemory, noeviction) it refuses a script's first memory-growing write, but not the
 -- writes after one that succeeded. So the new mappings are minted first (a full vault fails at the first INCR,
@@ -16,23 +17,23 @@ local UNBOUND_OK = false
 --@check
 local base = KEYS[1]
 local now, ttl = ARGV[2], tonumber(ARGV[3])
-local caller_epoch, caller_offset = ARGV[4], tonumber(ARGV[5])
+local caller_epoch, caller_offset, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local epoch = redis.call('GET', KEYS[5])
 local before = redis.call('LLEN', KEYS[4])
 local known = {}
-for i = 6, #ARGV, 5 do
-  local p = redis.call('GET', base .. 'f:' .. ARGV[i])
+for j = 1, n do
+  local p = redis.call('GET', base .. 'f:' .. ARGV[3 + 4 * j])
   if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
-  known[#known + 1] = p
+  known[j] = p
 end
 local codes = {}
 local out = {}
 local minted = 0
-for j = 1, #known do
-  local i = 6 + 5 * (j - 1)
+for j = 1, n do
+  local i = 3 + 4 * j
   local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local p = known[j]
-  if not p and ARGV[i + 4] ~= '1' then
+  if not p then
     local ckey = base .. 'n:' .. prefix
     local n = redis.call('INCR', ckey)
     if n == 10000000 then
@@ -58,14 +59,27 @@ for j = 1, #known do
   end
   out[j] = p
 end
-for j = 1, #known do
+for j = 1, n do
   local p = known[j]
   if p then
     local pkey = base .. 'p:' .. p
     redis.pcall('HSET', pkey, 'l', now)
     redis.pcall('HINCRBY', pkey, 'h', 1)
     redis.pcall('EXPIRE', pkey, ttl)
-    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[1 + 5 * j], ttl)
+    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[3 + 4 * j], ttl)
+  end
+end
+local missing = {}
+for i = 7 + 4 * n, #ARGV do
+  local pkey = base .. 'p:' .. ARGV[i]
+  local id = redis.call('HGET', pkey, 'i')
+  if id then
+    redis.pcall('HSET', pkey, 'l', now)
+    redis.pcall('HINCRBY', pkey, 'h', 1)
+    redis.pcall('EXPIRE', pkey, ttl)
+    redis.pcall('EXPIRE', base .. 'f:' .. id, ttl)
+  else
+    missing[#missing + 1] = i - 6 - 4 * n
   end
 end
 if not epoch then
@@ -77,16 +91,16 @@ if not epoch then
   end
 end
 if caller_epoch == '*' then
-  return {out, epoch, before + minted, {}}
+  return {out, epoch, before + minted, {}, missing}
 end
 local first = caller_offset
 if caller_epoch ~= epoch then
   -- A caller that loaded before the journal existed ('') reads it from its start; any other epoch is stale.
-  if caller_epoch ~= '' then return {out, epoch, before + minted, 'reset'} end
+  if caller_epoch ~= '' then return {out, epoch, before + minted, 'reset', missing} end
   first = 0
 end
-if first > before then return {out, epoch, before + minted, 'reset'} end
-if before - first > 20000 then return {out, epoch, before + minted, 'reset'} end
+if first > before then return {out, epoch, before + minted, 'reset', missing} end
+if before - first > 20000 then return {out, epoch, before + minted, 'reset', missing} end
 local tail = {}
 if before > first then
   local kinds = {}
@@ -101,4 +115,4 @@ if before > first then
     end
   end
 end
-return {out, epoch, before + minted, tail}
+return {out, epoch, before + minted, tail, missing}

@@ -128,13 +128,17 @@ def test_a_value_detected_in_one_text_is_masked_in_every_text_of_the_request() -
     assert "team-reports-2024" not in "".join(masked)
 
 
-def test_items_known_only_from_the_index_are_recall_only() -> None:
+def test_a_text_planned_before_is_only_searched_for_what_was_learned_since() -> None:
     state = NamespaceRecall()
     state.index.add("S3_BUCKET", "team-reports-2024", "s3-001")
-    plan = plan_mask(["list team-reports-2024 and s3://other-bucket-7/"], DETECTOR.detect, resolve_spans, state)
-    assert ("S3_BUCKET", "team-reports-2024") in plan.recall_only
-    assert ("S3_BUCKET", "other-bucket-7") in plan.items
-    assert ("S3_BUCKET", "other-bucket-7") not in plan.recall_only
+    text = "list team-reports-2024 and later-bucket-77"
+    first = plan_mask([text], DETECTOR.detect, resolve_spans, state)
+    assert first.items == [("S3_BUCKET", "team-reports-2024")]
+    state.index.add("S3_BUCKET", "later-bucket-77", "s3-002")
+    second = plan_mask([text], DETECTOR.detect, resolve_spans, state)
+    assert second.items == [("S3_BUCKET", "team-reports-2024"), ("S3_BUCKET", "later-bucket-77")]
+    state.index.discard("team-reports-2024")
+    assert plan_mask([text], DETECTOR.detect, resolve_spans, state).items == [("S3_BUCKET", "later-bucket-77")]
 
 
 def test_an_encoded_run_holding_a_known_value_is_masked_whole() -> None:
