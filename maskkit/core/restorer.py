@@ -9,15 +9,19 @@ byte of an answer is never delayed by masking.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
-from maskkit.core.pseudonyms import PseudonymGrammar, canonical, json_left_ok
+from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar, canonical, json_left_ok
 from maskkit.types import ReverseMapping
 
 __all__ = ["MessageStreamRestorer", "Restorer"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_HYPHEN = re.compile(f"[{HYPHENS}]")
+#: What a pseudonym (or the JSON escape before one) is made of: a held-back tail ends with one of these.
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789\\" + HYPHENS)
 
 
 class Restorer:
@@ -58,6 +62,9 @@ class Restorer:
     def _emit(self, text: str, *, final: bool) -> str:
         if not text:
             return ""
+        if not _HYPHEN.search(text):  # a token needs a hyphen: most deltas go out as they came
+            self._before = (self._before + text)[-6:]
+            return text
         # The character after `text` is either the held-back tail (which starts a possible token, so
         # it is a word character) or the end of the stream.
         after = "" if final else (self._pending[:1] or "")
@@ -82,6 +89,8 @@ class Restorer:
 
     def _holdback_start(self, text: str) -> int:
         """Index where the held-back tail starts: the earliest token start whose rest may still be a pseudonym."""
+        if text[-1] not in _TOKEN_CHARS:
+            return len(text)  # a token cannot end here, so no tail can still grow into one
         limit = max(0, len(text) - self._max)
         window = self._before + text
         for index in range(limit, len(text)):
@@ -153,6 +162,16 @@ class MessageStreamRestorer:
         elif kind == "error":
             return [(event, map_response_strings(data, self._restore))]
         return [(event, data)]
+
+    def text_delta(self, index: int, text: str) -> str | None:
+        """The fast path for a `text_delta` of a known text block: the restored text to send now (maybe empty);
+        None if `index` is not a text block this restorer follows (take the general path)."""
+        if not self._reverse:
+            return text
+        block = self._blocks.get(index)
+        if block is None or block[0] != "text" or index in self._thinking:
+            return None
+        return block[1].feed(text)
 
     def _delta(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
         delta, index = data.get("delta"), data.get("index")
