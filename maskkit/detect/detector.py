@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
+from maskkit.core.recall_safe import recall_safe
 from maskkit.types import Span
 
 __all__ = [
@@ -1001,19 +1002,18 @@ def _one_kind_per_original(text: str, spans: list[Span]) -> list[Span]:
 
 def _repeats(text: str, spans: list[Span]) -> list[Span]:
     """Every other occurrence of an original found somewhere: a value detected once is masked everywhere,
-    even where its context alone would not give it away (glued to other text, in a log line). Ordinary
-    lower-case words (`default`, `deployer`) are not searched for: masking them everywhere would over-mask."""
+    even where its context alone would not give it away (glued to other text, in a log line). Only
+    recall-safe originals are searched for (`maskkit.core.recall_safe`, the one rule shared with the recall
+    index): `default`, `us-west-2`, `AdministratorAccess` or a short name spread over the text would over-mask."""
     originals: dict[str, str] = {}
     for span in spans:
         original = text[span.start : span.end]
-        if len(original) >= _MIN_REPEAT and not (original.isalpha() and original.islower()):
-            originals.setdefault(original, span.kind)
+        if original not in originals and recall_safe(span.kind, original):
+            originals[original] = span.kind
     known = {(span.start, span.end) for span in spans}
     return [span for span in find_originals(text, originals) if (span.start, span.end) not in known]
 
 
-#: Originals shorter than this are not searched for elsewhere in the text.
-_MIN_REPEAT = 6
 #: Above this many (originals x characters), `find_originals` builds one regex instead of one str.find each.
 _FIND_BUDGET = 20_000_000
 
