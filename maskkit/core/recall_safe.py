@@ -64,8 +64,7 @@ COMMON_WORDS: frozenset[str] = frozenset(
     releases config configs settings secrets secret password passwords token tokens credentials local
     localhost global shared common core base home index images assets static media uploads downloads files
     reports events alerts metrics monitoring security audit auditor billing analytics default-vpc
-    my-bucket mybucket my-app myapp my-function my-table my-queue my-topic my-role my-user my-key my-secret
-    example-bucket test-bucket hello-world helloworld lambda-role ec2-user ubuntu centos debian amazon
+    hello-world helloworld lambda-role ec2-user ubuntu centos debian amazon
     amazon-linux amzn2 al2023 bottlerocket windows linux docker kubernetes nginx apache postgres postgresql
     mysql mariadb aurora redis memcached mongodb elasticsearch opensearch kafka rabbitmq jenkins github gitlab
     terraform cloudformation ansible python python3 nodejs node18 node20 java11 java17 java21 dotnet6 dotnet8
