@@ -440,14 +440,14 @@ class Field:
 
     def plain_regexes(self) -> list[str]:
         """This rule as self-contained regexes (key form, flag form), the way a bare regex masker writes it."""
-        value = self.value.replace("(?P<v", "(?P<w")
+        value = self.value if "(?P<v" in self.value else f"(?P<v>{self.value})"
         out = []
         if self.names:
             names = "|".join(_name_regex(name) for name in self.names)
-            out.append(rf"(?<![A-Za-z0-9_.-])(?i:{names}){_SEP}(?!arn:)(?P<v>{value})")
+            out.append(rf"(?<![A-Za-z0-9_.-])(?i:{names}){_SEP}(?!arn:){value}")
         if self.flags:
             flags = "|".join(re.escape(f) for f in self.flags)
-            out.append(rf"(?:{flags})(?:=|[ \t]+)[\"']?(?!arn:)(?P<v>{value})")
+            out.append(rf"(?:{flags})(?:=|[ \t]+)[\"']?(?!arn:){value}")
         return out
 
 
@@ -479,7 +479,7 @@ FIELDS: tuple[Field, ...] = (
         r"[0-9]{12}(?![0-9])",
         ("--account-id", "--owner-id", "--owner-ids", "--source-account", "--account", "--expected-bucket-owner"),
     ),
-    Field("CANONICAL_USER_ID", ("*canonicaluserid", "canonicaluser"), r"[0-9a-f]{64}(?![0-9a-f])"),
+    Field("CANONICAL_USER_ID", ("*canonicaluserid", "canonicaluser", "id"), r"[0-9a-f]{64}(?![0-9a-f])"),
     Field(
         "S3_BUCKET",
         ("*bucket", "*bucketname", "xamzbucket"),
@@ -713,7 +713,7 @@ HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
     for rule in (
         rf"(?P<S3_BUCKET>{_BUCKET})\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com",
         rf"s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
-        r"(?P<RDS_INSTANCE>[a-z][a-z0-9-]{0,62})\.(?:cluster-(?:ro-|custom-)?|proxy-)?"
+        r"(?P<RDS_INSTANCE>[a-z][a-z0-9-]{0,62})\.(?:endpoint\.)?(?:cluster-(?:ro-|custom-)?|proxy-)?"
         r"(?P<ENDPOINT_HASH>[a-z0-9]{8,16})\.[a-z0-9-]+\.rds\.amazonaws\.com",
         r"(?:internal-)?(?P<LOAD_BALANCER>[A-Za-z0-9][A-Za-z0-9-]{0,31}?)-"
         r"(?P<LOAD_BALANCER_ID>[0-9]{6,12}|[0-9a-f]{16})\.(?:[a-z0-9-]+\.elb|elb\.[a-z0-9-]+)\.amazonaws\.com",
@@ -819,7 +819,8 @@ def _ec2_regex() -> str:
     """The EC2 rule as one regex, an alternation of every prefix (longest first): what `_ec2_spans` computes
     faster. The kind is `EC2_PREFIXES[value.rsplit("-", 1)[0]]`."""
     prefixes = "|".join(re.escape(p) for p in sorted(EC2_PREFIXES, key=lambda p: (-len(p), p)))
-    return rf"(?<![A-Za-z0-9_])(?P<v>(?:{prefixes})-(?:[0-9a-f]{{17}}|[0-9a-f]{{8}}))(?![A-Za-z0-9_])"
+    start = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f][0-9A-Fa-f]))"
+    return rf"{start}(?P<v>(?:{prefixes})-(?:[0-9a-f]{{17}}|[0-9a-f]{{8}}))(?![A-Za-z0-9])"
 
 
 def _ip_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
@@ -847,7 +848,7 @@ _IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4
 
 _NEXT_LABEL = re.compile(r"\.[A-Za-z0-9]+")
 #: Twelve digits standing alone: not in a longer number, a decimal, a dotted or dashed number, a word.
-_BARE_12 = re.compile(r"(?<![0-9A-Za-z.+])(?<![0-9]-)[0-9]{12}(?![0-9A-Za-z])(?![.-][0-9])")
+_BARE_12 = re.compile(r"(?<![0-9A-Za-z.+])(?<![0-9A-Za-z]-)[0-9]{12}(?![0-9A-Za-z])(?![.-][0-9])")
 _DASHED_ACCOUNT = re.compile(r"(?<![0-9A-Za-z.+-])[0-9]{4}-[0-9]{4}-[0-9]{4}(?![0-9A-Za-z]|[.-][0-9])")
 #: The word before a number that makes it a quantity, a phone or an order, not an account id.
 _NUMBER_WORDS = frozenset(
@@ -1464,7 +1465,13 @@ def plain_patterns(detector: Detector | None = None) -> list[Pattern]:
         out += [Pattern(rule.kind, regex, validate=rule.validate) for regex in rule.plain_regexes()]
     out += [Pattern(p.kind, p.regex, validate=p.validate, flags=p.flags) for p in detector.patterns]
     out += [Pattern("HOSTNAME", rule.pattern) for rule in HOST_RULES]
-    out.append(Pattern("PUBLIC_IP", rf"(?<![0-9.])(?P<v>{_IPV4.pattern})(?![0-9]|\.[0-9])", validate=_is_public_ip))
+    out.append(
+        Pattern(
+            "PUBLIC_IP",
+            rf"(?<![0-9A-Za-z.])(?P<v>{_IPV4.pattern})(?![0-9]|\.[A-Za-z]*[0-9])",
+            validate=_is_public_ip,
+        )
+    )
     out.append(
         Pattern(
             "PEM_PRIVATE_KEY",
