@@ -84,6 +84,9 @@ class Document:
     text: str
     planted: tuple[Planted, ...]
     decoys: tuple[str, ...] = ()
+    #: Snippets of the text inside which masking a decoy is fine: its context names it (`--db-cluster-identifier
+    #: prod` masks `prod` there; only its other mentions must survive).
+    allowed: tuple[str, ...] = ()
 
 
 EC2_PREFIX_LABELS: dict[str, str] = {
@@ -372,6 +375,7 @@ class _Doc:
         self.rng = rng
         self._planted: dict[tuple[str, str], None] = {}
         self._decoys: dict[str, None] = {}
+        self._allowed: dict[str, None] = {}
         self.region = rng.choice(REGIONS)
         self.account = self.account_id()
 
@@ -386,12 +390,18 @@ class _Doc:
         self._decoys[value] = None
         return value
 
+    def allow(self, snippet: str) -> str:
+        """`snippet` may be masked although it holds a decoy (its context names the value)."""
+        self._allowed[snippet] = None
+        return snippet
+
     def finish(self, kind: str, text: str) -> Document:
         doc = Document(
             kind=kind,
             text=text,
             planted=tuple(Planted(label, value) for label, value in self._planted),
             decoys=tuple(self._decoys),
+            allowed=tuple(self._allowed),
         )
         check_document(doc)
         return doc
@@ -2188,7 +2198,8 @@ def real_prose_and_encodings(rng: random.Random) -> Document:
         f"Finance wrote it as {dashed_text} on the invoice.",
         f"The {word} settings are fine; see https://docs.aws.amazon.com/AmazonS3/latest/userguide/"
         f"{d.decoy('buckets')}.html",
-        f"The cluster is named {cluster_word} (aws rds describe-db-clusters --db-cluster-identifier {cluster_word});"
+        f"The cluster is named {cluster_word} (aws rds describe-db-clusters "
+        f"{d.allow(f'--db-cluster-identifier {cluster_word}')});"
         f" {cluster_word} is fine.",
         f"Oracle patch {version} is installed; build {stamp} passed; zone {_overmask_decoy(d, 'region')} is fine.",
         f"Presigned: https://{d.bucket()}.s3.amazonaws.com/x?X-Amz-Credential%3D{key_id}%2F20240101%2F{region}",
