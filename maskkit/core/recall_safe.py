@@ -49,7 +49,8 @@ MIN_LENGTH = 6
 _MIN_SECRET = 8
 _MIN_DIGITS_ONLY = 10
 _LITERAL = "PSEUDONYM_LITERAL"
-_SEPARATORS = frozenset("-_./:@+=")
+_DIGIT_OR_SEPARATOR = re.compile(r"[0-9_./:@+=-]")
+_SPACE = re.compile(r"\s")
 
 #: Ordinary words people give resources; compared in lower case. Spreading them would mask prose.
 COMMON_WORDS: frozenset[str] = frozenset(
@@ -140,11 +141,11 @@ def recall_safe(kind: str, original: str) -> bool:
         return False
     if kind in SECRET_KINDS:
         return len(original) >= _MIN_SECRET
-    if len(original) < MIN_LENGTH or any(c.isspace() for c in original):
+    if len(original) < MIN_LENGTH or _SPACE.search(original):
         return False
     if original.isdigit():
         return len(original) >= _MIN_DIGITS_ONLY
-    if not any(c.isdigit() or c in _SEPARATORS for c in original):
+    if not _DIGIT_OR_SEPARATOR.search(original):
         return False
     if original.lower() in COMMON_WORDS:
         return False

@@ -847,9 +847,8 @@ _IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4
 
 
 _NEXT_LABEL = re.compile(r"\.[A-Za-z0-9]+")
-#: Twelve digits standing alone: not in a longer number, a decimal, a dotted or dashed number, a word.
-_BARE_12 = re.compile(r"(?<![0-9A-Za-z.+])(?<![0-9A-Za-z]-)[0-9]{12}(?![0-9A-Za-z])(?![.-][0-9])")
-_DASHED_ACCOUNT = re.compile(r"(?<![0-9A-Za-z.+-])[0-9]{4}-[0-9]{4}-[0-9]{4}(?![0-9A-Za-z]|[.-][0-9])")
+#: Twelve digits, or three groups of four joined by dashes; `_bare_account_spans` checks what stands around them.
+_TWELVE = re.compile(r"[0-9]{4}(-?)[0-9]{4}\1[0-9]{4}")
 #: The word before a number that makes it a quantity, a phone or an order, not an account id.
 _NUMBER_WORDS = frozenset(
     "order orders invoice size bytes length count total amount ticket phone tel mobile fax serial tracking "
@@ -865,15 +864,25 @@ def _bare_account_spans(text: str) -> Iterator[Span]:
     is `1234-5678-9012`; except a compact timestamp `YYYYMMDDhhmm` (1970-2100), a number glued to `+` (a
     phone), part of a longer, decimal, dotted or dashed number, and a number after a quantity word (`order`,
     `Size`, `ContentLength`, `phone` ...)."""
-    for pattern in (_BARE_12, _DASHED_ACCOUNT):
-        for match in pattern.finditer(text):
-            value = match.group().replace("-", "")
-            if not _not_a_timestamp(value):
+    size = len(text)
+    for match in _TWELVE.finditer(text):
+        start, end = match.span()
+        before = text[start - 1] if start else " "
+        after = text[end] if end < size else " "
+        if before in _ALNUM or before in ".+" or after in _ALNUM:
+            continue  # glued to a word or inside a longer number
+        if before == "-" and (match.group(1) or (start > 1 and text[start - 2] in _ALNUM)):
+            continue  # `x-123456789012`, `1-1234-5678-9012`
+        if after in ".-" and end + 1 < size and text[end + 1] in _DIGITS:
+            continue  # a decimal, a dotted or dashed number
+        if not _not_a_timestamp(match.group().replace("-", "")):
+            continue
+        word = _WORD_BEFORE.search(text, max(0, start - 40), start)
+        if word is not None:
+            last = _LAST_PART.search(word.group(1))
+            if last is not None and last.group().lower() in _NUMBER_WORDS:
                 continue
-            word = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())
-            if word is not None and _LAST_PART.search(word.group(1)).group().lower() in _NUMBER_WORDS:  # type: ignore[union-attr]
-                continue
-            yield Span(match.start(), match.end(), "ACCOUNT_ID")
+        yield Span(start, end, "ACCOUNT_ID")
 
 
 def _ipv6_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
