@@ -28,9 +28,11 @@ quoted 12-digit account ids.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
 from maskkit.core.recall_safe import is_aws_public_name, recall_safe
@@ -475,7 +477,19 @@ FIELDS: tuple[Field, ...] = (
     Field("SESSION_TOKEN", ("*sessiontoken", "*securitytoken"), rf"[{_B64}=%]{{16,}}", ("--session-token",)),
     Field(
         "ACCOUNT_ID",
-        ("*account", "*accountid", "*accountnumber", "*ownerid", "owner", "*bucketowner", "aws", "*accounts"),
+        (
+            "*account",
+            "*accountid",
+            "*accountnumber",
+            "*ownerid",
+            "owner",
+            "*bucketowner",
+            "aws",
+            "*accounts",
+            "*acct",
+            "*acctid",
+            "*accountids",
+        ),
         r"[0-9]{12}(?![0-9])",
         ("--account-id", "--owner-id", "--owner-ids", "--source-account", "--account", "--expected-bucket-owner"),
     ),
@@ -878,11 +892,15 @@ def _bare_account_spans(text: str) -> Iterator[Span]:
         if not _not_a_timestamp(match.group().replace("-", "")):
             continue
         word = _WORD_BEFORE.search(text, max(0, start - 40), start)
-        if word is not None:
-            last = _LAST_PART.search(word.group(1))
-            if last is not None and last.group().lower() in _NUMBER_WORDS:
-                continue
+        if word is not None and _is_quantity_word(word.group(1)):
+            continue
         yield Span(start, end, "ACCOUNT_ID")
+
+
+def _is_quantity_word(word: str) -> bool:
+    """`order`, `Size`, `ContentLength`, `phone_number`...: a number after it is a quantity, not an account."""
+    last = _LAST_PART.search(word.rstrip("_-. "))
+    return last is not None and last.group().lower() in _NUMBER_WORDS
 
 
 def _ipv6_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
@@ -1204,6 +1222,62 @@ class Detector:
         found.extend(self._literal_spans(text))
         return resolve_spans(text, found)
 
+    def detect_json(self, value: Any, *, max_items: int = 100_000) -> list[tuple[str, str]]:
+        """(kind, original) of every value in a parsed JSON document that its key names: the key is the context
+        (`{"Password": "…", "Bucket": "…", "AccountId": "…"}` in a tool call's input, where each string alone
+        says nothing). Keys are matched like FIELDS keys (normalised: `account_id`, `AccountId`, `DB_PASSWORD`);
+        a list under a key applies the key to every element; a string that parses as a JSON object or array is
+        read the same way. Numbers under an account key, and 12-digit numbers under any key (the bare-number
+        policy), are returned as their decimal text: a caller that masks them must write the pseudonym as a
+        string and restore it as a number.
+
+        Pure; the caller masks each original wherever it occurs in that document's strings (`find_originals`).
+        """
+        out: dict[tuple[str, str], None] = {}
+        stack: list[tuple[str | None, Any, int]] = [(None, value, 0)]
+        budget = max_items
+        while stack and budget > 0:
+            key, item, depth = stack.pop()
+            budget -= 1
+            if isinstance(item, dict):
+                stack.extend((str(k), v, depth + 1) for k, v in item.items())
+            elif isinstance(item, list):
+                stack.extend((key, v, depth + 1) for v in item)
+            elif isinstance(item, str):
+                parsed = _parse_json_text(item) if depth < 32 else None
+                if parsed is not None:
+                    stack.append((key, parsed, depth + 1))
+                elif key is not None:
+                    found = self._keyed_value(key, item)
+                    if found is not None:
+                        out[found] = None
+            elif isinstance(item, int) and not isinstance(item, bool) and key is not None:
+                text = str(item)
+                if self._rules_for_key(key) and any(rule.kind == "ACCOUNT_ID" for rule in self._rules_for_key(key)):
+                    if 0 < item < 10**12:
+                        out[("ACCOUNT_ID", text)] = None
+                elif len(text) == 12 and _not_a_timestamp(text) and not _is_quantity_word(key):
+                    out[("ACCOUNT_ID", text)] = None
+        return list(out)
+
+    def _keyed_value(self, key: str, value: str) -> tuple[str, str] | None:
+        """The (kind, original) a key's rules make of a whole string value, if any."""
+        if not value or value == key:
+            return None
+        for rule in self._rules_for_key(key):
+            if rule.kind in _SECRET_FIELD_KINDS:
+                if rule.validate is None or rule.validate(value):
+                    return rule.kind, value
+                continue
+            match = rule.compiled.fullmatch(value)
+            if match is None:
+                continue
+            groups = [name for name in match.groupdict() if name.startswith("v") and match.group(name)]
+            original = match.group(groups[0]) if groups else value
+            if rule.validate is None or rule.validate(original):
+                return rule.kind, original
+        return None
+
     def _rules_for_key(self, key: str) -> list[Field]:
         rules = self._key_cache.get(key)
         if rules is None:
@@ -1334,6 +1408,22 @@ def _query_ranges(text: str) -> list[tuple[int, int]]:
 
 def _inside(ranges: list[tuple[int, int]], pos: int) -> bool:
     return any(start <= pos < end for start, end in ranges)
+
+
+#: Kinds whose whole value, under their key, is the secret (whatever characters it holds).
+_SECRET_FIELD_KINDS = frozenset({"PASSWORD", "SECRET_VALUE", "SECRET_ACCESS_KEY", "SESSION_TOKEN"})
+
+
+def _parse_json_text(text: str) -> Any:
+    """A string that holds a JSON object or array (tool_result content), parsed; None otherwise."""
+    stripped = text.strip()
+    if len(stripped) < 2 or stripped[0] not in "[{" or len(stripped) > 4_000_000:
+        return None
+    try:
+        parsed = json.loads(stripped)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, (dict, list)) else None
 
 
 def _one_kind_per_original(text: str, spans: list[Span]) -> list[Span]:

@@ -4,6 +4,7 @@ plain regexes they replace."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -992,3 +993,29 @@ def test_issue_14_over_masking_is_stopped(text: str, expected: list[tuple[str, s
 def test_a_short_iam_name_is_masked_in_its_context_only() -> None:
     text = "aws iam get-user --user-name Ann # Ann asked for Annual reports"
     assert found(text) == [("IAM_USER", "Ann")]
+
+
+# --- structured JSON: the key is the context --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"Password": "hunter2", "Bucket": "acme-logs", "AccountId": ACCT},
+            [("PASSWORD", "hunter2"), ("S3_BUCKET", "acme-logs"), ("ACCOUNT_ID", ACCT)],
+        ),
+        ({"input": {"db_password": "p w d", "acct": ACCT}}, [("PASSWORD", "p w d"), ("ACCOUNT_ID", ACCT)]),
+        ({"BucketNames": ["acme-a1", "acme-b2"]}, []),  # a plural key with no rule of its own names nothing
+        ({"bucket": ["acme-a1", "acme-b2"]}, [("S3_BUCKET", "acme-a1"), ("S3_BUCKET", "acme-b2")]),
+        ({"content": json.dumps({"SecretAccessKey": "short+key/1"})}, [("SECRET_ACCESS_KEY", "short+key/1")]),
+        ({"AccountId": 123456789012, "Size": 5}, [("ACCOUNT_ID", ACCT)]),
+        ({"OwnerId": 12345678901}, [("ACCOUNT_ID", "12345678901")]),  # a number lost its leading zero
+        ({"id": 410295837716, "count": 410295837716, "stamp": 202612031200}, [("ACCOUNT_ID", "410295837716")]),
+        ({"Bucket": "default", "Password": "${DB_PASSWORD}", "RoleName": "RoleName"}, []),
+        ({"Name": "acme-logs", "Description": "hunter2"}, []),
+        ({"flag": True, "AccountId": None, "list": [1, 2]}, []),
+    ],
+)
+def test_detect_json_reads_each_value_with_its_key(value: object, expected: list[tuple[str, str]]) -> None:
+    assert sorted(DETECTOR.detect_json(value)) == sorted(expected)
