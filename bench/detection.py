@@ -1,15 +1,28 @@
-"""Detection quality: recall per label on a generated AWS corpus, and false positives on decoy sets.
+"""Detection quality: recall per label on a generated AWS corpus, false positives per decoy class, and the
+share of replaced spans that are over-masking.
 
 Recall: `tests/awsgen.py` writes a corpus (~2 MB by default, fresh random identifiers) and records every
 sensitive value it planted, with a label. Each document is masked with `Detector().detect` (pseudonyms from a
 dict, no vault); a planted value counts as found when it no longer occurs anywhere in the masked document.
+Measured twice: each document alone, and documents in groups of 10 joined into one text (what a long
+conversation looks like: in-text repetition spreads what it learned across documents).
 
-False positives: each decoy is written into a neutral line (several contexts per set, rotated) and detected on
-its own; it counts as a false positive when any span overlaps it. Sets: 10k git SHAs, 10k UUIDs outside any
-AWS context, 10k timestamps (ISO 8601 variants, epoch seconds and milliseconds, compact `YYYYMMDDhhmm`), every
-AWS region and availability zone, 10k generated English-ish words and identifiers. Nothing is downloaded.
+Over-masking share: of all spans replaced in the corpus, the share that overlap a decoy (a value awsgen wrote
+on purpose as must-survive: regions, local zones, ordinary words, JSON keys, managed names, versions,
+timestamps ...) outside every planted value. Alone and grouped.
 
-Prints machine, Python, commit and tables; the last line is one JSON object.
+False positives: each decoy is written into a line (several contexts per class, rotated) and detected on its
+own; it counts as a false positive when any span overlaps its last occurrence (for the `spread` contexts, the
+first occurrence is a name field and the last a mention in prose). Classes: git SHAs, UUIDs outside any AWS
+context, timestamps (ISO 8601, epoch s/ms, compact `YYYYMMDDhhmm`, bare), order/phone numbers, every region,
+AZ, local zone and AZ id (also inside name fields), ordinary words (in context and spread), JSON keys and
+JMESPath names, AWS managed policy names and AWS alias-target zone ids, versions and multicast addresses,
+generated English-ish words and identifiers. And the bare-number policy's other side: recall on account ids
+written in prose, `--output text` rows and dashed. Nothing is downloaded.
+
+Prints machine, Python, commit, the maskkit used, and tables; the last line is one JSON object. To measure an
+older detector on the same corpus, put its tree first on the path:
+`git archive <commit> maskkit | tar -x -C /tmp/old && PYTHONPATH=/tmp/old uv run python bench/detection.py`.
 
     uv run python bench/detection.py [--mb 2] [--seed N]
 """
@@ -33,8 +46,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import awsgen  # noqa: E402
 from mask_throughput import machine  # noqa: E402
 
+import maskkit  # noqa: E402
 from maskkit.core.messages import apply_spans  # noqa: E402
 from maskkit.detect.detector import Detector  # noqa: E402
+from maskkit.types import Span  # noqa: E402
 
 MB = 1_000_000
 N = 10_000
@@ -49,29 +64,78 @@ REGIONS = (
 ).split()
 
 
-def recall(docs: list[awsgen.Document], detector: Detector) -> dict[str, tuple[int, int]]:
-    """label -> (found, planted) over (document, value) pairs."""
+GROUP = 10
+
+
+def _groups(docs: list[awsgen.Document], size: int) -> list[list[awsgen.Document]]:
+    return [docs[i : i + size] for i in range(0, len(docs), size)]
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    out, start = [], text.find(needle)
+    while start != -1:
+        out.append(start)
+        start = text.find(needle, start + 1)
+    return out
+
+
+def recall(docs: list[awsgen.Document], detector: Detector, group: int = 1) -> dict[str, tuple[int, int]]:
+    """label -> (found, planted) over (document, value) pairs; `group` documents are masked as one text."""
     counts: dict[str, list[int]] = {}
-    for doc in docs:
-        masked = apply_spans(doc.text, detector.detect(doc.text), lambda kind, original: f"<{kind}>")
-        for planted in doc.planted:
-            entry = counts.setdefault(planted.label, [0, 0])
-            entry[1] += 1
-            entry[0] += planted.value not in masked
+    for batch in _groups(docs, group):
+        text = "\n".join(doc.text for doc in batch)
+        masked = apply_spans(text, detector.detect(text), lambda kind, original: f"<{kind}>")
+        for doc in batch:
+            for planted in doc.planted:
+                entry = counts.setdefault(planted.label, [0, 0])
+                entry[1] += 1
+                entry[0] += planted.value not in masked
     return {label: (found, total) for label, (found, total) in sorted(counts.items())}
+
+
+def over_masking(docs: list[awsgen.Document], detector: Detector, group: int = 1) -> tuple[int, int, dict[str, int]]:
+    """(over-masking spans, replaced spans, decoy -> hits): a replaced span is over-masking when it overlaps an
+    occurrence of a decoy that lies outside every planted value."""
+    bad, total, by_decoy = 0, 0, dict[str, int]()
+    for batch in _groups(docs, group):
+        text = "\n".join(doc.text for doc in batch)
+        spans: list[Span] = detector.detect(text)
+        total += len(spans)
+        planted = bytearray(len(text))
+        for doc in batch:
+            for p in doc.planted:
+                for start in _occurrences(text, p.value):
+                    planted[start : start + len(p.value)] = b"\1" * len(p.value)
+        decoy_at: list[str | None] = [None] * len(text)
+        for doc in batch:
+            for decoy in doc.decoys:
+                for start in _occurrences(text, decoy):
+                    end = start + len(decoy)
+                    if not any(planted[start:end]):
+                        decoy_at[start:end] = [decoy] * len(decoy)
+        for doc in batch:
+            for snippet in doc.allowed:
+                for start in _occurrences(text, snippet):
+                    decoy_at[start : start + len(snippet)] = [None] * len(snippet)
+        for span in spans:
+            hit = next((d for d in decoy_at[span.start : span.end] if d is not None), None)
+            if hit is not None:
+                bad += 1
+                by_decoy[hit] = by_decoy.get(hit, 0) + 1
+    return bad, total, by_decoy
 
 
 def _rotate(contexts: list[str], values: list[str]) -> Iterator[tuple[str, str]]:
     for index, value in enumerate(values):
-        yield contexts[index % len(contexts)].format(value), value
+        yield contexts[index % len(contexts)].format(value, value), value
 
 
 def false_positive_rate(lines: Iterator[tuple[str, str]], detector: Detector) -> tuple[float, int, int, list[str]]:
-    """(rate, hits, total, a few examples): a hit is a span overlapping the decoy's occurrence in its line."""
-    hits, total, examples = 0, 0, []
+    """(rate, hits, total, a few examples): a hit is a span overlapping the decoy's last occurrence in its line."""
+    hits, total, examples = 0, 0, list[str]()
     for line, value in lines:
         total += 1
-        start = line.index(value)
+        start = line.rindex(value)
         end = start + len(value)
         if any(span.start < end and start < span.end for span in detector.detect(line)):
             hits += 1
@@ -143,6 +207,48 @@ def words(rng: random.Random) -> list[str]:
     return out
 
 
+def compact_numbers(rng: random.Random) -> list[str]:
+    """Compact timestamps `YYYYMMDDhhmm` (12 digits, like an account id)."""
+    start = datetime(2015, 1, 1, tzinfo=UTC)
+    return [(start + timedelta(minutes=rng.randrange(12 * 365 * 1440))).strftime("%Y%m%d%H%M") for _ in range(N)]
+
+
+def order_numbers(rng: random.Random) -> list[str]:
+    """12-digit order, invoice and phone numbers (the phone ones written with a `+`)."""
+    return [str(rng.randrange(10**11, 10**12)) for _ in range(N)]
+
+
+def account_ids(rng: random.Random) -> list[str]:
+    return [str(rng.randrange(10**11, 10**12)) for _ in range(N)]
+
+
+_LOCAL_ZONES = (
+    "us-west-2-lax-1a us-west-2-lax-1b us-east-1-bos-1a us-east-1-mia-1a eu-central-1-ham-1a eu-central-1-waw-1a "
+    "us-east-1-wl1-bos-wlz-1 ap-northeast-1-wl1-nrt-wlz-1 use1-az1 use1-az6 usw2-az2 euc1-az3 apne1-az4 usw2-lax1-az1"
+).split()
+_WORDS = (
+    "default latest admin prod test system buckets main master staging production dev primary replica backup "
+    "logs archive public private internal Default Prod Admin SYSTEM Staging Latest Main Buckets"
+).split()
+_JSON_KEYS = (
+    "DBClusterIdentifier DBInstanceIdentifier LoadBalancerName TableName BucketName FunctionName RoleName "
+    "UserName QueueName TopicName GroupName PolicyName DBSnapshotIdentifier SecretId HostedZoneId"
+).split()
+_MANAGED = (
+    "AdministratorAccess PowerUserAccess ReadOnlyAccess SecurityAudit ViewOnlyAccess AmazonS3ReadOnlyAccess "
+    "AmazonEC2FullAccess AmazonSSMManagedInstanceCore AWSLambdaBasicExecutionRole CloudWatchAgentServerPolicy "
+    "AmazonEC2ContainerRegistryReadOnly AmazonDynamoDBFullAccess AWSCloudTrail_ReadOnlyAccess"
+).split()
+_AWS_ZONES = "Z35SXDOTRQ7X7K Z2FDTNDATAQYW2 Z1H1FL5HABSF5 Z32O12XQLNTSW2 Z215JYRZR1TBD5 Z3AQBSTGFYJSTF".split()
+_VERSIONS = (
+    "19.3.0.1.ru5 12.1.0.2.220719 v1.2.3.4 224.0.0.251 239.255.255.250 224.0.0.22 8.0.35.1.beta2 233.252.0.1 10.2.3.4.5"
+).split()
+
+
+def _repeat(values: list[str], n: int = N) -> list[str]:
+    return [values[i % len(values)] for i in range(n)]
+
+
 FP_SETS: dict[str, tuple[Callable[[random.Random], list[str]], list[str]]] = {
     "sha": (git_shas, ["commit {}", "RELEASE_SHA={}", '"sha": "{}"', "{}", "deploy {} to prod", "  revision: {}"]),
     "uuid": (
@@ -154,7 +260,78 @@ FP_SETS: dict[str, tuple[Callable[[random.Random], list[str]], list[str]]] = {
         ['"eventTime": "{}"', "ts={}", '"CreatedAt": {}', "{} INFO request done", "Date: {}", '"stamp": "{}"'],
     ),
     "words": (words, ["{}", "the {} job finished", '"Description": "{}"', "{}.py", "def {}():", "- {}"]),
+    "compact_ts": (compact_numbers, ["build {} passed", "{}\tINFO started", '"stamp": {}', "release-{}", "ts {}"]),
+    "order_phone": (
+        order_numbers,
+        ["order {} shipped", "Invoice #{} paid", "call +{}", '"Size": {}', '"ContentLength": {}', "tracking {}"],
+    ),
+    "region": (
+        lambda rng: _repeat(REGIONS + _LOCAL_ZONES, 2000),
+        [
+            '"GroupName": "{}"',
+            '"PlacementGroupName": "{}", "Strategy": "cluster"',
+            "--group-name {} then {} again",
+            '"AvailabilityZone": "{}"',
+            "NetworkBorderGroup: {}",
+            "--db-cluster-identifier {}\nthe region {} is fine",
+        ],
+    ),
+    "word_spread": (
+        lambda rng: _repeat(_WORDS, 2000),
+        [
+            "--db-cluster-identifier {} ... the {} one is fine",
+            "--user-name {}\nsee https://docs.aws.amazon.com/IAM/latest/UserGuide/{}.html",
+            '"TableName": "{}", "Note": "copy of {}"',
+            "aws ecs describe-clusters --clusters {} # {} cluster",
+            "--bucket {}-tmp && echo {}",
+        ],
+    ),
+    "json_key": (
+        lambda rng: _repeat(_JSON_KEYS, 2000),
+        [
+            "--query 'Items[].{{{}:{}}}'",
+            '"{}": "{}"',
+            '--query "Items[].[{}]" --output text  # {}',
+            "{}: {}",
+            "jq '.[] | .{}' # {}",
+        ],
+    ),
+    "managed_policy": (
+        lambda rng: _repeat(_MANAGED, 2000),
+        ['"PolicyName": "{}"', "--policy-name {} then {}", "attached {} to the role", "policy/{} and {}"],
+    ),
+    "aws_zone": (
+        lambda rng: _repeat(_AWS_ZONES, 2000),
+        ['"AliasTarget": {{"HostedZoneId": "{}"}}', "--hosted-zone-id {}", '"CanonicalHostedZoneId": "{}"', "{}"],
+    ),
+    "version": (
+        lambda rng: _repeat(_VERSIONS, 2000),
+        ["Oracle {} installed", "mDNS on {}", "version {}", "SSDP {} port 1900", "patch {} applied"],
+    ),
 }
+
+#: The other side of the bare-number policy: account ids written with no AWS key or ARN around them.
+ACCOUNT_PROSE = [
+    "for AWS account {} only",
+    "the account is {}",
+    "RESERVATIONS\t{}\tr-0123456789abcdef0",
+    "ACCOUNTS\tarn:aws:organizations::o/x\tops@example.com\t{}\tACTIVE",
+    "billed to {dashed}",
+    "prod lives in {} and dev in another one",
+    "{} (prod)",
+]
+
+
+def account_recall(rng: random.Random, detector: Detector) -> tuple[float, int, int]:
+    found, total = 0, 0
+    for index, value in enumerate(account_ids(rng)[:2000]):
+        context = ACCOUNT_PROSE[index % len(ACCOUNT_PROSE)]
+        shown = f"{value[:4]}-{value[4:8]}-{value[8:]}" if "{dashed}" in context else value
+        line = context.replace("{dashed}", "{}").format(shown)
+        start = line.index(shown)
+        total += 1
+        found += any(s.start <= start and start + len(shown) <= s.end for s in detector.detect(line))
+    return found / total, found, total
 
 
 def region_lines() -> Iterator[tuple[str, str]]:
@@ -182,6 +359,7 @@ def main() -> None:
 
     for name, value in machine().items():
         print(f"{name:8} {value}")
+    print(f"maskkit  {Path(maskkit.__file__).parent}")
     detector = Detector()
     started = time.perf_counter()
     docs = awsgen.generate_corpus(rng, int(args.mb * MB))
@@ -189,38 +367,50 @@ def main() -> None:
     print(f"corpus   {size:.2f} MB, {len(docs)} documents, seed={seed}\n")
 
     per_label = recall(docs, detector)
-    print(f"{'label':22} {'planted':>8} {'found':>8} {'recall':>8}")
+    grouped = recall(docs, detector, GROUP)
+    print(f"{'label':22} {'planted':>8} {'found':>8} {'recall':>8} {'grouped':>8}")
     for label, (hit, total) in per_label.items():
-        print(f"{label:22} {total:8d} {hit:8d} {hit / total:8.4f}")
+        ghit, gtotal = grouped[label]
+        print(f"{label:22} {total:8d} {hit:8d} {hit / total:8.4f} {ghit / gtotal:8.4f}")
     found_all = sum(hit for hit, _ in per_label.values())
     planted_all = sum(total for _, total in per_label.values())
     overall = found_all / planted_all
     worst_label, (worst_hit, worst_total) = min(per_label.items(), key=lambda item: item[1][0] / item[1][1])
     print(f"{'all':22} {planted_all:8d} {found_all:8d} {overall:8.4f}")
+    grouped_all = sum(hit for hit, _ in grouped.values()) / planted_all
+    print(f"{'all':22} {'':8} {'':8} {'':8} {grouped_all:8.4f}  (groups of {GROUP} documents)")
     missing = sorted(awsgen.LABELS - set(per_label))
     if missing:
         print(f"labels not planted in this corpus: {missing}")
+    over_alone, spans_alone, _ = over_masking(docs, detector)
+    over_group, spans_group, by_decoy = over_masking(docs, detector, GROUP)
+    share_alone, share_group = over_alone / max(spans_alone, 1), over_group / max(spans_group, 1)
+    print(f"\nover-masking: alone {over_alone}/{spans_alone} replaced spans = {share_alone:.4%}, grouped")
+    print(f"  {over_group}/{spans_group} = {share_group:.4%}; worst decoys (grouped): ", end="")
+    print(sorted(by_decoy.items(), key=lambda item: -item[1])[:8])
 
-    print(f"\n{'decoy set':12} {'lines':>7} {'masked':>7} {'fp rate':>9}  examples")
+    print(f"\n{'decoy set':14} {'lines':>7} {'masked':>7} {'fp rate':>9}  examples")
     rates: dict[str, float] = {}
     for name, (make, contexts) in FP_SETS.items():
         rate, hits, total, examples = false_positive_rate(_rotate(contexts, make(rng)), detector)
         rates[name] = rate
-        print(f"{name:12} {total:7d} {hits:7d} {rate:9.5f}  {examples}")
+        print(f"{name:14} {total:7d} {hits:7d} {rate:9.5f}  {examples}")
     rate, hits, total, examples = false_positive_rate(region_lines(), detector)
-    rates["region"] = rate
-    print(f"{'region':12} {total:7d} {hits:7d} {rate:9.5f}  {examples}")
+    rates["region_plain"] = rate
+    print(f"{'region_plain':14} {total:7d} {hits:7d} {rate:9.5f}  {examples}")
+    acct_rate, acct_hits, acct_total = account_recall(rng, detector)
+    print(f"\naccount ids in prose / text output / dashed: {acct_hits}/{acct_total} masked = {acct_rate:.4f}")
     print(f"elapsed {time.perf_counter() - started:.1f} s")
     print(
         json.dumps(
             {
                 "recall": round(overall, 5),
+                "recall_grouped": round(grouped_all, 5),
                 "recall_min_label": round(worst_hit / worst_total, 5),
-                "fp_rate_sha": round(rates["sha"], 5),
-                "fp_rate_uuid": round(rates["uuid"], 5),
-                "fp_rate_timestamp": round(rates["timestamp"], 5),
-                "fp_rate_region": round(rates["region"], 5),
-                "fp_rate_words": round(rates["words"], 5),
+                "recall_account_prose": round(acct_rate, 5),
+                "over_masking_alone": round(share_alone, 5),
+                "over_masking_grouped": round(share_group, 5),
+                **{f"fp_rate_{name}": round(rate, 5) for name, rate in rates.items()},
                 "recall_min_label_name": worst_label,
                 "planted": planted_all,
                 "corpus_mb": round(size, 3),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from maskkit.core.messages import (
     map_json_strings,
     map_request_strings,
     replace_thinking,
+    structured_values,
     thinking_texts,
     unmask_text,
 )
@@ -81,6 +83,27 @@ class _MintRequest:
 class _Masked:
     plan: MaskPlan
     mapping: dict[tuple[str, str], str] = field(repr=False)
+
+
+def _keyed_spans(text: str, pairs: Sequence[tuple[str, str]]) -> list[Span]:
+    """Where the values a JSON text's keys name occur in that text: as whole JSON strings (`"Bucket": "logs"`),
+    and numbers as whole numbers (`"AccountId": 410295837716`)."""
+    spans: list[Span] = []
+    for kind, original in pairs:
+        if original.isdigit():
+            needle, shift = original, 0
+        else:
+            needle, shift = json.dumps(original, ensure_ascii=False), 1
+        start = text.find(needle)
+        while start != -1:
+            end = start + len(needle)
+            whole = not original.isdigit() or (
+                (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+            )
+            if whole:
+                spans.append(Span(start + shift, end - shift, kind))
+            start = text.find(needle, start + 1)
+    return spans
 
 
 def _advance(
@@ -141,6 +164,9 @@ class Masker:
         if cached is None:
             try:
                 spans = self.detector.detect(text)
+                keyed = _keyed_spans(text, self.detector.detect_json(text)) if text.lstrip()[:1] in "{[" else []
+                if keyed:
+                    spans = resolve_spans(text, [*spans, *keyed])
                 secret_runs = [
                     Span(start, end, ENCODED_KIND)
                     for start, end, plain in self._decoded_runs(text)
@@ -171,7 +197,9 @@ class Masker:
             state = self._recall.setdefault(self.namespace, NamespaceRecall())
         return state
 
-    def _plan(self, texts: Sequence[str], state: NamespaceRecall | None) -> MaskPlan:
+    def _plan(
+        self, texts: Sequence[str], state: NamespaceRecall | None, keyed: Mapping[str, str] | None = None
+    ) -> MaskPlan:
         try:
             return plan_mask(
                 texts,
@@ -180,6 +208,7 @@ class Masker:
                 state,
                 decoded_runs=self._decoded_runs,
                 enabled=self.detector.enabled,
+                keyed=keyed,
             )
         except DetectionError:
             raise
@@ -250,7 +279,9 @@ class Masker:
                     state.remember((kind, original), pseudonym)
                 state.view = view
 
-    def _rounds(self, texts: Sequence[str]) -> Generator[_MintRequest | None, MintReply | None, _Masked]:
+    def _rounds(
+        self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
+    ) -> Generator[_MintRequest | None, MintReply | None, _Masked]:
         """The masking protocol without I/O: yields None to ask for the recall index to be loaded, or a mint
         request; receives the mint reply. Other workers' new originals arrive with the reply and are applied
         before the answer is used: if they (or an expired mapping) change the plan, plan again and mint again,
@@ -258,7 +289,7 @@ class Masker:
         state = self._state()
         if state is not None and state.view is None:
             yield None
-        plan = self._plan(texts, state)
+        plan = self._plan(texts, state, keyed)
         mapping: dict[tuple[str, str], str] = {}
         for _ in range(_MAX_ROUNDS):
             request = self._split(plan.items, state)
@@ -267,14 +298,14 @@ class Masker:
             if reply.reset and state is not None:
                 state.reset()
                 yield None
-                plan = self._plan(texts, state)
+                plan = self._plan(texts, state, keyed)
                 continue
             mapping.update(request.local)
             mapping.update(reply.pseudonyms)
             for pseudonym in reply.missing:
                 mapping = {item: p for item, p in mapping.items() if p != pseudonym}
             if self._learn(state, request, reply):
-                plan = self._plan(texts, state)
+                plan = self._plan(texts, state, keyed)
             if all(item in mapping for item in plan.items):
                 return _Masked(plan, {item: mapping[item] for item in plan.items})
         raise DetectionError("the vault kept changing while this text was masked; nothing was sent, retry")
@@ -310,10 +341,12 @@ class Masker:
         masked, reverse, kinds = await self.amask_texts([text])
         return MaskResult(masked[0], reverse, kinds)
 
-    def mask_texts(self, texts: Sequence[str]) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    def mask_texts(
+        self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str], dict[str, str]]:
         """Mask several texts together (usually one vault round trip): (masked texts, pseudonym -> original,
-        pseudonym -> kind)."""
-        rounds = self._rounds(texts)
+        pseudonym -> kind). `keyed` maps originals known from their JSON key to their kind."""
+        rounds = self._rounds(texts, keyed)
         step = _advance(rounds, None)
         while not isinstance(step, _Masked):
             if step is None:
@@ -326,10 +359,12 @@ class Masker:
                 step = _advance(rounds, reply)
         return self._finish(texts, step.plan.spans, step.mapping)
 
-    async def amask_texts(self, texts: Sequence[str]) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    async def amask_texts(
+        self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str], dict[str, str]]:
         # Planning is CPU work: for a large body it runs in a worker thread, so the event loop keeps serving.
         offload = sum(map(len, texts)) >= _OFFLOAD_CHARS
-        rounds = self._rounds(texts)
+        rounds = self._rounds(texts, keyed)
 
         async def advance(reply: MintReply | None) -> _MintRequest | _Masked | None:
             return await asyncio.to_thread(_advance, rounds, reply) if offload else _advance(rounds, reply)
@@ -400,11 +435,14 @@ class Masker:
                     "policy is `block` (MASKKIT_MEDIA); remove them or set MASKKIT_MEDIA=pass"
                 ) from None
             raise
+        keyed = self._keyed(structured_values(body))
         thinking = thinking_texts(body)
         if thinking:
             # The memo read does not depend on the mint: both are in flight at once (latency of one round trip).
             minted, recalled = await asyncio.gather(
-                self.amask_texts(texts), recall_thinking(self.vault, self.namespace, thinking), return_exceptions=True
+                self.amask_texts(texts, keyed),
+                recall_thinking(self.vault, self.namespace, thinking),
+                return_exceptions=True,
             )
             if isinstance(minted, BaseException):
                 raise minted
@@ -412,12 +450,21 @@ class Masker:
                 raise recalled
             (masked, reverse, _), memo = minted, recalled
         else:
-            (masked, reverse, _), memo = await self.amask_texts(texts), {}
+            (masked, reverse, _), memo = await self.amask_texts(texts, keyed), {}
         table = dict(zip(texts, masked, strict=True))
         masked_body = map_request_strings(body, lambda t: table[t], media=media)
         if memo:
             masked_body = replace_thinking(body, masked_body, memo)
         return masked_body, reverse
+
+    def _keyed(self, values: Sequence[Any]) -> dict[str, str]:
+        """original -> kind for every value of these JSON parts that its key names (`{"Password": "..."}`)."""
+        if not values:
+            return {}
+        try:
+            return {original: kind for kind, original in self.detector.detect_json(list(values))}
+        except Exception as exc:  # a detector bug must never let text through
+            raise DetectionError(f"detection failed ({type(exc).__name__}); nothing was sent") from None
 
     async def remember_thinking(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Record (masked, restored) thinking texts so the next turn can send back exactly what was signed."""
@@ -432,7 +479,7 @@ class Masker:
             return text
 
         map_json_strings(value, collect)
-        masked, reverse, _ = await self.amask_texts(texts)
+        masked, reverse, _ = await self.amask_texts(texts, self._keyed([value]))
         table = dict(zip(texts, masked, strict=True))
         return map_json_strings(value, lambda t: table[t]), reverse
 

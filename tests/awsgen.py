@@ -46,6 +46,8 @@ __all__ = [
     "EC2_PREFIX_LABELS",
     "EXTRA_LABELS",
     "LABELS",
+    "OVERMASK_CLASSES",
+    "REAL_OUTPUT_LABELS",
     "Document",
     "Planted",
     "check_document",
@@ -82,6 +84,9 @@ class Document:
     text: str
     planted: tuple[Planted, ...]
     decoys: tuple[str, ...] = ()
+    #: Snippets of the text inside which masking a decoy is fine: its context names it (`--db-cluster-identifier
+    #: prod` masks `prod` there; only its other mentions must survive).
+    allowed: tuple[str, ...] = ()
 
 
 EC2_PREFIX_LABELS: dict[str, str] = {
@@ -151,7 +156,21 @@ BRIEF_LABELS: frozenset[str] = frozenset(
 #: IAM group and customer-managed policy names, RDS ``DbiResourceId`` (``db-`` + 26 chars)
 #: and the 16-hex id at the end of an ELBv2 load balancer ARN.
 EXTRA_LABELS: frozenset[str] = frozenset({"group_name", "policy_name", "rds_resource_id", "load_balancer_id"})
-LABELS: frozenset[str] = BRIEF_LABELS | EXTRA_LABELS
+#: Shapes found leaking on real AWS output (issue 14): RDS snapshot ids, ids in customer-specific AWS host
+#: names (EKS, RDS Proxy, OpenSearch), BYOIP pools, EC2 Fleet ids, export/import task ids, secrets of any
+#: length (or encoded: ``\\/``, ``%2F``, wrapped) under secret-like names, S3 canonical user ids.
+REAL_OUTPUT_LABELS: frozenset[str] = frozenset(
+    {
+        "rds_snapshot",
+        "aws_host_id",
+        "ip_pool_id",
+        "fleet_id",
+        "task_id",
+        "secret_value",
+        "canonical_user_id",
+    }
+)
+LABELS: frozenset[str] = BRIEF_LABELS | EXTRA_LABELS | REAL_OUTPUT_LABELS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -356,6 +375,7 @@ class _Doc:
         self.rng = rng
         self._planted: dict[tuple[str, str], None] = {}
         self._decoys: dict[str, None] = {}
+        self._allowed: dict[str, None] = {}
         self.region = rng.choice(REGIONS)
         self.account = self.account_id()
 
@@ -370,12 +390,18 @@ class _Doc:
         self._decoys[value] = None
         return value
 
+    def allow(self, snippet: str) -> str:
+        """`snippet` may be masked although it holds a decoy (its context names the value)."""
+        self._allowed[snippet] = None
+        return snippet
+
     def finish(self, kind: str, text: str) -> Document:
         doc = Document(
             kind=kind,
             text=text,
             planted=tuple(Planted(label, value) for label, value in self._planted),
             decoys=tuple(self._decoys),
+            allowed=tuple(self._allowed),
         )
         check_document(doc)
         return doc
@@ -401,9 +427,7 @@ class _Doc:
 
     def private_dns(self, ip: str) -> str:
         host = "ip-" + ip.replace(".", "-")
-        return (
-            f"{host}.ec2.internal" if self.region == "us-east-1" else f"{host}.{self.region}.compute.internal"
-        )
+        return f"{host}.ec2.internal" if self.region == "us-east-1" else f"{host}.{self.region}.compute.internal"
 
     def mac(self) -> str:
         return "0a:" + ":".join(_rand(self.rng, _HEX, 2) for _ in range(5))
@@ -536,9 +560,7 @@ class _Doc:
     def rds_instance(self) -> str:
         rng = self.rng
         engine = rng.choice(("db", "postgres", "mysql", "aurora", "pg"))
-        return self.plant(
-            "rds_instance", f"{rng.choice(APPS)}-{rng.choice(SHORT_ENVS)}-{engine}-{self.sfx()}"
-        )
+        return self.plant("rds_instance", f"{rng.choice(APPS)}-{rng.choice(SHORT_ENVS)}-{engine}-{self.sfx()}")
 
     def rds_endpoint(self, instance: str) -> str:
         h = self.plant("rds_endpoint_hash", _rand(self.rng, _LOWER_ALNUM, 12))
@@ -550,9 +572,7 @@ class _Doc:
     def load_balancer_name(self) -> str:
         rng = self.rng
         kind = rng.choice(("alb", "elb", "web", "api"))
-        return self.plant(
-            "load_balancer_name", f"{rng.choice(SHORT_ENVS)}-{rng.choice(APPS)}-{kind}-{self.sfx()}"
-        )
+        return self.plant("load_balancer_name", f"{rng.choice(SHORT_ENVS)}-{rng.choice(APPS)}-{kind}-{self.sfx()}")
 
     def elb_dns(self, name: str, internal: bool = False) -> str:
         digits = self.rng.choice("123456789") + _rand(self.rng, string.digits, 9)
@@ -768,9 +788,7 @@ def describe_instances(rng: random.Random) -> Document:
                 },
             }
             instances.append(inst)
-        reservations.append(
-            {"Groups": [], "Instances": instances, "OwnerId": acct, "ReservationId": d.ec2("r")}
-        )
+        reservations.append({"Groups": [], "Instances": instances, "OwnerId": acct, "ReservationId": d.ec2("r")})
     cmd = f"$ aws ec2 describe-instances --region {region} --filters Name=tag:Team,Values={team}\n"
     return d.finish("describe_instances", cmd + _json({"Reservations": reservations}) + "\n")
 
@@ -893,11 +911,7 @@ def _cloudtrail_identity(d: _Doc) -> tuple[dict[str, object], str]:
             "accessKeyId": d.access_key(),
             "userName": user,
         }
-    src = (
-        d.public_ip()
-        if rng.random() < 0.85
-        else f"{rng.choice(('lambda', 'ec2', 'ecs-tasks'))}.amazonaws.com"
-    )
+    src = d.public_ip() if rng.random() < 0.85 else f"{rng.choice(('lambda', 'ec2', 'ecs-tasks'))}.amazonaws.com"
     return identity, src
 
 
@@ -1012,9 +1026,7 @@ def cloudtrail_event(rng: random.Random) -> Document:
     else:
         text = "\n".join(_json(e, indent=None) for e in events) + "\n"
     stamp = _random_datetime(rng).strftime("%Y%m%dT%H%MZ")
-    log_file = (
-        f"{acct}_CloudTrail_{region}_{stamp}_{_rand(rng, string.ascii_letters + string.digits, 16)}.json.gz"
-    )
+    log_file = f"{acct}_CloudTrail_{region}_{stamp}_{_rand(rng, string.ascii_letters + string.digits, 16)}.json.gz"
     prefix = f"$ zcat {log_file}\n" if rng.random() < 0.5 else ""
     return d.finish("cloudtrail_event", prefix + text)
 
@@ -1022,9 +1034,7 @@ def cloudtrail_event(rng: random.Random) -> Document:
 def _tf_block(header: str, rows: list[tuple[str, str, str]], hidden: int = 0) -> str:
     """Render a ``terraform plan`` resource block: rows are (marker, attribute, rendered value)."""
     width = max(len(a) for _, a, _ in rows)
-    lines = [
-        f"      {m} {a.ljust(width)} = {v}" if m else f"        {a.ljust(width)} = {v}" for m, a, v in rows
-    ]
+    lines = [f"      {m} {a.ljust(width)} = {v}" if m else f"        {a.ljust(width)} = {v}" for m, a, v in rows]
     if hidden:
         lines.append(f"        # ({hidden} unchanged attributes hidden)")
     return header + " {\n" + "\n".join(lines) + "\n    }"
@@ -1069,9 +1079,7 @@ def terraform_plan(rng: random.Random) -> Document:
     for rtype, rname, prefix in rng.sample(network, rng.randint(3, 6)):
         refresh.append(f"module.network.{rtype}.{rname}: Refreshing state... [id={d.ec2(prefix)}]")
     if rng.random() < 0.5:
-        refresh.append(
-            f"module.network.aws_eip_association.nat: Refreshing state... [id={d.ec2('eipassoc')}]"
-        )
+        refresh.append(f"module.network.aws_eip_association.nat: Refreshing state... [id={d.ec2('eipassoc')}]")
 
     ip = d.public_ip()
     old_type, new_type = d.instance_type(), d.instance_type()
@@ -1307,10 +1315,7 @@ def shell_session(rng: random.Random) -> Document:
     def sqs() -> str:
         url = f"https://sqs.{region}.amazonaws.com/{acct}/{d.queue_name()}"
         out = {"MD5OfMessageBody": _rand(rng, _HEX, 32), "MessageId": d.uuid4()}
-        return (
-            f'$ aws sqs send-message --queue-url {url} --message-body \'{{"job": "{d.word()}"}}\'\n'
-            + _json(out)
-        )
+        return f'$ aws sqs send-message --queue-url {url} --message-body \'{{"job": "{d.word()}"}}\'\n' + _json(out)
 
     def git_log() -> str:
         rows = ["$ git log -2"]
@@ -1318,8 +1323,7 @@ def shell_session(rng: random.Random) -> Document:
             rows += [
                 f"commit {d.git_sha()}",
                 f"Author: {_cap(rng.choice(FIRST))} {_cap(rng.choice(LAST))} <dev@example.com>",
-                f"Date:   Mon Apr {rng.randint(10, 28)} {rng.randint(10, 19)}:{rng.randint(10, 59)}:12 2024"
-                " +0200",
+                f"Date:   Mon Apr {rng.randint(10, 28)} {rng.randint(10, 19)}:{rng.randint(10, 59)}:12 2024 +0200",
                 "",
                 f"    Fix {d.word()} job retries",
                 "",
@@ -1705,9 +1709,7 @@ def rds_elb_describe(rng: random.Random) -> Document:
                 }
             ]
         }
-        parts.append(
-            f"$ aws elb describe-load-balancers --load-balancer-names {name} --region {region}\n{_json(lb)}"
-        )
+        parts.append(f"$ aws elb describe-load-balancers --load-balancer-names {name} --region {region}\n{_json(lb)}")
     return d.finish("rds_elb_describe", "\n".join(parts) + "\n")
 
 
@@ -1930,6 +1932,303 @@ def pem_and_config(rng: random.Random) -> Document:
     return d.finish("pem_and_config", text + "\n")
 
 
+# --------------------------------------------------------------------------------------------------
+# Shapes from real AWS output (issue 14), and the look-alikes that must survive
+# --------------------------------------------------------------------------------------------------
+
+#: Decoy class -> values that must never be masked (bench/detection.py reports false positives per class).
+OVERMASK_CLASSES: dict[str, tuple[str, ...]] = {
+    "region": (
+        "us-east-1",
+        "eu-west-1",
+        "ap-southeast-2",
+        "eu-central-1-ham-1a",
+        "us-west-2-lax-1a",
+        "us-east-1-wl1-bos-wlz-1",
+        "use1-az1",
+        "usw2-az2",
+        "us-gov-west-1",
+    ),
+    "word": ("default", "latest", "admin", "prod", "test", "system", "buckets", "main", "master", "staging"),
+    "json_key": ("DBClusterIdentifier", "DBInstanceIdentifier", "LoadBalancerName", "TableName", "BucketName"),
+    "managed_name": (
+        "AdministratorAccess",
+        "SecurityAudit",
+        "ReadOnlyAccess",
+        "AmazonS3ReadOnlyAccess",
+        "AWSLambdaBasicExecutionRole",
+        "AmazonSSMManagedInstanceCore",
+        "Z35SXDOTRQ7X7K",
+        "Z2FDTNDATAQYW2",
+        "Z1H1FL5HABSF5",
+        "Z3AQBSTGFYJSTF",
+    ),
+    "timestamp": (),  # generated per document: compact YYYYMMDDhhmm
+    "version": ("19.3.0.1.ru5", "224.0.0.251", "239.255.255.250", "v2.4.1.7", "12.1.0.2.220719"),
+}
+
+
+def _overmask_decoy(d: _Doc, cls: str) -> str:
+    return d.decoy(d.rng.choice(OVERMASK_CLASSES[cls]))
+
+
+def _compact_timestamp(d: _Doc) -> str:
+    return d.decoy(_random_datetime(d.rng).strftime("%Y%m%d%H%M"))
+
+
+def _escaped_secret(d: _Doc) -> str:
+    """A 40-character secret key as JSON writes it when it escapes `/` (planted as written)."""
+    rng = d.rng
+    while True:
+        key = _rand(rng, _SECRET, 40)
+        if "/" not in key:
+            cut = rng.randrange(5, 35)
+            key = key[:cut] + "/" + key[cut + 1 :]
+        if any(c.isdigit() for c in key) and any(c.isupper() for c in key) and any(c.islower() for c in key):
+            return d.plant("secret_value", key.replace("/", "\\/"))
+
+
+def _encoded_secret(d: _Doc) -> str:
+    """A 40-character secret key percent-encoded in a URL (planted as written)."""
+    rng = d.rng
+    while True:
+        key = _rand(rng, _SECRET, 40)
+        if "/" not in key:
+            cut = rng.randrange(5, 35)
+            key = key[:cut] + "/" + key[cut + 1 :]
+        if any(c.isdigit() for c in key) and any(c.isupper() for c in key) and any(c.islower() for c in key):
+            return d.plant("secret_value", key.replace("/", "%2F").replace("+", "%2B"))
+
+
+def _any_secret(d: _Doc, n: int | None = None) -> str:
+    rng = d.rng
+    while True:
+        value = _rand(rng, string.ascii_letters + string.digits + "+/", n or rng.randint(6, 64))
+        if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+            return d.plant("secret_value", value)
+
+
+def _password_with_url_chars(d: _Doc) -> str:
+    rng = d.rng
+    while True:
+        pw = _rand(rng, string.ascii_letters + string.digits, rng.randint(10, 20))
+        cut = rng.randrange(2, len(pw) - 2)
+        pw = pw[:cut] + rng.choice("@/") + pw[cut:]
+        if any(c.isdigit() for c in pw) and pw[0].isalnum() and pw[-1].isalnum():
+            return d.plant("password", pw)
+
+
+def real_cli_output(rng: random.Random) -> Document:
+    """Transcript of aws CLI calls whose output leaked on real AWS text: RDS snapshots, CloudFront, list-buckets
+    and `s3 ls`, list-valued name fields, `--output text` rows, BYOIP pools, fleets, export tasks; with the
+    look-alikes that must survive (JMESPath field names, managed policies, AWS alias zones, local zones)."""
+    d = _Doc(rng)
+    acct, region = d.account, d.region_decoy()
+    parts: list[str] = []
+    instance = d.rds_instance()
+    manual = d.plant("rds_snapshot", f"{instance}-before-{rng.choice(VERBS)}-{d.sfx()}")
+    stamp = _random_datetime(rng)
+    automated = d.plant("rds_snapshot", f"{instance}-{stamp:%Y-%m-%d-%H-%M}")
+    key = rng.choice(OVERMASK_CLASSES["json_key"][:2])
+    parts.append(
+        f"$ aws rds describe-db-snapshots --db-instance-identifier {instance} "
+        f"--query 'DBSnapshots[].{{{key}:{d.decoy(key)},Id:DBSnapshotIdentifier}}'\n"
+        + _json(
+            {
+                "DBSnapshots": [
+                    {"DBSnapshotIdentifier": f"rds:{automated}", "DBInstanceIdentifier": instance},
+                    {"DBSnapshotIdentifier": manual, "DBInstanceIdentifier": instance},
+                ]
+            }
+        )
+    )
+    copy = d.plant("rds_snapshot", f"{rng.choice(APPS)}-copy-{d.sfx()}")
+    parts.append(
+        f"$ aws rds copy-db-snapshot --source-db-snapshot-identifier {manual} --target-db-snapshot-identifier {copy}"
+    )
+    dist, oai = d.cloudfront_id(), d.cloudfront_id()
+    parts.append(
+        f"$ aws cloudfront get-distribution --id {dist}\n"
+        + _json(
+            {
+                "Distribution": {
+                    "Id": dist,
+                    "DomainName": f"d{_rand(rng, _LOWER_ALNUM, 13)}.cloudfront.net",
+                    "Origins": {
+                        "Items": [
+                            {"S3OriginConfig": {"OriginAccessIdentity": f"origin-access-identity/cloudfront/{oai}"}}
+                        ]
+                    },
+                }
+            }
+        )
+    )
+    buckets = [d.bucket() for _ in range(rng.randint(2, 3))]
+    canonical = d.plant("canonical_user_id", _rand(rng, _HEX, 64))
+    parts.append(
+        "$ aws s3api list-buckets\n"
+        + _json(
+            {
+                "Buckets": [{"Name": b, "CreationDate": d.iso_time("+00:00")} for b in buckets],
+                "Owner": {"DisplayName": rng.choice(FIRST), "ID": canonical},
+            }
+        )
+    )
+    listed = d.bucket()
+    parts.append(
+        "$ aws s3 ls\n" + "\n".join(f"{_random_datetime(rng):%Y-%m-%d %H:%M:%S} {b}" for b in (*buckets, listed))
+    )
+    parts.append(f"$ sam deploy --s3-bucket {d.bucket()} --stack-name {rng.choice(APPS)}-{d.sfx()}")
+    lbs = [d.load_balancer_name() for _ in range(2)]
+    tables = [d.table_name() for _ in range(2)]
+    queues = [d.queue_name() for _ in range(2)]
+    parts.append(
+        "$ aws elb describe-load-balancers --query '{LoadBalancerNames: LoadBalancerDescriptions[].LoadBalancerName}'\n"
+        + _json({"LoadBalancerNames": lbs})
+    )
+    parts.append("$ aws dynamodb list-tables\n" + _json({"TableNames": tables}))
+    parts.append(
+        "$ aws sqs list-queues\n"
+        + _json({"QueueUrls": [f"https://sqs.{region}.amazonaws.com/{acct}/{q}" for q in queues]})
+    )
+    reservation, instance_id = d.ec2("r"), d.ec2("i")
+    parts.append(
+        "$ aws ec2 describe-instances --output text\n"
+        f"RESERVATIONS\t{acct}\t{reservation}\n"
+        f"INSTANCES\t0\tx86_64\t{d.instance_type()}\t{instance_id}\t{d.private_ip()}"
+    )
+    member = d.account_id()
+    parts.append(
+        "$ aws organizations list-accounts --output text\n"
+        f"ACCOUNTS\tarn:aws:organizations::{acct}:account/o-{_rand(rng, _LOWER_ALNUM, 10)}/{member}\t"
+        f"{rng.choice(FIRST)}@example.com\t{d.account_id()}\tACTIVE\t{rng.choice(APPS)}"
+    )
+    pool = d.plant("ip_pool_id", f"ipv4pool-ec2-{_rand(rng, _HEX, 17)}")
+    pool6 = d.plant("ip_pool_id", f"ipv6pool-ec2-{_rand(rng, _HEX, 17)}")
+    fleet = d.plant("fleet_id", f"fleet-{d.uuid4()}")
+    export = d.plant("task_id", f"export-ami-{_rand(rng, _HEX, 17)}")
+    imported = d.plant("task_id", f"import-snap-{_rand(rng, _HEX, 17)}")
+    parts.append(
+        f"$ aws ec2 describe-public-ipv4-pools\n{_json({'PublicIpv4Pools': [{'PoolId': pool}, {'PoolId': pool6}]})}\n"
+        f"$ aws ec2 describe-fleets --fleet-ids {fleet}\n"
+        f"$ aws ec2 describe-export-image-tasks --export-image-task-ids {export}\n"
+        f"$ aws ec2 describe-import-snapshot-tasks --import-task-ids {imported}"
+    )
+    role = d.role_name()
+    managed = d.decoy(rng.choice([n for n in OVERMASK_CLASSES["managed_name"] if not n.startswith("Z")]))
+    parts.append(
+        f"$ aws iam list-attached-role-policies --role-name {role}\n"
+        + _json({"AttachedPolicies": [{"PolicyName": managed, "PolicyArn": f"arn:aws:iam::aws:policy/{managed}"}]})
+    )
+    zone = d.decoy(rng.choice(ELB_ZONE_IDS))
+    parts.append(
+        "$ aws route53 list-resource-record-sets --hosted-zone-id "
+        + d.hosted_zone_id()
+        + "\n"
+        + _json({"AliasTarget": {"HostedZoneId": zone, "DNSName": f"dualstack.{lbs[0]}.{region}.elb.amazonaws.com"}})
+    )
+    local_zone = _overmask_decoy(d, "region")
+    parts.append(
+        "$ aws ec2 describe-placement-groups\n"
+        + _json({"PlacementGroups": [{"GroupName": local_zone, "Strategy": "cluster", "State": "available"}]})
+    )
+    return d.finish("real_cli_output", "\n\n".join(parts) + "\n")
+
+
+def real_secrets_and_hosts(rng: random.Random) -> Document:
+    """`.env` name variants, passwords in every form, secrets of any length, kubeconfig and endpoint hosts."""
+    d = _Doc(rng)
+    region = d.region_decoy()
+    lines = [
+        "# .env.production",
+        f"AWS_SECRET_ACCESS_KEY_PROD={_any_secret(d, 44)}",
+        f"AWS_SECRET_ACCESS_KEY_{rng.randint(2, 9)}={d.secret_key()}",
+        f"S3_SECRET={_any_secret(d)}",
+        f"SECRET={_any_secret(d)}",
+        f"AWS_SECRET_KEY_ID={_any_secret(d, 20)}",
+        f"DB_PASS={d.password()}",
+        f"{rng.choice(APPS).upper()}_PASSWORD={d.password()}",
+        f"WEBHOOK_URL=https://hooks.example.com/notify?secret={_any_secret(d, 24)}&channel=ops",
+        "",
+        f"$ mysql -u admin -p{d.password()} -h {d.rds_endpoint(d.rds_instance())}",
+        f"$ psql --password {d.password()} -h localhost",
+        f"DATABASE_URL=postgres://app:{_password_with_url_chars(d)}@{d.rds_endpoint(d.rds_instance())}:5432/app",
+        "",
+        f"$ aws guardduty enable-organization-admin-account --admin-account-id {d.account}",
+        "$ aws secretsmanager get-secret-value --secret-id app/db",
+        _json({"Name": "app/db", "SecretString": json.dumps({"password": d.password(), "port": 5432})}),
+    ]
+    eks = d.plant("aws_host_id", _rand(rng, "0123456789ABCDEF", 32))
+    cell = d.plant("aws_host_id", _rand(rng, string.ascii_lowercase, 2) + str(rng.randint(1, 9)))
+    proxy_id = d.plant("aws_host_id", "proxy-" + _rand(rng, _LOWER_ALNUM, 12))
+    domain = d.plant("aws_host_id", f"search-{rng.choice(APPS)}-{_rand(rng, _LOWER_ALNUM, 26)}")
+    cluster = f"{rng.choice(APPS)}-{rng.choice(SHORT_ENVS)}"
+    lines += [
+        "",
+        "$ cat ~/.kube/config",
+        "clusters:",
+        "- cluster:",
+        "    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
+        f"    server: https://{eks}.{cell}.{region}.eks.amazonaws.com",
+        f"  name: {cluster}",
+        "",
+        f"RDS_PROXY_HOST={rng.choice(APPS)}.endpoint.{proxy_id}.{region}.rds.amazonaws.com",
+        f"OPENSEARCH_URL=https://{domain}.{region}.es.amazonaws.com",
+    ]
+    return d.finish("real_secrets_and_hosts", "\n".join(lines) + "\n")
+
+
+def real_prose_and_encodings(rng: random.Random) -> Document:
+    """A support thread: account ids in prose, ids inside URLs and file names, secrets escaped, encoded,
+    wrapped, old STS tokens, a key pasted without its BEGIN line, console links; and words, regions,
+    versions and timestamps that must survive."""
+    d = _Doc(rng)
+    region = d.region_decoy()
+    acct2, acct3 = d.account_id(), d.account_id()
+    dashed = rng.choice("123456789") + _rand(rng, string.digits, 11)
+    dashed_text = f"{dashed[:4]}-{dashed[4:8]}-{dashed[8:]}"
+    d.plant("account_id", dashed_text)
+    key_id, instance, snap_owner = d.access_key(), d.ec2("i"), d.ec2("i")
+    word = _overmask_decoy(d, "word")
+    cluster_word = _overmask_decoy(d, "word")
+    version = _overmask_decoy(d, "version")
+    stamp = _compact_timestamp(d)
+    lines = [
+        f"Hi team, this is for AWS account {d.account} ({region}). The account is {acct2}; billing sits in {acct3}.",
+        f"Finance wrote it as {dashed_text} on the invoice.",
+        f"The {word} settings are fine; see https://docs.aws.amazon.com/AmazonS3/latest/userguide/"
+        f"{d.decoy('buckets')}.html",
+        f"The cluster is named {cluster_word} (aws rds describe-db-clusters "
+        f"{d.allow(f'--db-cluster-identifier {cluster_word}')});"
+        f" {cluster_word} is fine.",
+        f"Oracle patch {version} is installed; build {stamp} passed; zone {_overmask_decoy(d, 'region')} is fine.",
+        f"Presigned: https://{d.bucket()}.s3.amazonaws.com/x?X-Amz-Credential%3D{key_id}%2F20240101%2F{region}",
+        f"Log path: s3://{d.bucket()}/logs%2F{instance}%2Fconsole.log and snap_{snap_owner}.json,"
+        f" {instance}_console.log",
+        f'Config: {{"aws_secret_access_key": "{_escaped_secret(d)}"}}',
+        f"curl 'https://example.com/hook?k={_encoded_secret(d)}&v=1'",
+    ]
+    wrapped_key = _rand(rng, _SECRET, 40)
+    cut = rng.randrange(12, 30)
+    wrapped = d.plant("secret_value", wrapped_key[:cut] + "\n" + wrapped_key[cut:])
+    token = d.plant("session_token", rng.choice(("FQoDYXdz", "AQoDYXdz")) + _rand(rng, _B64, rng.randint(150, 250)))
+    lines += [
+        f"aws_secret_access_key = {wrapped}",
+        f"aws_session_token = {token}",
+        "",
+        "Pasted from the key file (the first line got lost):",
+    ]
+    pem = d.pem()
+    body = pem.split("\n", 1)[1]
+    lines.append(body)
+    rds, ec2_console = d.rds_instance(), d.ec2("i")
+    lines += [
+        f"RDS: https://{region}.console.aws.amazon.com/rds/home?region={region}#database:id={rds};is-cluster=false",
+        f"EC2: https://{region}.console.aws.amazon.com/ec2/home?region={region}#InstanceDetails:instanceId={ec2_console}",
+    ]
+    return d.finish("real_prose_and_encodings", "\n".join(lines) + "\n")
+
+
 DOCUMENT_KINDS: dict[str, Callable[[random.Random], Document]] = {
     "describe_instances": describe_instances,
     "credentials_file": credentials_file,
@@ -1942,6 +2241,9 @@ DOCUMENT_KINDS: dict[str, Callable[[random.Random], Document]] = {
     "rds_elb_describe": rds_elb_describe,
     "cloudformation_yaml": cloudformation_yaml,
     "pem_and_config": pem_and_config,
+    "real_cli_output": real_cli_output,
+    "real_secrets_and_hosts": real_secrets_and_hosts,
+    "real_prose_and_encodings": real_prose_and_encodings,
 }
 """Document kind -> function generating one document of that kind from a ``random.Random``."""
 
@@ -1970,9 +2272,7 @@ def check_document(doc: Document) -> None:
             problems.append(f"planted {p.label} {p.value!r} not in text")
         spans += [(i, i + len(p.value)) for i in _occurrences(doc.text, p.value)]
     for decoy in doc.decoys:
-        free = any(
-            all(i + len(decoy) <= a or b <= i for a, b in spans) for i in _occurrences(doc.text, decoy)
-        )
+        free = any(all(i + len(decoy) <= a or b <= i for a, b in spans) for i in _occurrences(doc.text, decoy))
         if not free:
             problems.append(f"decoy {decoy!r} does not occur outside planted values")
     if problems:

@@ -225,3 +225,24 @@ def replace_thinking(original: dict[str, Any], masked: dict[str, Any], memo: dic
         if before["thinking"] in memo:
             after["thinking"] = memo[before["thinking"]]
     return masked
+
+
+# --- structured values --------------------------------------------------------------------------------------------
+
+
+def structured_values(body: dict[str, Any]) -> list[Any]:
+    """The parts of a Messages request whose JSON keys say what their values are: tool calls' `input`, tool
+    definitions' `input_schema`, `metadata`. Each string there is masked on its own, so the key is the only
+    context a value like `{"Bucket": "logs"}` has; the detector reads these with their keys."""
+    out: list[Any] = []
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") in _TOOL_CALLS and "input" in block:
+                out.append(block["input"])
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and "input_schema" in tool:
+            out.append(tool["input_schema"])
+    if "metadata" in body:
+        out.append(body["metadata"])
+    return out

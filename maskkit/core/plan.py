@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from maskkit.core.encoded import ENCODED_KIND
@@ -170,10 +170,13 @@ def plan_mask(
     *,
     decoded_runs: Callable[[str], Sequence[tuple[int, int, str]]] | None = None,
     enabled: frozenset[str] | None = None,
+    keyed: Mapping[str, str] | None = None,
 ) -> MaskPlan:
     """The plan for masking `texts` together. `detect` gives a text's spans from context, `decoded_runs` its
     encoded runs whose decoding is worth checking (both cached by the caller), `state` the namespace's recall
-    (None: no recall, only this request's own detections are spread)."""
+    (None: no recall, only this request's own detections are spread), `keyed` original -> kind for values this
+    request's JSON keys name (a text that is exactly such a value is masked whole; recall-safe ones spread)."""
+    keyed = keyed or {}
     unique = list(dict.fromkeys(texts))
     detected: dict[str, list[Span]] = {text: detect(text) for text in unique}
     runs: dict[str, Sequence[tuple[int, int, str]]] = {
@@ -190,6 +193,7 @@ def plan_mask(
             for span in detected[text]
             if span.kind != LITERAL and state.index.get(text[span.start : span.end]) is None
         ]
+        fresh += [(kind, original, "") for original, kind in keyed.items() if state.index.get(original) is None]
         if fresh:
             state.index.add_many(fresh)
         for text in unique:
@@ -200,12 +204,17 @@ def plan_mask(
             (span.kind, text[span.start : span.end], "") for text in unique for span in detected[text]
             if span.kind != LITERAL
         )
+        index.add_many((kind, original, "") for original, kind in keyed.items())
         for text in unique:
             found = index.find(text) if len(index) else []
             for start, end, plain in runs[text] if len(index) else ():
                 if index.find(plain):
                     found.append(Span(start, end, ENCODED_KIND))
             spans_by_text[text] = resolve(text, [*detected[text], *found]) if found else detected[text]
+    for text in unique:
+        kind = keyed.get(text)
+        if kind is not None and (enabled is None or kind in enabled):
+            spans_by_text[text] = [Span(0, len(text), kind)]
     items: dict[tuple[str, str], None] = {}
     for text in unique:
         for span in spans_by_text[text]:

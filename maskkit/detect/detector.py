@@ -28,11 +28,14 @@ quoted 12-digit account ids.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
+from maskkit.core.recall_safe import is_aws_public_name, recall_safe
 from maskkit.types import Span
 
 __all__ = [
@@ -111,8 +114,12 @@ EC2_PREFIXES: dict[str, tuple[str, str]] = {
     "ipam-scope": ("IPAM_SCOPE_ID", "ipamscope"),
     "elb": ("ELB_RESOURCE_ID", "elbres"),
     "export-i": ("EXPORT_TASK_ID", "export"),
+    "export-ami": ("EXPORT_TASK_ID", "export"),
     "import-i": ("IMPORT_TASK_ID", "import"),
     "import-ami": ("IMPORT_TASK_ID", "import"),
+    "import-snap": ("IMPORT_TASK_ID", "import"),
+    "ipv4pool-ec2": ("PUBLIC_IP_POOL_ID", "ippool"),
+    "ipv6pool-ec2": ("PUBLIC_IP_POOL_ID", "ippool"),
     "sir": ("SPOT_REQUEST_ID", "sir"),
     "afi": ("FPGA_IMAGE_ID", "afi"),
     "agfi": ("FPGA_IMAGE_GLOBAL_ID", "agfi"),
@@ -162,6 +169,9 @@ KINDS: dict[str, str] = {
     "SIGNATURE": "sig",
     "PEM_PRIVATE_KEY": "pem",
     "ENCODED_VALUE": "enc",
+    "RDS_SNAPSHOT": "rdssnap",
+    "SECRET_VALUE": "secval",
+    "CANONICAL_USER_ID": "canon",
     LITERAL: "lit",
 }
 
@@ -184,6 +194,8 @@ ARN_RESOURCE_KINDS: dict[tuple[str, str], str] = {
     ("s3", "*"): "S3_BUCKET",
     ("rds", "db"): "RDS_INSTANCE",
     ("rds", "cluster"): "RDS_INSTANCE",
+    ("rds", "snapshot"): "RDS_SNAPSHOT",
+    ("rds", "cluster-snapshot"): "RDS_SNAPSHOT",
     ("elasticloadbalancing", "loadbalancer"): "LOAD_BALANCER",
     ("elasticloadbalancing", "targetgroup"): "TARGET_GROUP",
     ("secretsmanager", "secret"): "SECRET_NAME",
@@ -227,8 +239,8 @@ _IAM_NAME = r"[A-Za-z0-9+=,.@_-]{1,128}(?![A-Za-z0-9+=,.@_-])"
 _END = r"(?![A-Za-z0-9_])"
 #: A password: the whole quoted string when quoted (the separator ate the opening quote), else up to a delimiter.
 _PASSWORD_VALUE = (
-    r"""(?:(?<=")(?P<v1>[^"\r\n]{1,200})(?=")|(?<=')(?P<v2>[^'\r\n]{1,200})(?=')|"""
-    r"""(?<!["'])(?P<v3>[^\s"'`,;{}()\[\]]{1,200}))"""
+    r"""(?:(?<=")(?P<v1>(?:[^"\\\r\n]|\\.){1,4096})(?=")|(?<=')(?P<v2>[^'\r\n]{1,4096})(?=')|"""
+    r"""(?<!["'])(?P<v3>(?:[^\s"'`,;{}()\[\]&]|&(?![A-Za-z_][A-Za-z0-9_.-]*=)){1,200}))"""
 )
 
 _NOT_A_VALUE = frozenset(
@@ -249,15 +261,26 @@ def _is_password(value: str) -> bool:
 
 
 def _is_name(value: str) -> bool:
-    """A resource name worth masking: not a placeholder, a reference or an ordinary keyword."""
-    return value.lower() not in _NOT_A_VALUE and not value.startswith(("${", "$(", "{{", "<", "*", "!"))
+    """A resource name worth masking: not a placeholder, a reference, an ordinary keyword or a name AWS gives
+    every customer alike (a region, an AZ, a local zone, a managed policy: `is_aws_public_name`)."""
+    return (
+        value.lower() not in _NOT_A_VALUE
+        and not value.startswith(("${", "$(", "{{", "<", "*", "!"))
+        and not is_aws_public_name(value)
+    )
+
+
+def _is_secret(value: str) -> bool:
+    """A value under a secret-like name: anything but a placeholder, a reference or a CloudFormation tag."""
+    return _is_password(value) and not value.startswith(("!", "arn:"))
 
 
 def _is_public_ip(value: str) -> bool:
     try:
-        return ipaddress.ip_address(value).is_global
+        address = ipaddress.ip_address(value)
     except ValueError:
         return False
+    return address.is_global and not address.is_multicast
 
 
 def _is_ip(value: str) -> bool:
@@ -286,6 +309,43 @@ def _looks_random_40(value: str) -> bool:
 
 def _has_letters_and_digits(value: str) -> bool:
     return sum(c.isdigit() for c in value) >= 2 and sum(c.isalpha() for c in value) >= 2
+
+
+#: AWS's own hosted zones, the same for every customer (alias targets of ELB, CloudFront, S3 websites, API
+#: Gateway, Global Accelerator, Elastic Beanstalk): public, never masked.
+AWS_HOSTED_ZONE_IDS: frozenset[str] = frozenset(
+    """
+    Z2FDTNDATAQYW2 Z2BJ6XQ5FK7U4H
+    Z35SXDOTRQ7X7K Z3AADJGX6KTTL2 Z368ELLRRE2KJ0 Z1H1FL5HABSF5 ZQSVJUPU6J1EY Z215JYRZR1TBD5 Z32O12XQLNTSW2
+    ZHURV8PSTC4K8 Z3Q77PNBQS71R4 Z23TAZ7KKJ3L5B ZP97RAFLXTNZK Z14GRHDCWA56QT ZWKZPGTI48KDX Z1LMS91P8CMLE5
+    Z1GM3OXH4ZPM65 Z2P70J7HTTTPLU Z26RNL4JYFTOTI ZLMOA37VPKANP Z24FKFUX50B4VW Z18D5FSROUN65G Z2IFOLAFXWLO4F
+    Z3F0SRJ5LGBH90 ZKVM4W9LS7TM ZCT6FZBF4DROD Z31USIVHYNEOWT
+    Z3AQBSTGFYJSTF Z2O1EMRO9K5GLX Z2F56UZL2M1ACD Z3BJ6K6RIION7M Z1BKCTXD74EZPE Z21DNDUVLTQW6Q Z3O0J2DXBE1FTB
+    Z1WCIGYICN2BYD Z2M4EHUR26P7ZW Z7KQH4QJS55SO Z3GKZC51ZF0DB4 Z3R1K369G5AVDG Z1QDHH18159H29 Z11RGJOFQNVJUP
+    Z3W03O7B5YMIYP Z3BAZG2TWCNX0D
+    Z1UJRXOUMOOFQ8 Z2OJLYMUO9EFXC ZLY8HYME6SFDD Z117KPS5GTRQ2G Z38NKT9BP95V3O Z2NYPWQ7DFZAZH
+    """.split()
+)
+
+
+def _is_customer_zone(value: str) -> bool:
+    return value not in AWS_HOSTED_ZONE_IDS
+
+
+def _is_customer_zone_shape(value: str) -> bool:
+    return _has_letters_and_digits(value) and value not in AWS_HOSTED_ZONE_IDS
+
+
+def _secret_key_40(value: str) -> bool:
+    """A 40-character secret key written with `\\/` escapes or `%2F`/`%2B` encoding."""
+    plain = value.replace("\\/", "/").replace("%2F", "/").replace("%2f", "/").replace("%2B", "+")
+    plain = plain.replace("%2b", "+")
+    return plain != value and len(plain) == 40 and _looks_random_40(plain)
+
+
+def _wrapped_secret(value: str) -> bool:
+    """A secret key wrapped over two lines: 40 characters once the line break is taken out."""
+    return len("".join(value.split())) == 40
 
 
 def _not_a_timestamp(value: str) -> bool:
@@ -383,14 +443,14 @@ class Field:
 
     def plain_regexes(self) -> list[str]:
         """This rule as self-contained regexes (key form, flag form), the way a bare regex masker writes it."""
-        value = self.value.replace("(?P<v", "(?P<w")
+        value = self.value if "(?P<v" in self.value else f"(?P<v>{self.value})"
         out = []
         if self.names:
             names = "|".join(_name_regex(name) for name in self.names)
-            out.append(rf"(?<![A-Za-z0-9_.-])(?i:{names}){_SEP}(?!arn:)(?P<v>{value})")
+            out.append(rf"(?<![A-Za-z0-9_.-])(?i:{names}){_SEP}(?!arn:){value}")
         if self.flags:
             flags = "|".join(re.escape(f) for f in self.flags)
-            out.append(rf"(?:{flags})(?:=|[ \t]+)[\"']?(?!arn:)(?P<v>{value})")
+            out.append(rf"(?:{flags})(?:=|[ \t]+)[\"']?(?!arn:){value}")
         return out
 
 
@@ -403,22 +463,43 @@ def _name_regex(name: str) -> str:
 FIELDS: tuple[Field, ...] = (
     Field(
         "SECRET_ACCESS_KEY",
-        ("awssecret", "*secretaccesskey", "*secretkey"),
-        rf"[{_B64}]{{40}}(?![{_B64}=])",
-        ("--secret-access-key",),
+        ("awssecret", "*secretaccesskey", "*secretkey", "*secretkeyid", "*awssecretaccesskey"),
+        _PASSWORD_VALUE,
+        ("--secret-access-key", "--aws-secret-access-key"),
+        _is_secret,
+    ),
+    Field(
+        "SECRET_VALUE",
+        ("*secret", "secretstring", "*clientsecret", "*apisecret", "*secretvalue", "*apikey", "*apitoken"),
+        _PASSWORD_VALUE,
+        ("--secret-string", "--client-secret", "--api-key"),
+        _is_secret,
     ),
     Field("SESSION_TOKEN", ("*sessiontoken", "*securitytoken"), rf"[{_B64}=%]{{16,}}", ("--session-token",)),
     Field(
         "ACCOUNT_ID",
-        ("*account", "*accountid", "*accountnumber", "*ownerid", "owner", "*bucketowner", "aws", "*accounts"),
+        (
+            "*account",
+            "*accountid",
+            "*accountnumber",
+            "*ownerid",
+            "owner",
+            "*bucketowner",
+            "aws",
+            "*accounts",
+            "*acct",
+            "*acctid",
+            "*accountids",
+        ),
         r"[0-9]{12}(?![0-9])",
         ("--account-id", "--owner-id", "--owner-ids", "--source-account", "--account", "--expected-bucket-owner"),
     ),
+    Field("CANONICAL_USER_ID", ("*canonicaluserid", "canonicaluser", "id"), r"[0-9a-f]{64}(?![0-9a-f])"),
     Field(
         "S3_BUCKET",
         ("*bucket", "*bucketname", "xamzbucket"),
         _BUCKET + _BUCKET_END,
-        ("--bucket", "--bucket-name"),
+        ("--bucket", "--bucket-name", "--s3-bucket", "--s3-bucket-name", "--target-bucket", "--source-bucket"),
         _is_name,
     ),
     Field(
@@ -436,6 +517,20 @@ FIELDS: tuple[Field, ...] = (
             "--db-cluster-identifier",
             "--source-db-instance-identifier",
             "--target-db-instance-identifier",
+        ),
+        _is_name,
+    ),
+    Field(
+        "RDS_SNAPSHOT",
+        ("*dbsnapshotidentifier", "*dbclustersnapshotidentifier"),
+        r"(?:rds:)?(?P<v>[A-Za-z][A-Za-z0-9-]{0,254})" + _END,
+        (
+            "--db-snapshot-identifier",
+            "--db-cluster-snapshot-identifier",
+            "--source-db-snapshot-identifier",
+            "--target-db-snapshot-identifier",
+            "--source-db-cluster-snapshot-identifier",
+            "--target-db-cluster-snapshot-identifier",
         ),
         _is_name,
     ),
@@ -487,13 +582,27 @@ FIELDS: tuple[Field, ...] = (
         ("*hostedzoneid", "zoneid"),
         r"(?:/hostedzone/)?(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])",
         ("--hosted-zone-id",),
+        _is_customer_zone,
     ),
-    Field("CLOUDFRONT_ID", ("distributionid",), r"E[A-Z0-9]{12,13}(?![A-Za-z0-9])", ("--distribution-id", "--id")),
+    Field(
+        "CLOUDFRONT_ID",
+        ("distributionid", "id", "originaccessidentityid", "cloudfrontoriginaccessidentityid"),
+        r"E[A-Z0-9]{12,14}(?![A-Za-z0-9])",
+        ("--distribution-id", "--id"),
+    ),
     Field(
         "PASSWORD",
-        ("*password", "*passwd", "pwd", "*passphrase"),
+        ("*password", "*passwd", "pwd", "*pwd", "*passphrase", "pass", "*dbpass", "*pass"),
         _PASSWORD_VALUE,
-        ("--password", "--master-user-password", "--db-password", "--new-password", "--old-password"),
+        (
+            "--password",
+            "--master-user-password",
+            "--db-password",
+            "--new-password",
+            "--old-password",
+            "--admin-password",
+            "--root-password",
+        ),
         _is_password,
     ),
     Field("SIGNATURE", ("signature", "xamzsignature"), r"[0-9a-f]{64}(?![0-9a-f])"),
@@ -512,19 +621,41 @@ PATTERNS: tuple[Pattern, ...] = (
         "ACCOUNT_ID",
         # Prose: "account 123456789012", "AWS account #1234-5678-9012", "account number: …" (the console writes
         # account ids with dashes). Twelve digits right after the word, never a bare 12-digit number.
-        r"(?<![A-Za-z0-9_])(?i:accounts?)(?:[ \t]+(?i:id|number|no\.?))?[ \t]*[:#=]?[ \t]*"
+        r"(?<![A-Za-z0-9_])(?i:accounts?)(?:[ \t]+(?i:id|number|no\.?|is|was|:|=|-))*[ \t]*[:#=]?[ \t]*"
         r"(?P<v>[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})(?![0-9-])",
         anchor=("ccount", "CCOUNT"),
     ),
     Pattern(
         "ACCESS_KEY_ID",
-        r"(?P<v>A(?<![A-Za-z0-9]A)(?:KIA|SIA|IDA|ROA|GPA|NPA|NVA|PKA|BIA|CCA|IPA|SCA|3T[A-Z0-9])[A-Z0-9]{16,17})"
+        # Not glued to a word, except after a percent-encoded character (`%3DAKIA…` in a presigned URL).
+        r"(?P<v>A(?:(?<![A-Za-z0-9]A)|(?<=%[0-9A-F][0-9A-F]A))"
+        r"(?:KIA|SIA|IDA|ROA|GPA|NPA|NVA|PKA|BIA|CCA|IPA|SCA|3T[A-Z0-9])[A-Z0-9]{16,17})"
         r"(?![A-Za-z0-9])",
     ),
     Pattern(
         "SECRET_ACCESS_KEY",
-        rf"(?<![{_B64}=])(?P<v>[{_B64}]{{40}})(?![{_B64}=])",
+        rf"(?<![{_B64}])(?P<v>[{_B64}]{{40}})(?![{_B64}=])",
         validate=_looks_random_40,
+    ),
+    Pattern(
+        "SECRET_ACCESS_KEY",
+        # JSON `\/` escapes or URL encoding inside a 40-character key.
+        r"(?<![A-Za-z0-9+/\\%])(?P<v>(?:[A-Za-z0-9+/]|\\/|%2[BbFf]){40,80})(?![A-Za-z0-9+/=\\%])",
+        anchor=("\\/", "%2F", "%2f", "%2B", "%2b"),
+        validate=_secret_key_40,
+    ),
+    Pattern(
+        "SECRET_ACCESS_KEY",
+        # Wrapped over two lines after its name.
+        rf"(?i:secret)[A-Za-z_]*[ \t]*[:=][ \t]*[\"']?(?P<v>[{_B64}]{{8,39}}\r?\n[ \t]*[{_B64}]{{1,32}})(?![{_B64}])",
+        anchor=("ecret", "ECRET"),
+        validate=_wrapped_secret,
+    ),
+    Pattern(
+        "SESSION_TOKEN",
+        # Older STS token formats (`FQoDYXdz…`, `AQoDYXdz…`: "\x01\n\x03aws" and "\x15\n\x03aws" in base64).
+        rf"(?<![{_B64}])(?P<v>[AF]QoDYXdz[{_B64}=]{{20,}})",
+        anchor="QoDYXdz",
     ),
     Pattern(
         "SESSION_TOKEN",
@@ -543,12 +674,29 @@ PATTERNS: tuple[Pattern, ...] = (
         validate=_has_letters_and_digits,
     ),
     Pattern("CLOUDFRONT_ID", r"distribution/(?P<v>E[A-Z0-9]{12,13})(?![A-Za-z0-9])"),
+    Pattern("CLOUDFRONT_ID", r"origin-access-identity/cloudfront/(?P<v>E[A-Z0-9]{12,13})(?![A-Za-z0-9])"),
     Pattern(
         "HOSTED_ZONE_ID",
         r"(?P<v>Z(?<![A-Za-z0-9]Z)[A-Z0-9]{9,31})(?![A-Za-z0-9])",
-        validate=_has_letters_and_digits,
+        validate=_is_customer_zone_shape,
     ),
-    Pattern("HOSTED_ZONE_ID", r"/hostedzone/(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])"),
+    Pattern("HOSTED_ZONE_ID", r"/hostedzone/(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])", validate=_is_customer_zone),
+    # EC2 Fleet / Spot Fleet ids: the prefix and the whole UUID (the EC2 rule alone would stop at its first group).
+    Pattern("FLEET_ID", rf"(?<![A-Za-z0-9])(?P<v>(?:fleet|sfr)-{_UUID})" + _END, anchor=("fleet-", "sfr-")),
+    # `aws s3 ls`: `2024-01-02 17:01:13 acme-billing-exports-7731` (a bucket listing has no size column).
+    Pattern(
+        "S3_BUCKET",
+        rf"(?m)^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} (?P<v>{_BUCKET})[ \t]*\r?$",
+        validate=_is_name,
+    ),
+    # `mysql -pPASS` (and its siblings): the password glued to `-p`.
+    Pattern(
+        "PASSWORD",
+        r"""(?:mysql|mysqldump|mysqladmin|mariadb)[^\n]{0,200}?[ \t]-p"""
+        r"""(?P<v>[^\s'"]{1,200}|'[^'\n]{1,200}'|"[^"\n]{1,200}")""",
+        anchor=("mysql", "mariadb"),
+        validate=_is_password,
+    ),
     Pattern("S3_BUCKET", rf"s3[an]?://(?P<v>{_BUCKET}){_BUCKET_END}"),
     Pattern("S3_BUCKET", rf"""\.Bucket\([ \t]*["'](?P<v>{_BUCKET})["']""", anchor=".Bucket("),
     Pattern("DYNAMODB_TABLE", r"""\.Table\([ \t]*["'](?P<v>[A-Za-z0-9_.-]{3,255})["']""", anchor=".Table("),
@@ -567,9 +715,11 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         "PASSWORD",
-        r"""://[^\s:/@"'<>]+:(?P<v>[^\s@/"'<>]+)@""",
+        # The last `@` before the host ends the password, which may itself hold `@` or `/`.
+        r"""://[^\s:/@"'<>]+:(?P<v>[^\s"'<>]{1,200})@(?=[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#\s"'<>,;)]|$))""",
         validate=_is_password,
     ),
+    Pattern("ACCOUNT_ID", r"%2[Ff](?P<v>[0-9]{12})(?=%2[Ff]|[^0-9A-Za-z]|$)", anchor=("%2F", "%2f")),
 )
 
 #: AWS host names: each regex is tried where a host ending in an AWS domain starts. Named groups are kinds.
@@ -578,7 +728,7 @@ HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
     for rule in (
         rf"(?P<S3_BUCKET>{_BUCKET})\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com",
         rf"s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
-        r"(?P<RDS_INSTANCE>[a-z][a-z0-9-]{0,62})\.(?:cluster-(?:ro-|custom-)?|proxy-)?"
+        r"(?P<RDS_INSTANCE>[a-z][a-z0-9-]{0,62})\.(?:endpoint\.)?(?:cluster-(?:ro-|custom-)?|proxy-)?"
         r"(?P<ENDPOINT_HASH>[a-z0-9]{8,16})\.[a-z0-9-]+\.rds\.amazonaws\.com",
         r"(?:internal-)?(?P<LOAD_BALANCER>[A-Za-z0-9][A-Za-z0-9-]{0,31}?)-"
         r"(?P<LOAD_BALANCER_ID>[0-9]{6,12}|[0-9a-f]{16})\.(?:[a-z0-9-]+\.elb|elb\.[a-z0-9-]+)\.amazonaws\.com",
@@ -595,6 +745,13 @@ HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
         rf"[a-z0-9.-]*console\.aws\.amazon\.com/s3/(?:buckets|object)/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
         rf"[a-z0-9.-]*console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/roles/(?:details/)?(?P<IAM_ROLE>{_IAM_NAME})",
         rf"[a-z0-9.-]*console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/users/(?:details/)?(?P<IAM_USER>{_IAM_NAME})",
+        r"[a-z0-9.-]*console\.aws\.amazon\.com/rds/home[^\s\"'#]*#[A-Za-z-]+:(?:[^\s\"'#;=]+=[^\s\"'#;]*;){0,8}?"
+        r"id=(?:rds(?::|%3A))?(?P<RDS_INSTANCE>[A-Za-z][A-Za-z0-9-]{0,254})",
+        r"[a-z0-9.-]*console\.aws\.amazon\.com/lambda/home[^\s\"'#]*#/functions/(?P<LAMBDA_FUNCTION>[A-Za-z0-9_-]{1,64})",
+        r"[a-z0-9.-]*console\.aws\.amazon\.com/dynamodbv?2?/home[^\s\"'#]*#[a-z-]+\?(?:[^\s\"'#]*?&)?(?:name|table)="
+        r"(?P<DYNAMODB_TABLE>[A-Za-z0-9_.-]{3,255})",
+        r"[a-z0-9.-]*console\.aws\.amazon\.com/secretsmanager/[^\s\"'#?]*(?:#/)?secret\?name="
+        r"(?P<SECRET_NAME>[A-Za-z0-9/_+=.@%-]{1,512})",
     )
 )
 _HOST_SUFFIXES = (
@@ -615,7 +772,8 @@ _ARN = re.compile(
     r"arn:(?:aws(?:-[a-z]+)*|\*)?:(?P<service>[a-z0-9-]+|\*):(?P<region>[a-z0-9*-]*):"
     r"(?P<account>[0-9]{12}|aws|\*)?:(?P<resource>[^\s\"'<>,;)(\]\[{}`|\\]+)"
 )
-_EC2_TAIL = re.compile(r"-(?:[0-9a-f]{17}|[0-9a-f]{8})(?![A-Za-z0-9_])")
+#: Not followed by a letter or digit; `_` glue is allowed (`i-0abc…_console.log`): the span widens over it.
+_EC2_TAIL = re.compile(r"-(?:[0-9a-f]{17}|[0-9a-f]{8})(?![A-Za-z0-9])")
 _EC2_LONGEST = max(len(prefix) for prefix in EC2_PREFIXES)
 _IP_TAIL = re.compile(r"\.[0-9]{1,3}+\.[0-9]{1,3}+\.[0-9]{1,3}+(?![0-9]|\.[0-9])")
 _IPV4 = re.compile(
@@ -634,7 +792,9 @@ _TF_ATTRIBUTE = re.compile(
 _LITERAL_TAIL = re.compile(rf"[{HYPHENS}][0-9]{{3}}")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _DIGITS = frozenset("0123456789")
-_LOWER_DASH = frozenset("abcdefghijklmnopqrstuvwxyz-")
+_LOWER_DASH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_HEX_CHARS = frozenset("0123456789ABCDEFabcdef")
 
 # --- scanners: each takes the text and yields spans --------------------------------------------------------------
 
@@ -647,36 +807,49 @@ def _ec2_spans(text: str) -> Iterator[Span]:
     """
     for match in _EC2_TAIL.finditer(text):
         dash = match.start()
-        run = dash  # the run of lower-case letters and dashes before the tail (at most the longest prefix)
+        run = dash  # the run of lower-case letters, digits and dashes before the tail (at most the longest prefix)
         while run > 0 and dash - run <= _EC2_LONGEST and text[run - 1] in _LOWER_DASH:
             run -= 1
         kind = None
         for start in range(run, dash):
-            # A prefix starts the run (after a non-word character) or follows a dash inside it.
-            if (start == 0 or text[start - 1] not in _WORD_CHARS) and text[start:dash] in EC2_PREFIXES:
+            # A prefix starts the run (after a non-word character, `_` glue or a `%2F`-like escape) or follows
+            # a dash inside it.
+            if _id_may_start(text, start) and text[start:dash] in EC2_PREFIXES:
                 kind = EC2_PREFIXES[text[start:dash]][0]
                 yield Span(start, match.end(), kind)
                 break
         if kind is None and match.end() - dash == 18 and run < dash and text[run] != "-":
-            if run == 0 or text[run - 1] not in _WORD_CHARS:
+            if _id_may_start(text, run) and not text[run].isdigit():
                 yield Span(run, match.end(), "RESOURCE_ID")
+
+
+def _id_may_start(text: str, start: int) -> bool:
+    """An id may start here: at the start, after a non-alphanumeric character, or after `%XX`."""
+    if start == 0 or text[start - 1] not in _ALNUM:
+        return True
+    return start >= 3 and text[start - 3] == "%" and text[start - 2] in _HEX_CHARS and text[start - 1] in _HEX_CHARS
 
 
 def _ec2_regex() -> str:
     """The EC2 rule as one regex, an alternation of every prefix (longest first): what `_ec2_spans` computes
     faster. The kind is `EC2_PREFIXES[value.rsplit("-", 1)[0]]`."""
     prefixes = "|".join(re.escape(p) for p in sorted(EC2_PREFIXES, key=lambda p: (-len(p), p)))
-    return rf"(?<![A-Za-z0-9_])(?P<v>(?:{prefixes})-(?:[0-9a-f]{{17}}|[0-9a-f]{{8}}))(?![A-Za-z0-9_])"
+    start = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f][0-9A-Fa-f]))"
+    return rf"{start}(?P<v>(?:{prefixes})-(?:[0-9a-f]{{17}}|[0-9a-f]{{8}}))(?![A-Za-z0-9])"
 
 
 def _ip_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
-    """IPv4 addresses that `keep` accepts, found from their dots (a literal `.` is fast to find)."""
+    """IPv4 addresses that `keep` accepts, found from their dots (a literal `.` is fast to find). Dotted
+    numbers inside a longer version (`v1.2.3.4`, `19.3.0.1.ru5`, `1.2.3.4.5`) are versions, not addresses."""
     for match in _IP_TAIL.finditer(text):
         dot = match.start()
         start = dot
         while start > 0 and dot - start < 3 and text[start - 1] in _DIGITS:
             start -= 1
-        if start == dot or (start > 0 and (text[start - 1] in _DIGITS or text[start - 1] == ".")):
+        if start == dot or (start > 0 and (text[start - 1] in _ALNUM or text[start - 1] == ".")):
+            continue
+        label = _NEXT_LABEL.match(text, match.end())
+        if label is not None and any(c in _DIGITS for c in label.group()):
             continue
         value = text[start : match.end()]
         if _IPV4.fullmatch(value) and keep(value):
@@ -686,6 +859,49 @@ def _ip_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
 #: IPv6 candidates (2 to 8 groups of up to 4 hex digits, `::` allowed), judged by `ipaddress`; an EC2 instance's
 #: public IPv6 address identifies it as surely as its IPv4 one.
 _IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:.])")
+
+
+_NEXT_LABEL = re.compile(r"\.[A-Za-z0-9]+")
+#: Twelve digits, or three groups of four joined by dashes; `_bare_account_spans` checks what stands around them.
+_TWELVE = re.compile(r"[0-9]{4}(-?)[0-9]{4}\1[0-9]{4}")
+#: The word before a number that makes it a quantity, a phone or an order, not an account id.
+_NUMBER_WORDS = frozenset(
+    "order orders invoice size bytes length count total amount ticket phone tel mobile fax serial tracking "
+    "isbn sku iban ref reference price balance sum seq sequence offset duration millis ms ns epoch time "
+    "timestamp ts date port pid version build".split()
+)
+_LAST_PART = re.compile(r"[A-Z]?[a-z]+$|[A-Z]+$")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[^A-Za-z0-9\n]{0,6}$")
+
+
+def _bare_account_spans(text: str) -> Iterator[Span]:
+    """The bare-number policy: a 12-digit number standing alone is an account id (when in doubt, mask), and so
+    is `1234-5678-9012`; except a compact timestamp `YYYYMMDDhhmm` (1970-2100), a number glued to `+` (a
+    phone), part of a longer, decimal, dotted or dashed number, and a number after a quantity word (`order`,
+    `Size`, `ContentLength`, `phone` ...)."""
+    size = len(text)
+    for match in _TWELVE.finditer(text):
+        start, end = match.span()
+        before = text[start - 1] if start else " "
+        after = text[end] if end < size else " "
+        if before in _ALNUM or before in ".+" or after in _ALNUM:
+            continue  # glued to a word or inside a longer number
+        if before == "-" and (match.group(1) or (start > 1 and text[start - 2] in _ALNUM)):
+            continue  # `x-123456789012`, `1-1234-5678-9012`
+        if after in ".-" and end + 1 < size and text[end + 1] in _DIGITS:
+            continue  # a decimal, a dotted or dashed number
+        if not _not_a_timestamp(match.group().replace("-", "")):
+            continue
+        word = _WORD_BEFORE.search(text, max(0, start - 40), start)
+        if word is not None and _is_quantity_word(word.group(1)):
+            continue
+        yield Span(start, end, "ACCOUNT_ID")
+
+
+def _is_quantity_word(word: str) -> bool:
+    """`order`, `Size`, `ContentLength`, `phone_number`...: a number after it is a quantity, not an account."""
+    last = _LAST_PART.search(word.rstrip("_-. "))
+    return last is not None and last.group().lower() in _NUMBER_WORDS
 
 
 def _ipv6_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
@@ -708,10 +924,47 @@ def _host_spans(text: str) -> Iterator[Span]:
             if start in done:
                 continue
             done.add(start)
+            matched = False
             for rule in HOST_RULES:
                 found = rule.match(text, start)
                 if found is not None:
+                    matched = True
                     yield from _group_spans(found, "HOSTNAME", None)
+            if not matched and literal != "cloudfront.net" and text.startswith(("amazonaws.com", "on.aws"), end):
+                yield from _customer_host_spans(text, start, end)
+
+
+#: Host labels with a digit that AWS uses for itself (the letters-only ones are service words anyway).
+_AWS_HOST_LABEL = re.compile(
+    r"(?:s3|ec2|route53|cloud9|ssm|kms|sts|ecr|iam|acm)[a-z0-9-]*|compute-1|ip-?v[46]|[a-z]{3,5}[0-9]"
+    r"(?:-az[0-9])?|[a-z]+(?:-[a-z]+)*"
+)
+
+
+def _customer_host_spans(text: str, start: int, end: int) -> Iterator[Span]:
+    """A customer-specific `*.amazonaws.com` / `*.on.aws` host that no HOST_RULES rule knows: once a label
+    carries an id (a digit, and not AWS's own label such as a region, `s3-website` or `compute-1`), that label
+    and every label before it name the customer's resource (`<32 hex>.gr7.<region>.eks…`,
+    `<name>.endpoint.proxy-<id>.<region>.rds…`, `search-<domain>-<id>.<region>.es…`); later labels are
+    masked only when they carry an id themselves. Service words (`endpoint`, `proxy`, `dualstack`) stay."""
+    labels = text[start:end].split(".")
+    offset, seen_id = start, False
+    spans: list[Span] = []
+    for label in labels:
+        if label and not (_AWS_HOST_LABEL.fullmatch(label) or is_aws_public_name(label)):
+            seen_id = True
+            spans.append(Span(offset, offset + len(label), "ENDPOINT_HASH"))
+        elif label and not seen_id and label not in _HOST_SERVICE_WORDS:
+            spans.append(Span(offset, offset + len(label), "HOSTNAME"))
+        offset += len(label) + 1
+    if seen_id:
+        yield from spans
+
+
+_HOST_SERVICE_WORDS = frozenset(
+    "endpoint proxy cluster cluster-ro cluster-custom dualstack fips vpce privatelink internal api dkr data "
+    "ats iot cache ng cfg serverless execute-api lambda-url".split()
+)
 
 
 def _pem_spans(text: str) -> Iterator[Span]:
@@ -728,6 +981,34 @@ def _pem_spans(text: str) -> Iterator[Span]:
             stop -= 1 if text[stop - 1].isspace() else 2
         if stop > start:
             yield Span(start, stop, "PEM_PRIVATE_KEY")
+
+
+#: A PEM body without its BEGIN line: the DER of a key starts `MII`, in lines of base64.
+_HEADLESS_PEM = re.compile(r"(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{60,}={0,2}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,}={0,2})*")
+
+
+_BUCKETS_LIST = re.compile(r"""["']?Buckets["']?[ \t]*:[ \t]*\[""")
+_BUCKET_NAME = re.compile(rf"""["']?Name["']?[ \t]*:[ \t]*["'](?P<v>{_BUCKET})["']""")
+
+
+def _bucket_list_spans(text: str) -> Iterator[Span]:
+    """`s3api list-buckets`: every `"Name"` inside `"Buckets": [...]` (the key `Name` alone names nothing)."""
+    for match in _BUCKETS_LIST.finditer(text):
+        end = _block_end(text, match.end() - 1, open_char="[", close_char="]")
+        for name in _BUCKET_NAME.finditer(text, match.end(), end):
+            if _is_name(name.group("v")):
+                yield Span(name.start("v"), name.end("v"), "S3_BUCKET")
+
+
+def _headless_pem_spans(text: str) -> Iterator[Span]:
+    """Key bodies pasted without their BEGIN line. A body right after a `-----BEGIN …-----` line is left to
+    `_pem_spans` (private keys) or kept (certificates and public keys are public)."""
+    for match in _HEADLESS_PEM.finditer(text):
+        before = text[max(0, match.start() - 80) : match.start()].rstrip()
+        while before.endswith(("\\n", "\\r")):
+            before = before[:-2].rstrip()
+        if not before.endswith("-----"):
+            yield Span(match.start(), match.end(), "PEM_PRIVATE_KEY")
 
 
 def _arn_spans(text: str) -> Iterator[Span]:
@@ -751,6 +1032,9 @@ def _arn_spans(text: str) -> Iterator[Span]:
             name_start, name = cut.end(), resource[cut.end() :]
             if service == "lambda" or (service, rtype) == ("secretsmanager", "secret"):
                 name = name.split(":", 1)[0]
+            elif service == "rds" and name.startswith(("rds:", "awsbackup:")):
+                skip = name.index(":") + 1
+                name_start, name = name_start + skip, name[skip:]
             elif service in ("elasticloadbalancing", "sts"):
                 yield from _path_spans(base + name_start, name, kind, service)
                 continue
@@ -811,7 +1095,7 @@ def _terraform_spans(text: str) -> Iterator[Span]:
                     yield Span(attribute.start(group), attribute.end(group), kind)
 
 
-def _block_end(text: str, brace: int, limit: int = 65536) -> int:
+def _block_end(text: str, brace: int, limit: int = 65536, open_char: str = "{", close_char: str = "}") -> int:
     """The index just past the `}` closing the `{` at `brace` (braces inside double-quoted strings ignored)."""
     depth, index, end = 0, brace, min(len(text), brace + limit)
     in_string = False
@@ -824,9 +1108,9 @@ def _block_end(text: str, brace: int, limit: int = 65536) -> int:
                 in_string = False
         elif char == '"':
             in_string = True
-        elif char == "{":
+        elif char == open_char:
             depth += 1
-        elif char == "}":
+        elif char == close_char:
             depth -= 1
             if depth == 0:
                 return index + 1
@@ -925,6 +1209,11 @@ class Detector:
             found.extend(_PRIVATE_DNS.spans(text))
         if "PRIVATE KEY-----" in text:
             found.extend(_pem_spans(text))
+        if "MII" in text:
+            found.extend(_headless_pem_spans(text))
+        if "Buckets" in text:
+            found.extend(_bucket_list_spans(text))
+        found.extend(_bare_account_spans(text))
         if "[id=" in text or 'resource "aws_' in text:
             found.extend(_terraform_spans(text))
         if self.enabled is not None:
@@ -934,32 +1223,128 @@ class Detector:
         found.extend(self._literal_spans(text))
         return resolve_spans(text, found)
 
+    def detect_json(self, value: Any, *, max_items: int = 100_000) -> list[tuple[str, str]]:
+        """(kind, original) of every value in a parsed JSON document that its key names: the key is the context
+        (`{"Password": "…", "Bucket": "…", "AccountId": "…"}` in a tool call's input, where each string alone
+        says nothing). Keys are matched like FIELDS keys (normalised: `account_id`, `AccountId`, `DB_PASSWORD`);
+        a list under a key applies the key to every element; a string that parses as a JSON object or array is
+        read the same way. Numbers under an account key, and 12-digit numbers under any key (the bare-number
+        policy), are returned as their decimal text: a caller that masks them must write the pseudonym as a
+        string and restore it as a number.
+
+        Pure; the caller masks each original wherever it occurs in that document's strings (`find_originals`).
+        """
+        out: dict[tuple[str, str], None] = {}
+        stack: list[tuple[str | None, Any, int]] = [(None, value, 0)]
+        budget = max_items
+        while stack and budget > 0:
+            key, item, depth = stack.pop()
+            budget -= 1
+            if isinstance(item, dict):
+                stack.extend((str(k), v, depth + 1) for k, v in item.items())
+            elif isinstance(item, list):
+                stack.extend((key, v, depth + 1) for v in item)
+            elif isinstance(item, str):
+                parsed = _parse_json_text(item) if depth < 32 else None
+                if parsed is not None:
+                    stack.append((key, parsed, depth + 1))
+                elif key is not None:
+                    found = self._keyed_value(key, item)
+                    if found is not None:
+                        out[found] = None
+            elif isinstance(item, int) and not isinstance(item, bool) and key is not None:
+                text = str(item)
+                if self._rules_for_key(key) and any(rule.kind == "ACCOUNT_ID" for rule in self._rules_for_key(key)):
+                    if 0 < item < 10**12:
+                        out[("ACCOUNT_ID", text)] = None
+                elif len(text) == 12 and _not_a_timestamp(text) and not _is_quantity_word(key):
+                    out[("ACCOUNT_ID", text)] = None
+        return list(out)
+
+    def _keyed_value(self, key: str, value: str) -> tuple[str, str] | None:
+        """The (kind, original) a key's rules make of a whole string value, if any."""
+        if not value or value == key:
+            return None
+        for rule in self._rules_for_key(key):
+            if rule.kind in _SECRET_FIELD_KINDS:
+                if rule.validate is None or rule.validate(value):
+                    return rule.kind, value
+                continue
+            match = rule.compiled.fullmatch(value)
+            if match is None:
+                continue
+            groups = [name for name in match.groupdict() if name.startswith("v") and match.group(name)]
+            original = match.group(groups[0]) if groups else value
+            if rule.validate is None or rule.validate(original):
+                return rule.kind, original
+        return None
+
     def _rules_for_key(self, key: str) -> list[Field]:
         rules = self._key_cache.get(key)
         if rules is None:
-            normal = _normal_key(key)
-            rules = list(self._keys.get(normal, ()))
-            rules += [rule for suffix, rule in self._suffixes if normal.endswith(suffix) and rule not in rules]
+            rules = self._lookup_key(_normal_key(key))
+            if not rules:
+                # `.env` variants: `AWS_SECRET_ACCESS_KEY_PROD`, `AWS_SECRET_ACCESS_KEY_2`, `DB_PASSWORD_OLD`.
+                tokens = re.split(r"[_.-]", key)
+                while len(tokens) > 1 and (tokens[-1].isdigit() or tokens[-1].lower() in _KEY_SUFFIXES):
+                    tokens.pop()
+                    rules = self._lookup_key(_normal_key("".join(tokens)))
+                    if rules:
+                        break
             if len(self._key_cache) > 4096:
                 self._key_cache.clear()
             self._key_cache[key] = rules
         return rules
 
+    def _lookup_key(self, normal: str) -> list[Field]:
+        rules = list(self._keys.get(normal, ()))
+        rules += [rule for suffix, rule in self._suffixes if normal.endswith(suffix) and rule not in rules]
+        return rules
+
+    def _rules_for_flag(self, flag: str) -> Sequence[Field]:
+        """Exact flags first; then any `--*-account-id(s)` is an account, any `--*-bucket(-name)` a bucket."""
+        rules = self._flags.get(flag)
+        if rules is not None:
+            return rules
+        if flag.endswith(("-account-id", "-account-ids", "-owner-id")):
+            return self._flags.get("account-id", ())
+        if flag.endswith(("-bucket", "-bucket-name")):
+            return self._flags.get("bucket", ())
+        if flag.endswith(("-password", "-passwd")):
+            return self._flags.get("password", ())
+        return ()
+
     def _field_spans(self, text: str) -> Iterator[Span]:
-        """Values of FIELDS: one pass finds every `key <sep>` (and one every `--flag`), then the key decides."""
+        """Values of FIELDS: one pass finds every `key <sep>` (and one every `--flag`), then the key decides.
+
+        A list after a key (`"TableNames": ["a", "b"]`) has every element judged by the key (or by its
+        singular: `LoadBalancerNames` -> `LoadBalancerName`). A value equal to its key (a JMESPath projection
+        `{DBClusterIdentifier:DBClusterIdentifier}`) is a field name, not a value; nothing inside a `--query`
+        argument is read as a key/value pair."""
         cache = self._key_cache
+        queries = _query_ranges(text) if "--query" in text else []
         for match in _KEY_VALUE.finditer(text):
-            rules = cache.get(match.group(1))
+            key = match.group(1)
+            rules = cache.get(key)
             if rules is None:
-                rules = self._rules_for_key(match.group(1))
+                rules = self._rules_for_key(key)
+            pos = match.end()
+            if pos < len(text) and text[pos] == "[":
+                if not rules and key[-1:] in "sS":
+                    rules = self._rules_for_key(key[:-1])
+                yield from _list_spans(text, pos, rules)
+                continue
+            if not rules or (queries and _inside(queries, pos)):
+                continue
             for rule in rules:
-                span = rule.value_span(text, match.end())
+                span = rule.value_span(text, pos)
                 if span is not None:
-                    yield span
+                    if text[span.start : span.end] != key:
+                        yield span
                     break
         if "--" in text:
             for match in _FLAG.finditer(text):
-                for rule in self._flags.get(match.group(1), ()):
+                for rule in self._rules_for_flag(match.group(1)):
                     span = rule.value_span(text, match.end())
                     if span is not None:
                         yield span
@@ -989,6 +1374,59 @@ class Detector:
                 yield Span(token.start(), token.end(), LITERAL)
 
 
+#: Trailing name parts that do not change what a key names: `_PROD`, `_OLD`, `_B64` ... (digits too).
+_KEY_SUFFIXES = frozenset(
+    "prod production dev development stg staging stage test qa uat live old new prev previous next current "
+    "primary secondary backup tmp temp b64 base64 value raw enc local ci default main".split()
+)
+_LIST_ITEM = re.compile(r"""\s*(?:"([^"\\\n]*)"|'([^'\\\n]*)')\s*(,|\])""")
+_QUERY = re.compile(r"""--query(?:=|[ \t]+)(?:'[^'\n]*'|"[^"\n]*"|[^\s]+)""")
+
+
+def _list_spans(text: str, pos: int, rules: Sequence[Field]) -> Iterator[Span]:
+    """Elements of a JSON/YAML flow list of strings at `pos` (`[`) that one of `rules` accepts."""
+    if not rules:
+        return
+    index = pos + 1
+    for _ in range(4096):
+        item = _LIST_ITEM.match(text, index)
+        if item is None:
+            return
+        group = 1 if item.group(1) is not None else 2
+        for rule in rules:
+            span = rule.value_span(text, item.start(group))
+            if span is not None and span.end <= item.end(group):
+                yield span
+                break
+        if item.group(3) == "]":
+            return
+        index = item.end()
+
+
+def _query_ranges(text: str) -> list[tuple[int, int]]:
+    return [match.span() for match in _QUERY.finditer(text)]
+
+
+def _inside(ranges: list[tuple[int, int]], pos: int) -> bool:
+    return any(start <= pos < end for start, end in ranges)
+
+
+#: Kinds whose whole value, under their key, is the secret (whatever characters it holds).
+_SECRET_FIELD_KINDS = frozenset({"PASSWORD", "SECRET_VALUE", "SECRET_ACCESS_KEY", "SESSION_TOKEN"})
+
+
+def _parse_json_text(text: str) -> Any:
+    """A string that holds a JSON object or array (tool_result content), parsed; None otherwise."""
+    stripped = text.strip()
+    if len(stripped) < 2 or stripped[0] not in "[{" or len(stripped) > 4_000_000:
+        return None
+    try:
+        parsed = json.loads(stripped)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, (dict, list)) else None
+
+
 def _one_kind_per_original(text: str, spans: list[Span]) -> list[Span]:
     """Give every occurrence of an original the kind it got first (ARNs are read first, and name a role a role
     even where only `userName` was around it), so one text never shows one value under two pseudonyms."""
@@ -1002,19 +1440,18 @@ def _one_kind_per_original(text: str, spans: list[Span]) -> list[Span]:
 
 def _repeats(text: str, spans: list[Span]) -> list[Span]:
     """Every other occurrence of an original found somewhere: a value detected once is masked everywhere,
-    even where its context alone would not give it away (glued to other text, in a log line). Ordinary
-    lower-case words (`default`, `deployer`) are not searched for: masking them everywhere would over-mask."""
+    even where its context alone would not give it away (glued to other text, in a log line). Only
+    recall-safe originals are searched for (`maskkit.core.recall_safe`, the one rule shared with the recall
+    index): `default`, `us-west-2`, `AdministratorAccess` or a short name spread over the text would over-mask."""
     originals: dict[str, str] = {}
     for span in spans:
         original = text[span.start : span.end]
-        if len(original) >= _MIN_REPEAT and not (original.isalpha() and original.islower()):
-            originals.setdefault(original, span.kind)
+        if original not in originals and recall_safe(span.kind, original):
+            originals[original] = span.kind
     known = {(span.start, span.end) for span in spans}
     return [span for span in find_originals(text, originals) if (span.start, span.end) not in known]
 
 
-#: Originals shorter than this are not searched for elsewhere in the text.
-_MIN_REPEAT = 6
 #: Above this many (originals x characters), `find_originals` builds one regex instead of one str.find each.
 _FIND_BUDGET = 20_000_000
 
@@ -1128,7 +1565,13 @@ def plain_patterns(detector: Detector | None = None) -> list[Pattern]:
         out += [Pattern(rule.kind, regex, validate=rule.validate) for regex in rule.plain_regexes()]
     out += [Pattern(p.kind, p.regex, validate=p.validate, flags=p.flags) for p in detector.patterns]
     out += [Pattern("HOSTNAME", rule.pattern) for rule in HOST_RULES]
-    out.append(Pattern("PUBLIC_IP", rf"(?<![0-9.])(?P<v>{_IPV4.pattern})(?![0-9]|\.[0-9])", validate=_is_public_ip))
+    out.append(
+        Pattern(
+            "PUBLIC_IP",
+            rf"(?<![0-9A-Za-z.])(?P<v>{_IPV4.pattern})(?![0-9]|\.[A-Za-z]*[0-9])",
+            validate=_is_public_ip,
+        )
+    )
     out.append(
         Pattern(
             "PEM_PRIVATE_KEY",

@@ -189,3 +189,35 @@ def test_a_large_body_is_masked_in_a_worker_thread_and_comes_back_exact(masker: 
     masked, restored = asyncio.run(scenario())
     assert BUCKET not in masked and PASSWORD not in masked and "i-0123456789abcdef0" not in masked
     assert restored == big
+
+
+def test_values_named_by_their_json_key_are_masked_in_tool_calls_and_json_results(masker: Masker) -> None:
+    import asyncio
+    import json
+
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "deploy it"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "deploy",
+                                               "input": {"Password": "hunter2", "Bucket": "logs", "Count": 3}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                          "content": json.dumps({"DBPassword": "s3cr3t-Pw", "Buckets": ["web-prod"],
+                                                                 "note": "the logs bucket"})}]},
+        ],
+    }
+
+    async def scenario() -> tuple[dict[str, object], dict[str, str]]:
+        result = await masker.amask_request(body)
+        await masker.vault.aclose()
+        return result
+
+    masked, reverse = asyncio.run(scenario())
+    sent = json.dumps(masked)
+    for original in ("hunter2", '"logs"', "s3cr3t-Pw", "web-prod"):
+        assert original not in sent, f"{original} reached the model"
+    assert "the logs bucket" in sent, "prose around a short keyed value is left as written"
+    tool_input = masked["messages"][1]["content"][0]["input"]
+    assert tool_input["Count"] == 3
+    assert {reverse[tool_input["Password"]], reverse[tool_input["Bucket"]]} == {"hunter2", "logs"}

@@ -23,8 +23,17 @@ EC2_ID = re.compile(r"^(?P<prefix>[a-z]+(?:-[a-z]+)?)-(?P<hex>[0-9a-f]{17}|[0-9a
 FORMATS: dict[str, re.Pattern[str]] = {
     "access_key_id": re.compile(r"^(AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|APKA|ABIA|ACCA|AIPA)[A-Z2-7]{16}$"),
     "secret_access_key": re.compile(r"^[A-Za-z0-9/+]{40}$"),
-    "session_token": re.compile(r"^(IQoJb3JpZ2lu|FwoGZXIvYXdz)[A-Za-z0-9/+]{200,400}={0,2}$"),
-    "account_id": re.compile(r"^\d{12}$"),
+    "session_token": re.compile(
+        r"^(IQoJb3JpZ2lu|FwoGZXIvYXdz)[A-Za-z0-9/+]{200,400}={0,2}$|^(FQoDYXdz|AQoDYXdz)[A-Za-z0-9/+]{150,250}$"
+    ),
+    "account_id": re.compile(r"^\d{12}$|^\d{4}-\d{4}-\d{4}$"),
+    "rds_snapshot": re.compile(r"^[a-z][a-z0-9-]{0,254}$"),
+    "aws_host_id": re.compile(r"^[0-9A-F]{32}$|^[a-z]{2}[1-9]$|^proxy-[a-z0-9]{12}$|^search-[a-z]+-[a-z0-9]{26}$"),
+    "ip_pool_id": re.compile(r"^ipv[46]pool-ec2-[0-9a-f]{17}$"),
+    "fleet_id": re.compile(r"^fleet-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"),
+    "task_id": re.compile(r"^(export-ami|import-snap)-[0-9a-f]{17}$"),
+    "secret_value": re.compile(r"^[A-Za-z0-9/+%\\\n]{6,80}$"),
+    "canonical_user_id": re.compile(r"^[0-9a-f]{64}$"),
     "kms_key_id": re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"),
     "bucket": re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
     "rds_endpoint_hash": re.compile(r"^[a-z0-9]{12}$"),
@@ -43,11 +52,7 @@ FORMATS: dict[str, re.Pattern[str]] = {
 
 
 def _docs(seeds: range = SEEDS) -> list[awsgen.Document]:
-    return [
-        make(random.Random(f"{kind}-{seed}"))
-        for seed in seeds
-        for kind, make in awsgen.DOCUMENT_KINDS.items()
-    ]
+    return [make(random.Random(f"{kind}-{seed}")) for seed in seeds for kind, make in awsgen.DOCUMENT_KINDS.items()]
 
 
 def _by_label(docs: list[awsgen.Document]) -> dict[str, set[str]]:
@@ -77,9 +82,7 @@ def test_every_label_and_ec2_prefix_is_produced() -> None:
     by_label = _by_label(_docs())
     assert set(by_label) == awsgen.LABELS
     prefixes = {
-        EC2_ID.match(v).group("prefix")
-        for label in set(awsgen.EC2_PREFIX_LABELS.values())
-        for v in by_label[label]
+        EC2_ID.match(v).group("prefix") for label in set(awsgen.EC2_PREFIX_LABELS.values()) for v in by_label[label]
     }
     assert prefixes == set(awsgen.EC2_PREFIX_LABELS)
     lengths = {len(EC2_ID.match(v).group("hex")) for v in by_label["instance_id"]}
@@ -103,7 +106,7 @@ def test_identifier_formats() -> None:
                 "queue_name",
                 "table_name",
             }:
-                assert re.fullmatch(r"[A-Za-z0-9._~!#%^*+=-]{4,80}", value), (label, value)
+                assert re.fullmatch(r"[A-Za-z0-9._~!#%^*+=@/-]{4,80}", value), (label, value)
             elif label in FORMATS:
                 assert FORMATS[label].match(value), (label, value)
             else:
@@ -111,7 +114,7 @@ def test_identifier_formats() -> None:
                 assert match and awsgen.EC2_PREFIX_LABELS[match.group("prefix")] == label, (label, value)
     assert all(len(v) == 20 for v in by_label["access_key_id"])
     assert all(len(v) == 40 for v in by_label["secret_access_key"])
-    assert all(len(v) == 12 and v.isdigit() for v in by_label["account_id"])
+    assert all(len(v.replace("-", "")) == 12 and v.replace("-", "").isdigit() for v in by_label["account_id"])
     assert any(v.startswith("0") for v in by_label["account_id"])  # a few leading zeros
     for host in by_label["rds_instance"]:
         assert 1 <= len(host) <= 63

@@ -4,6 +4,7 @@ plain regexes they replace."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -752,6 +753,9 @@ def test_detect_covers_everything_the_plain_regexes_find_on_generated_documents(
     missed = []
     for doc in awsgen.generate_documents(rng, 44):
         covered = bytearray(len(doc.text))
+        # `--query` arguments are JMESPath: their field names are not values (detect skips them on purpose).
+        for start, end in detectors._query_ranges(doc.text):
+            covered[start:end] = b"\1" * (end - start)
         for span in DETECTOR.detect(doc.text):
             covered[span.start : span.end] = b"\1" * (span.end - span.start)
         missed += [
@@ -784,7 +788,7 @@ def test_large_text_detection_matches_per_document_detection() -> None:
         ("account number 493827160512", ["493827160512"]),
         ("ts 202611251200 account", []),
         ("account 12345678901234", []),
-        ("accounting 493827160512", []),
+        ("accounting 493827160512", ["493827160512"]),  # the bare-number policy masks it anyway
     ],
 )
 def test_an_account_id_written_in_prose_is_masked(text: str, expected: list[str]) -> None:
@@ -806,3 +810,212 @@ def test_an_account_id_written_in_prose_is_masked(text: str, expected: list[str]
 def test_a_public_ipv6_address_is_masked_and_local_ones_are_kept(text: str, expected: list[str]) -> None:
     found = [text[s.start : s.end] for s in Detector().detect(text) if s.kind == "PUBLIC_IP"]
     assert found == expected
+
+
+# --- issue 14: leak classes found on real AWS output ----------------------------------------------------------------
+
+HEX32 = "0123456789ABCDEF0123456789ABCDEF"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    table(
+        # RDS snapshots (manual and automated), by flag, by key and in an ARN.
+        ("--db-snapshot-identifier billing-pg-final", [("RDS_SNAPSHOT", "billing-pg-final")]),
+        ("--db-cluster-snapshot-identifier=orders-aurora-snap1", [("RDS_SNAPSHOT", "orders-aurora-snap1")]),
+        (
+            '"DBSnapshotIdentifier": "rds:billing-pg-2025-09-03-04-10"',
+            [("RDS_SNAPSHOT", "billing-pg-2025-09-03-04-10")],
+        ),
+        ('"DBClusterSnapshotIdentifier": "orders-snap"', [("RDS_SNAPSHOT", "orders-snap")]),
+        (
+            f"arn:aws:rds:us-east-1:{ACCT}:snapshot:rds:billing-pg-2025-09-03-04-10",
+            [("ACCOUNT_ID", ACCT), ("RDS_SNAPSHOT", "billing-pg-2025-09-03-04-10")],
+        ),
+        # CloudFront distributions and origin access identities.
+        ('"Distribution": {"Id": "EDFDVBD6EXAMPLE"', [("CLOUDFRONT_ID", "EDFDVBD6EXAMPLE")]),
+        ('"Id": "EABCDEFGHIJKLM"', [("CLOUDFRONT_ID", "EABCDEFGHIJKLM")]),  # letters only: the key decides
+        ("aws cloudfront get-distribution --id EABCDEFGHIJKLM", [("CLOUDFRONT_ID", "EABCDEFGHIJKLM")]),
+        (
+            "origin-access-identity/cloudfront/EABCDEFGHIJKLN",
+            [("CLOUDFRONT_ID", "EABCDEFGHIJKLN")],
+        ),
+        # Customer-specific AWS hosts: RDS Proxy, EKS, any id-bearing label.
+        (
+            "app.endpoint.proxy-abc123xyz789.us-east-1.rds.amazonaws.com",
+            [("RDS_INSTANCE", "app"), ("ENDPOINT_HASH", "abc123xyz789")],
+        ),
+        (
+            f"server: https://{HEX32}.gr7.us-west-2.eks.amazonaws.com",
+            [("ENDPOINT_HASH", HEX32), ("ENDPOINT_HASH", "gr7")],
+        ),
+        (
+            "https://search-logs-a1b2c3d4e5f6g7.eu-west-1.es.amazonaws.com/_search",
+            [("ENDPOINT_HASH", "search-logs-a1b2c3d4e5f6g7")],
+        ),
+        ("https://ec2.us-east-1.amazonaws.com/ and sts.amazonaws.com", []),
+        ("s3.dualstack.eu-west-1.amazonaws.com and s3-website-us-east-1.amazonaws.com", []),
+        # BYOIP pools, fleets, export/import tasks: the whole token.
+        ("ipv4pool-ec2-0123456789abcdef0", [("PUBLIC_IP_POOL_ID", "ipv4pool-ec2-0123456789abcdef0")]),
+        ("ipv6pool-ec2-0123456789abcdef0", [("PUBLIC_IP_POOL_ID", "ipv6pool-ec2-0123456789abcdef0")]),
+        (f"fleet-{UUID} active", [("FLEET_ID", f"fleet-{UUID}")]),
+        ("export-ami-0123456789abcdef0", [("EXPORT_TASK_ID", "export-ami-0123456789abcdef0")]),
+        ("import-snap-0123456789abcdef0", [("IMPORT_TASK_ID", "import-snap-0123456789abcdef0")]),
+        # List-valued name fields.
+        (
+            '"LoadBalancerNames": ["web-prod", "api-prod"]',
+            [("LOAD_BALANCER", "web-prod"), ("LOAD_BALANCER", "api-prod")],
+        ),
+        (
+            '"TableNames": [\n  "orders-7",\n  "carts-9"\n]',
+            [("DYNAMODB_TABLE", "orders-7"), ("DYNAMODB_TABLE", "carts-9")],
+        ),
+        (
+            '{"Buckets": [{"Name": "acme-logs", "CreationDate": "2024-01-02"}], "Owner": {"DisplayName": "x"}}',
+            [("S3_BUCKET", "acme-logs")],
+        ),
+        ('"Name": "acme-logs"', []),  # `Name` alone names nothing
+        # Secrets by name, any length, .env variants.
+        ("AWS_SECRET_ACCESS_KEY=" + "a1B2" * 11, [("SECRET_ACCESS_KEY", "a1B2" * 11)]),
+        ("AWS_SECRET_ACCESS_KEY_PROD=short1", [("SECRET_ACCESS_KEY", "short1")]),
+        ("AWS_SECRET_ACCESS_KEY_2=" + KEY, [("SECRET_ACCESS_KEY", KEY)]),
+        ("S3_SECRET=hx7Kq", [("SECRET_VALUE", "hx7Kq")]),
+        ("SECRET=abc", [("SECRET_VALUE", "abc")]),
+        ("AWS_SECRET_KEY_ID=kq81Hx", [("SECRET_ACCESS_KEY", "kq81Hx")]),
+        ("https://x.example/cb?secret=Tk81x&user=a", [("SECRET_VALUE", "Tk81x")]),
+        ('"SecretString": "{\\"password\\":\\"p1\\"}"', [("SECRET_VALUE", '{\\"password\\":\\"p1\\"}')]),
+        (f"KEY={KEY}", [("SECRET_ACCESS_KEY", KEY)]),  # a bare 40-character key right after `=`
+        ("SECRET_NAME=prod/db", [("SECRET_NAME", "prod/db")]),  # a secret's name, not its value
+        ("SECRET=${SECRET}", []),
+        # Passwords.
+        ("DB_PASS=s3cr3t", [("PASSWORD", "s3cr3t")]),
+        ("MYSQL_ROOT_PASSWORD=hunter2", [("PASSWORD", "hunter2")]),
+        ("mysql -u admin -pS3cr3tPw -h db.internal", [("PASSWORD", "pS3cr3tPw")]),  # widened to the word
+        ("mysql -u admin -p -h db.internal", []),
+        ("psql --password Pa55word1", [("PASSWORD", "Pa55word1")]),
+        ("postgres://app:p@ss/w0rd@db.example.com:5432/app", [("PASSWORD", "p@ss/w0rd")]),
+        # Account ids: any --*-account-id flag, prose, text output, dashed.
+        (f"--destination-account-id {ACCT}", [("ACCOUNT_ID", ACCT)]),
+        ("for AWS account 410295837716 only", [("ACCOUNT_ID", "410295837716")]),
+        ("the account is 620318845092", [("ACCOUNT_ID", "620318845092")]),
+        (
+            "RESERVATIONS\t620318845092\tr-0123456789abcdef0",
+            [("ACCOUNT_ID", "620318845092"), ("RESERVATION_ID", "r-0123456789abcdef0")],
+        ),
+        ("ACCOUNTS\tarn\t620318845092\tops@example.com\tACTIVE", [("ACCOUNT_ID", "620318845092")]),
+        ("billed to 5521-0934-7718", [("ACCOUNT_ID", "5521-0934-7718")]),
+        # Buckets.
+        ("2024-01-02 17:01:13 acme-billing-exports-7731", [("S3_BUCKET", "acme-billing-exports-7731")]),
+        ("2024-01-02 17:01:13      12345 report.csv", []),  # an object listing: size column
+        ("sam deploy --s3-bucket acme-artifacts", [("S3_BUCKET", "acme-artifacts")]),
+        # Encodings inside text.
+        ("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240101", [("ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")]),
+        ("?id%3DAKIAIOSFODNN7EXAMPLE&x=1", [("ACCESS_KEY_ID", "3DAKIAIOSFODNN7EXAMPLE")]),
+        ("path%2Fi-0123456789abcdef0%2Flogs", [("INSTANCE_ID", "2Fi-0123456789abcdef0")]),
+        ("snap_i-0123456789abcdef0", [("INSTANCE_ID", "snap_i-0123456789abcdef0")]),
+        ("i-0123456789abcdef0_console.log", [("INSTANCE_ID", "i-0123456789abcdef0_console")]),
+        (
+            '"key": "wJalrXUtnFEMI\\/K7MDENG\\/bPxRfiCYEXAMPLEKEY"',
+            [("SECRET_ACCESS_KEY", "wJalrXUtnFEMI\\/K7MDENG\\/bPxRfiCYEXAMPLEKEY")],
+        ),
+        (
+            "k=wJalrXUtnFEMI%2FK7MDENG%2FbPxRfiCYEXAMPLEKEY&x",
+            [("SECRET_ACCESS_KEY", "wJalrXUtnFEMI%2FK7MDENG%2FbPxRfiCYEXAMPLEKEY")],
+        ),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG\nbPxRfiCYEXAMPLEKEYa",
+            [("SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG\nbPxRfiCYEXAMPLEKEYa")],
+        ),
+        ("token FQoDYXdzEJr" + "x" * 60 + " end", [("SESSION_TOKEN", "FQoDYXdzEJr" + "x" * 60)]),
+        ("token AQoDYXdzEJr" + "y" * 60 + " end", [("SESSION_TOKEN", "AQoDYXdzEJr" + "y" * 60)]),
+        (f"pasted:\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----", [("PEM_PRIVATE_KEY", PEM_BODY)]),
+        # Console URLs.
+        (
+            "https://console.aws.amazon.com/rds/home?region=us-east-1#database:id=billing-pg;is-cluster=false",
+            [("RDS_INSTANCE", "billing-pg")],
+        ),
+        (
+            "https://us-east-1.console.aws.amazon.com/ec2/home?region=us-east-1#InstanceDetails:instanceId=i-0123456789abcdef0",
+            [("INSTANCE_ID", "i-0123456789abcdef0")],
+        ),
+        (
+            "https://console.aws.amazon.com/lambda/home#/functions/orders-sync-fn?tab=code",
+            [("LAMBDA_FUNCTION", "orders-sync-fn")],
+        ),
+    ),
+)
+def test_issue_14_leak_classes_are_masked(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    table(
+        # Regions, AZs, local zones are never originals, even in a name field.
+        ('"GroupName": "us-east-1"', []),
+        ('"GroupName": "eu-central-1-ham-1a"', []),
+        ('"PlacementGroupName": "us-west-2-lax-1a", "ZoneName": "use1-az1"', []),
+        # Ordinary words are masked in context but not spread.
+        (
+            "--db-cluster-identifier prod then prod and production",
+            [("RDS_INSTANCE", "prod")],
+        ),
+        (
+            "--table-name buckets; docs at https://docs.aws.amazon.com/AmazonS3/latest/userguide/buckets.html",
+            [("DYNAMODB_TABLE", "buckets")],
+        ),
+        # JSON keys and JMESPath names.
+        ("--query 'DBClusters[].{DBClusterIdentifier:DBClusterIdentifier,Status:Status}'", []),
+        ('--query "Reservations[].Instances[].[InstanceId,Tags]"', []),
+        ('"TableName": "TableName"', []),
+        # AWS managed names.
+        ('"PolicyName": "AdministratorAccess"', []),
+        ("--policy-name AmazonS3ReadOnlyAccess", []),
+        ('"AliasTarget": {"HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": "x"}', []),
+        ("--hosted-zone-id Z2FDTNDATAQYW2", []),
+        # Not public addresses.
+        ("mDNS 224.0.0.251 and 239.255.255.250", []),
+        ("Oracle 19.3.0.1.ru5 and v1.2.3.4", []),
+        # Timestamps, phones and longer numbers under the bare-number policy.
+        ("built 202612031200 ok", []),
+        ("call +441234567890", []),
+        ("order 123456789012 shipped", []),
+        ('"ContentLength": 123456789012', []),
+        ("id 1234567890123", []),
+        ("pi 3.141592653589", []),
+        ("v 1-123456789012", []),
+    ),
+)
+def test_issue_14_over_masking_is_stopped(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected
+
+
+def test_a_short_iam_name_is_masked_in_its_context_only() -> None:
+    text = "aws iam get-user --user-name Ann # Ann asked for Annual reports"
+    assert found(text) == [("IAM_USER", "Ann")]
+
+
+# --- structured JSON: the key is the context --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"Password": "hunter2", "Bucket": "acme-logs", "AccountId": ACCT},
+            [("PASSWORD", "hunter2"), ("S3_BUCKET", "acme-logs"), ("ACCOUNT_ID", ACCT)],
+        ),
+        ({"input": {"db_password": "p w d", "acct": ACCT}}, [("PASSWORD", "p w d"), ("ACCOUNT_ID", ACCT)]),
+        ({"BucketNames": ["acme-a1", "acme-b2"]}, []),  # a plural key with no rule of its own names nothing
+        ({"bucket": ["acme-a1", "acme-b2"]}, [("S3_BUCKET", "acme-a1"), ("S3_BUCKET", "acme-b2")]),
+        ({"content": json.dumps({"SecretAccessKey": "short+key/1"})}, [("SECRET_ACCESS_KEY", "short+key/1")]),
+        ({"AccountId": 123456789012, "Size": 5}, [("ACCOUNT_ID", ACCT)]),
+        ({"OwnerId": 12345678901}, [("ACCOUNT_ID", "12345678901")]),  # a number lost its leading zero
+        ({"id": 410295837716, "count": 410295837716, "stamp": 202612031200}, [("ACCOUNT_ID", "410295837716")]),
+        ({"Bucket": "default", "Password": "${DB_PASSWORD}", "RoleName": "RoleName"}, []),
+        ({"Name": "acme-logs", "Description": "hunter2"}, []),
+        ({"flag": True, "AccountId": None, "list": [1, 2]}, []),
+    ],
+)
+def test_detect_json_reads_each_value_with_its_key(value: object, expected: list[tuple[str, str]]) -> None:
+    assert sorted(DETECTOR.detect_json(value)) == sorted(expected)
