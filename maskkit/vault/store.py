@@ -11,6 +11,9 @@ Cluster slot and every script runs on one node; the same layout serves a single 
     mk:{ns}:keycheck       -> fingerprint of the vault key the namespace is bound to ("pending:<fp>" while it is
                               being bound, "rotating:<new fp>" while rotate-key runs)
     mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.vault.memo)
+    mk:{ns}:j              -> the recall journal: every pseudonym in minting order (pseudonyms only); each mint
+                              call returns what others appended since the caller's offset (docs/recall.md)
+    mk:{ns}:je             -> the journal's epoch (new after a purge: every process reloads its recall index)
     mk:keycheck            -> fingerprint of the vault key: the vault-wide authority a namespace is checked against
                               when it is bound (never read by a script)
     mk:namespaces          -> set of namespaces (written when a namespace is bound, never by a script)
@@ -18,11 +21,12 @@ Cluster slot and every script runs on one node; the same layout serves a single 
 About 270 bytes of Redis memory per mapping of a 20-character original in namespace `default` (both keys,
 `MEMORY USAGE`; a longer namespace name adds up to ~30 bytes). Timestamps are stored as ziplist integers.
 
-Minting runs in one Lua script per call, which also compares the namespace's key check with the caller's
-fingerprint: a text with a hundred identifiers costs one round trip (on a Cluster too: the script's keys share
-one slot), two processes masking the same new value at once get the same pseudonym, and a process holding an
-old key can never write under it. The first use of a namespace binds it to the key (`_bind`, a few round trips,
-once per namespace): that step checks `mk:keycheck` outside any script, because on a Cluster it lives elsewhere.
+The scripts are `.lua` files in `scripts/`, run by EVALSHA. Minting runs in one script per call, which also compares
+the namespace's key check with the caller's fingerprint: a text with a hundred identifiers costs one round trip (on
+a Cluster too: the script's keys share one slot), two processes masking the same new value at once get the same
+pseudonym, and a process holding an old key can never write under it. The first use of a namespace binds it to the
+key (`_bind`, a few round trips, once per namespace): that step checks `mk:keycheck` outside any script, because on
+a Cluster it lives elsewhere.
 
 `MASKKIT_REDIS_URL=redis+cluster://host:port[,host:port...]` (or `rediss+cluster://` for TLS) selects Redis
 Cluster (redis-py's RedisCluster); iteration (stats, purge, rotate-key) then SCANs every primary.
@@ -63,7 +67,6 @@ log = logging.getLogger("maskkit.vault")
 
 _KEYCHECK = "mk:keycheck"
 _NAMESPACES = "mk:namespaces"
-_LEGACY_KINDS = "mk:kinds"  # the single-server layout's global kind table, adopted by each namespace when bound
 _ROTATING = "rotating:"
 _PENDING = "pending:"
 _ARG_CACHE_SIZE = 100_000  # (index, ciphertext) pairs kept per Vault, so re-sent text costs no crypto
@@ -444,7 +447,7 @@ class Vault:
         goes to `pending:<fp>`; mk:keycheck is read again; only then does the keycheck become `<fp>` (scripts run
         from then on). A rotation that claims mk:keycheck in between finds the pending keycheck in its SCAN (it
         existed before the claim) and claims it too, so the promotion fails: a namespace is never bound to a key
-        being retired. A vault written before namespaces had their own kind table lends it its codes first.
+        being retired.
         """
         client = self._client()
         fingerprint = self.key.fingerprint
@@ -457,20 +460,13 @@ class Vault:
         client.sadd(_NAMESPACES, namespace)
         if _text(_eval(client, "bind", [_keycheck(namespace)], [fingerprint, "pending"])) == "ready":
             return
-        legacy = client.hgetall(_LEGACY_KINDS)
-        if legacy:
-            pipe = client.pipeline(transaction=False)
-            for kind, code in legacy.items():
-                pipe.hsetnx(_kinds(namespace), kind, code)
-            pipe.execute()
         self._verify(client.get(_KEYCHECK))
         _eval(client, "bind", [_keycheck(namespace)], [fingerprint, "promote"])
 
     def _run(self, client: _SyncClient, namespace: str, script: str, keys: Sequence[str], args: Sequence[Any],
              *, reread: Sequence[Any] | None = None) -> Any:
         """Run a namespace's script. If the namespace is not bound yet: bind it and run again; or, to only read it,
-        check mk:keycheck here and run again with the `reread` arguments (a vault from before namespaces were
-        bound keeps its mappings readable until each namespace's next mask binds it)."""
+        check mk:keycheck here and run again with the `reread` arguments (reading never binds a namespace)."""
         try:
             return _eval(client, script, keys, args)
         except redis.exceptions.ResponseError as exc:
@@ -683,9 +679,9 @@ class Vault:
                 return
 
     def _kinds_of(self, client: _SyncClient, namespace: str, cache: dict[str, dict[str, str]]) -> dict[str, str]:
-        """code -> kind in a namespace: its own table, or (not bound since the upgrade) the old global one."""
+        """code -> kind in a namespace."""
         if namespace not in cache:
-            cache[namespace] = _kind_table(client.hgetall(_kinds(namespace)) or client.hgetall(_LEGACY_KINDS))
+            cache[namespace] = _kind_table(client.hgetall(_kinds(namespace)))
         return cache[namespace]
 
     def _entry(
@@ -715,8 +711,6 @@ class Vault:
             pipe.hgetall(_kinds(namespace))
             stored, row, ttl, table = pipe.execute()
             self._verify(client.get(_KEYCHECK) if stored is None else stored)
-            if row[1] is not None and not table:
-                table = client.hgetall(_LEGACY_KINDS)
         if row[1] is None:
             raise UnknownPseudonym(f"{pseudonym} was never issued in namespace {namespace!r}, or it has expired")
         return self._entry(namespace, pseudonym, row, ttl, reveal, _kind_table(table))

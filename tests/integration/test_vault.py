@@ -433,36 +433,6 @@ def test_stats_and_lookup_report_kinds_without_originals(masker: Masker, namespa
     assert revealed.original not in repr(revealed)
 
 
-def test_a_vault_written_before_namespaces_had_their_own_keys_keeps_working(private_home: Path) -> None:
-    """The single-server layout before Cluster support kept the kind table and the key check in global keys
-    (mk:kinds, mk:keycheck) and had no mk:{ns}:keycheck. Its mappings stay readable, and a namespace adopts the
-    old kind codes when it is next bound."""
-    key = generate_key()
-    texts = {ns: f"{instance_id()} {sg_id()}" for ns in ("alpha", "beta")}
-    with open_masker(private_home, key, "alpha") as masker:
-        masked = {ns: masker.for_namespace(ns).mask(text).text for ns, text in texts.items()}
-    with plain_client(private_home / "redis.sock") as client:  # rewrite it into the old layout
-        client.hset("mk:kinds", mapping=client.hgetall("mk:{alpha}:kinds"))
-        for ns in texts:
-            assert client.hgetall(f"mk:{{{ns}}}:kinds") == client.hgetall("mk:kinds")
-            client.delete(f"mk:{{{ns}}}:kinds", f"mk:{{{ns}}}:keycheck")
-    with open_masker(private_home, generate_key(), "beta") as wrong, pytest.raises(VaultKeyError):
-        wrong.unmask(masked["beta"])
-    with open_masker(private_home, key, "alpha") as masker:
-        beta = masker.for_namespace("beta")
-        assert beta.unmask(masked["beta"]) == texts["beta"], "an old namespace could not be read before it was bound"
-        assert masker.vault.lookup("beta", "sg-001").kind == "SECURITY_GROUP_ID"
-        assert masker.mask(f"{texts['alpha']} AKIA{secrets.token_hex(8).upper()}").text == masked["alpha"] + " iam-001"
-        stats = masker.vault.stats()
-        assert stats["alpha"] == {"INSTANCE_ID": 1, "SECURITY_GROUP_ID": 1, "ACCESS_KEY_ID": 1}
-        assert stats["beta"] == {"INSTANCE_ID": 1, "SECURITY_GROUP_ID": 1}
-    new_key = generate_key()
-    assert rotate_vault_key(settings_for(private_home, key), new_key=new_key).rotated == 5
-    with open_masker(private_home, new_key, "beta") as masker:
-        assert masker.unmask(masked["beta"]) == texts["beta"]
-        assert masker.mask(texts["beta"]).text == masked["beta"]
-
-
 # --- round trip properties with the real vault ----------------------------------------------------------------------
 
 _ATOMS = [
