@@ -169,7 +169,7 @@ def main() -> None:
     for name, row in rows.items():
         print(f"{name:<18}{row['mb']:>7}{row['ids']:>8}{row['wall_s']:>9}{row['mb_per_s']:>8}{row['cpu_s_per_mb']:>10}"
               f"{row['baseline_mb_per_s']:>12}{row['ratio']:>7}{row['peak_rss_mb']:>8}")
-    growth = rows["16x"]["cpu_s_per_mb"] / rows["1x"]["cpu_s_per_mb"]
+    growth = rows["16x"]["cpu_s_per_mb"] / max(rows["1x"]["cpu_s_per_mb"], 1e-6)
     print(f"CPU per MB, 16x vs 1x: {growth:.2f}x (target <= 1.5)")
     summary = {"bench": "mask_cli", "commit": commit(), "rows": rows, "cpu_per_mb_growth_16x": round(growth, 2)}
     print(json.dumps(summary))
