@@ -25,8 +25,9 @@ from maskkit.core.messages import (
     unmask_text,
 )
 from maskkit.core.pseudonyms import canonical
+from maskkit.core.recall_safe import recall_safe
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
-from maskkit.detect.detector import LITERAL, Detector, find_originals, resolve_spans
+from maskkit.detect.detector import Detector, find_originals, resolve_spans
 from maskkit.errors import DetectionError, MaskkitError
 from maskkit.types import Span
 from maskkit.vault import Vault
@@ -35,8 +36,6 @@ from maskkit.vault.memo import recall_thinking, remember_thinking
 __all__ = ["MaskResult", "Masker", "MediaBlocked"]
 
 
-#: Originals shorter than this are not searched for across texts (too likely to be ordinary words).
-_MIN_REPEAT = 4
 _NOTHING: frozenset[str] = frozenset()
 
 
@@ -142,8 +141,9 @@ class Masker:
             spans = self.spans(text)
             spans_by_text[text] = spans
             for span in spans:
-                if span.kind != LITERAL and span.end - span.start >= _MIN_REPEAT:
-                    known.setdefault(text[span.start : span.end], span.kind)
+                original = text[span.start : span.end]
+                if recall_safe(span.kind, original):  # not `staging`, `us-west-2` or a short name
+                    known.setdefault(original, span.kind)
         if known:
             known_set = frozenset(known)
             if known_set == self._last_known[0]:
