@@ -1,11 +1,11 @@
 """Recall: every original a namespace knows, found in any text in one linear pass. Pure; no I/O.
 
-A value identified once by its context (`s3://acme-payroll`, `--db-instance-identifier billing-pg`) comes back
-to the user as a bare word, and bare words travel into new requests (sub-agents, compaction summaries, pasted
-answers, MCP reveals). The recall index is what masks them there: it holds the namespace's originals (handed to
-it by the vault layer, decrypted, in process memory only) and finds all of them in a text with one compiled
-Aho-Corasick automaton (ahocorasick-rs, leftmost-longest), so the cost is linear in the text whatever the
-number of originals.
+A value identified once by its context (`s3://acme-payroll`, `--db-instance-identifier billing-pg`) comes back to
+the user as a bare word, and bare words travel into new requests (sub-agents, compaction summaries, pasted answers,
+MCP reveals). The recall index is what masks them there: it holds the namespace's originals (handed to it by the
+vault layer, decrypted, in process memory only) and finds all of them in a text with one compiled Aho-Corasick
+automaton (ahocorasick-rs, every occurrence, then leftmost-longest among the valid ones), so the cost is linear in
+the text whatever the number of originals.
 
 The index grows by appending; each addition gets a version number (its position in the log). A caller that
 remembers the version at which it last searched a text asks only for what was added since (`find(text,
@@ -54,7 +54,7 @@ class _Automaton:
         self.positions = [i for i in range(lo, hi) if log[i] and log[i] in live]
         self.automaton = (
             ahocorasick_rs.AhoCorasick(
-                [log[i] for i in self.positions], matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+                [log[i] for i in self.positions], matchkind=ahocorasick_rs.MatchKind.Standard
             )
             if self.positions
             else None
@@ -65,7 +65,8 @@ class _Automaton:
             return []
         text = _matchable(text)
         positions = self.positions
-        return [(positions[index], start, end) for index, start, end in self.automaton.find_matches_as_indexes(text)]
+        found = self.automaton.find_matches_as_indexes(text, overlapping=True)
+        return [(positions[index], start, end) for index, start, end in found]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -177,22 +178,23 @@ class RecallIndex:
         return self._keep(text, [m for automaton in self._automata(since) for m in automaton.matches(text)])
 
     def _find_few(self, text: str, lo: int, hi: int) -> list[tuple[int, int, int]]:
-        """Matches of log positions [lo, hi) by `str.find`, longest first where several start at one place."""
-        found: dict[int, tuple[int, int, int]] = {}
+        """Every occurrence of the originals at log positions [lo, hi), by `str.find` (overlapping ones too)."""
+        found: list[tuple[int, int, int]] = []
         for index in range(lo, hi):
             original = self._log[index]
             if not original or original not in self._entries:
                 continue
             start = text.find(original)
             while start != -1:
-                end = start + len(original)
-                if start not in found or found[start][2] < end:
-                    found[start] = (index, start, end)
+                found.append((index, start, start + len(original)))
                 start = text.find(original, start + 1)
-        return [found[start] for start in sorted(found)]
+        return found
 
     def _keep(self, text: str, matches: Iterable[tuple[int, int, int]]) -> list[Span]:
-        out: list[Span] = []
+        """The valid matches (names and ids as whole tokens), leftmost-longest among them. Matches are all
+        occurrences, overlapping ones included: a longer original glued to a word must not hide a shorter one
+        that stands as a token at the same place (`bucket-2x` hiding `bucket`)."""
+        valid: list[tuple[int, int, str]] = []
         entries = self._entries
         log = self._log
         size = len(text)
@@ -206,7 +208,14 @@ class RecallIndex:
                 or (end < size and text[end] in _WORD and original[-1] in _WORD)
             ):
                 continue  # a name inside a longer word is another word
-            out.append(Span(start, end, entry.kind))
+            valid.append((start, -end, entry.kind))
+        valid.sort()
+        out: list[Span] = []
+        cursor = 0
+        for start, negative_end, kind in valid:
+            if start >= cursor:
+                out.append(Span(start, -negative_end, kind))
+                cursor = -negative_end
         return out
 
     def contains_any(self, text: str) -> bool:

@@ -7,9 +7,9 @@ would wreck the text the model reads, so `recall_safe(kind, original)` is the on
 
 1. `PSEUDONYM_LITERAL` is never recall-safe: pseudonym-shaped text is handled on its own path.
 2. Secrets (`SECRET_KINDS`: secret keys, session tokens, passwords, signatures, private keys, access key ids,
-   secrets found by their name) of 8 or more characters are always recall-safe: a secret must never reach the
-   model, and 8 characters of secret almost never occur by chance. Shorter ones are masked only where their
-   context names them.
+   secrets found by their name, encoded runs that hold a secret) of 8 or more characters are always
+   recall-safe: a secret must never reach the model, and 8 characters of secret almost never occur by
+   chance. Shorter ones are masked only where their context names them.
 3. Names and ids are recall-safe when their shape makes an accidental match unlikely:
    - at least `MIN_LENGTH` (6) characters, and no whitespace;
    - at least one digit or one separator (`-` `_` `.` `/` `:` `@` `+` `=`): `billing-pg`, `web01`,
@@ -42,6 +42,7 @@ SECRET_KINDS: frozenset[str] = frozenset(
         "ACCESS_KEY_ID",
         "SECRET_VALUE",
         "API_KEY",
+        "ENCODED_VALUE",
     }
 )
 #: Names and ids shorter than this are never recall-safe.

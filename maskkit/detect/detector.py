@@ -10,18 +10,27 @@ Detectors are data, in these tables:
 - `HOST_RULES`: AWS host names (`bucket.s3…amazonaws.com`, RDS, ELB, EC2 public DNS, ECR, SQS URLs).
 - `ARN_RESOURCE_KINDS` and `TERRAFORM_KINDS`: which kind an ARN's resource name or a Terraform id is.
 
-What is never masked: regions, availability zones, instance types, partitions, services and resource types of
-ARNs, AWS-managed ARNs (`arn:aws:iam::aws:policy/…`), git SHAs, UUIDs outside a KMS context, timestamps (there is
-no bare 12-digit rule: an account id needs an ARN, a host, a key name or quotes), private IPs (unless asked).
+What is never masked: regions, availability zones (names and ids), local and wavelength zones, instance types,
+partitions, services and resource types of ARNs, AWS-managed ARNs (`arn:aws:iam::aws:policy/…`), AWS managed
+policy names, AWS's own alias-target hosted zones (`AWS_HOSTED_ZONE_IDS`), JMESPath field names in `--query`,
+git SHAs, UUIDs outside a KMS context, timestamps, multicast addresses, dotted versions (`19.3.0.1.ru5`),
+private IPs (unless asked).
+Bare 12-digit numbers (and `1234-5678-9012`) are account ids, when in doubt: except compact timestamps
+`YYYYMMDDhhmm`, numbers glued to `+` (phones), parts of longer, decimal, dotted or dashed numbers, and numbers
+after a quantity word (`order`, `Size`, `ContentLength` ...); see `_bare_account_spans` and docs/detection.md.
+A customer-specific `*.amazonaws.com` host that no HOST_RULES rule knows is masked from its first id-bearing
+label leftwards (`_customer_host_spans`).
 When in doubt we mask: overlapping or touching spans are merged, every span is widened to whole ASCII words so a
-pseudonym always lands as a whole token, and a value detected once is masked wherever else it occurs.
+pseudonym always lands as a whole token, and a value detected once is masked wherever else it occurs in the text
+if `maskkit.core.recall_safe.recall_safe` allows it (not `default`, `us-west-2` or a short name).
+`Detector.detect_json` reads parsed JSON values with their key as the context.
 
 Speed: `re` is fast when a pattern starts with a literal (it jumps from one occurrence to the next) and slow when
 it must try every position. So rules start with a literal where they can (a lookbehind goes after the first
 character) or run only when a literal they need (`anchor`) occurs in the text; key/value and flag rules share one
 pass each and are dispatched by key name; EC2 ids are found from their `-hex` tail, IPs from their dots, host
-names from their AWS domain. Only three passes try every position: keys, bare 40-character secret keys and
-quoted 12-digit account ids.
+names from their AWS domain. The passes that try every position: keys, bare 40-character secret keys, quoted
+and bare 12-digit account ids, `aws s3 ls` lines.
 `plain_patterns()` gives every rule as one self-contained regex: the slow, obvious way, kept for comparison.
 """
 
@@ -165,13 +174,13 @@ KINDS: dict[str, str] = {
     "CLOUDFRONT_DOMAIN": "cfd",
     "HOSTED_ZONE_ID": "zone",
     "API_GATEWAY_ID": "api",
-    "PASSWORD": "pwd",
-    "SIGNATURE": "sig",
-    "PEM_PRIVATE_KEY": "pem",
     "ENCODED_VALUE": "enc",
     "RDS_SNAPSHOT": "rdssnap",
     "SECRET_VALUE": "secval",
     "CANONICAL_USER_ID": "canon",
+    "PASSWORD": "pwd",
+    "SIGNATURE": "sig",
+    "PEM_PRIVATE_KEY": "pem",
     LITERAL: "lit",
 }
 
