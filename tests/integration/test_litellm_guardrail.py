@@ -343,6 +343,16 @@ def test_messages_stream_of_plain_text_is_exact(gw: Gateway, model: StandinModel
     assert _leaks(model.last_request.body.decode()) == []
 
 
+def test_a_pseudonym_at_the_very_end_of_a_chat_stream_is_restored(gw: Gateway) -> None:
+    gw.openai_standin.max_delta_chars = 2
+    prompt = f"{ROLE_ARN} then {INSTANCE}"
+    stream = gw.openai().chat.completions.create(
+        model="claude-sonnet-4-5", stream=True, messages=[{"role": "user", "content": prompt}]
+    )
+    text = "".join(choice.delta.content or "" for chunk in stream for choice in chunk.choices)
+    assert text == "You said: " + prompt
+
+
 def test_the_gateway_log_names_no_original(gateway: Gateway) -> None:
     """Runs last: everything the LiteLLM process printed while masking, restoring and refusing."""
     assert _leaks(gateway.log.read_text(errors="replace")) == []
