@@ -41,10 +41,11 @@ from maskkit.config import check_namespace
 from maskkit.errors import VaultError
 from maskkit.masker import map_json_strings, map_response_strings, unmask_text
 from maskkit.proxy import _remember, _restore_event, _thinking_pairs
+from maskkit.pseudonyms import PseudonymGrammar
 from maskkit.restorer import Restorer
 from maskkit.sse import SSEDecoder, encode_event
 
-__all__ = ["MaskkitGuardrail", "map_chat_request_strings"]
+__all__ = ["ChatStreamRestorer", "MaskkitGuardrail", "map_chat_request_strings"]
 
 log = logging.getLogger("maskkit.litellm")
 
@@ -181,13 +182,13 @@ def _restore_chat_message(message: Any, restore: StrMap) -> None:
             _set(function, "arguments", _map_arguments(_get(function, "arguments"), restore))
 
 
-class _ChatStreamRestorer:
+class ChatStreamRestorer:
     """Restores a stream of chat completion chunks: one Restorer per (choice, field) and per (choice, tool call).
     Held-back tails go out with the chunk that carries the choice's `finish_reason` (or in one extra chunk if the
     stream ends without one)."""
 
-    def __init__(self, masker: Masker, reverse: dict[str, str]) -> None:
-        self._masker = masker
+    def __init__(self, reverse: dict[str, str], grammar: PseudonymGrammar) -> None:
+        self._grammar = grammar
         self._reverse = reverse
         self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
         self._text: dict[tuple[int, str], Restorer] = {}
@@ -196,12 +197,12 @@ class _ChatStreamRestorer:
 
     def _text_restorer(self, key: tuple[int, str]) -> Restorer:
         if key not in self._text:
-            self._text[key] = self._masker.restorer(self._reverse)
+            self._text[key] = Restorer(self._reverse, self._grammar)
         return self._text[key]
 
     def _tool_restorer(self, key: tuple[int, int]) -> Restorer:
         if key not in self._tools:
-            self._tools[key] = Restorer(self._json_reverse, self._masker.grammar, json_text=True)
+            self._tools[key] = Restorer(self._json_reverse, self._grammar, json_text=True)
         return self._tools[key]
 
     def feed(self, chunk: Any) -> Any:
@@ -468,7 +469,7 @@ class MaskkitGuardrail(CustomGuardrail):
         masker, reverse = taken
         decoder: SSEDecoder | None = None
         events = masker.stream_restorer(reverse)
-        chat = _ChatStreamRestorer(masker, reverse)
+        chat = ChatStreamRestorer(reverse, masker.grammar)
         try:
             async for item in _items(response):
                 if isinstance(item, bytes | str):
