@@ -38,6 +38,7 @@ from litellm.types.utils import ChatCompletionDeltaToolCall, Function
 # maskkit's own modules: the one place to update when they move.
 from maskkit import Masker, MaskkitError, load_settings
 from maskkit.config import check_namespace
+from maskkit.engine import MediaBlocked
 from maskkit.errors import VaultError
 from maskkit.masker import map_json_strings, map_response_strings, unmask_text
 from maskkit.proxy import _remember, _restore_event, _thinking_pairs
@@ -77,12 +78,15 @@ def _map_arguments(arguments: str, fn: StrMap) -> str:
     return json.dumps(map_json_strings(parsed, fn, keys=True), ensure_ascii=False)
 
 
+#: Content part types maskkit cannot read (images, audio, files): passed, or refused under MASKKIT_MEDIA=block.
+_MEDIA_PARTS = frozenset({"image_url", "input_audio", "file"})
+
+
 def _map_part(part: Any, fn: StrMap) -> Any:
     if not isinstance(part, dict):
         return map_json_strings(part, fn)
-    kind = part.get("type")
-    if kind in ("image_url", "input_audio", "file"):
-        return part  # binary media and URLs: nothing maskkit can read
+    if part.get("type") in _MEDIA_PARTS:
+        return part
     return {k: v if k in ("type", "cache_control") else map_json_strings(v, fn) for k, v in part.items()}
 
 
@@ -151,6 +155,14 @@ def map_chat_request_strings(body: Mapping[str, Any], fn: StrMap) -> dict[str, A
     if isinstance(body.get("functions"), list):
         out["functions"] = [_map_tool({"function": f}, fn)["function"] for f in body["functions"]]
     return out
+
+
+def _has_media(body: Mapping[str, Any]) -> bool:
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") in _MEDIA_PARTS for p in content):
+            return True
+    return False
 
 
 # --- restoring answers -----------------------------------------------------------------------------------------
@@ -282,6 +294,8 @@ def _rejection(exc: BaseException) -> HTTPException:
                 "turn the guardrail off for this route's keys or use /v1/chat/completions or /v1/messages"
             ),
         )
+    elif isinstance(exc, MediaBlocked):
+        status, reason = 400, str(exc)
     elif isinstance(exc, MaskkitError):
         status, reason = (503 if isinstance(exc, VaultError) else 500), str(exc)
     else:
@@ -336,6 +350,7 @@ class MaskkitGuardrail(CustomGuardrail):
         self._redis_url = _param(redis_url)
         self._home = _param(maskkit_home)
         self._masker: Masker | None = None
+        self._media = "pass"
         #: litellm_call_id -> (masker of the request's namespace, pseudonym -> original of its body).
         self._pending: OrderedDict[str, tuple[Masker, dict[str, str]]] = OrderedDict()
         super().__init__(**kwargs)
@@ -356,6 +371,7 @@ class MaskkitGuardrail(CustomGuardrail):
                 changes["home"] = Path(self._home)
             if changes:
                 settings = settings.evolve(**changes)
+            self._media = settings.media  # MASKKIT_MEDIA, as in the maskkit proxy
             self._masker = Masker.from_settings(settings, namespace=self._namespace)
         return self._masker
 
@@ -395,13 +411,19 @@ class MaskkitGuardrail(CustomGuardrail):
             namespace = self.namespace_for(user_api_key_dict)
             if namespace:
                 masker = masker.for_namespace(namespace)
-            if str(call_type) in _ANTHROPIC_CALLS:
+            kind = str(getattr(call_type, "value", call_type))  # a CallTypes member or its string
+            if kind in _ANTHROPIC_CALLS:
                 fields = {k: data[k] for k in _ANTHROPIC_FIELDS if k in data}
-                masked, reverse = await masker.amask_request(fields)
-            elif str(call_type) in _CHAT_CALLS:
+                masked, reverse = await masker.amask_request(fields, media=self._media)
+            elif kind in _CHAT_CALLS:
+                if self._media == "block" and _has_media(data):
+                    raise MediaBlocked(
+                        "this request holds images, audio or files, which maskkit cannot read, and the media "
+                        "policy is `block` (MASKKIT_MEDIA)"
+                    )
                 masked, reverse = await self._mask_chat(masker, data)
             else:
-                raise _Unsupported(str(call_type))
+                raise _Unsupported(kind)
         except Exception as exc:  # fail closed: whatever went wrong, nothing is sent
             log.warning("maskkit guardrail refused a request: %s", type(exc).__name__)
             raise _rejection(exc) from None
