@@ -353,6 +353,21 @@ def test_a_pseudonym_at_the_very_end_of_a_chat_stream_is_restored(gw: Gateway) -
     assert text == "You said: " + prompt
 
 
+def test_a_client_cannot_switch_the_guardrail_off(gw: Gateway) -> None:
+    """Only the LiteLLM admin can (key/team metadata); whatever the request body says, it is masked."""
+    for extra in (
+        {"guardrails": []},
+        {"metadata": {"disable_global_guardrails": True, "opted_out_global_guardrails": ["maskkit"]}},
+        {"litellm_metadata": {"user_api_key_metadata": {"disable_global_guardrails": True}}},
+    ):
+        answer = gw.openai().chat.completions.create(
+            model="gpt-standin", messages=[{"role": "user", "content": f"reboot {INSTANCE}"}], extra_body=extra
+        )
+        assert answer.choices[0].message.content == f"You said: reboot {INSTANCE}"
+    assert len(gw.openai_standin.received) == 3
+    assert all(_leaks(r.body.decode()) == [] for r in gw.openai_standin.received)
+
+
 def test_the_gateway_log_names_no_original(gateway: Gateway) -> None:
     """Runs last: everything the LiteLLM process printed while masking, restoring and refusing."""
     assert _leaks(gateway.log.read_text(errors="replace")) == []
