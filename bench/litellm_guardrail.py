@@ -43,6 +43,8 @@ import httpx
 import yaml
 from benchinfo import commit, cpu
 
+from maskkit.vault import stop_embedded_redis
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "litellm" / "config.yaml"
 MASTER_KEY = "sk-bench-master"
@@ -263,6 +265,7 @@ def main() -> int:
     finally:
         for child in reversed(children):
             _stop(child)
+        stop_embedded_redis(home)  # the guarded LiteLLM started it; it outlives its last client
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"machine: {cpu()}, {os.cpu_count()} cores; Python {platform.python_version()}; commit {commit()}")
