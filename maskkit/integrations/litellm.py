@@ -475,9 +475,20 @@ class MaskkitGuardrail(CustomGuardrail):
         original_exception: Exception,
         user_api_key_dict: Any,
         traceback_str: str | None = None,
-    ) -> None:
-        """Forget the mapping of a request that failed (it will get no answer to restore)."""
-        self._take(request_data)
+    ) -> HTTPException | None:
+        """Forget the request's mapping; if the upstream's error message names its pseudonyms, answer with the
+        same status and the message restored (the client wrote those originals; an error naming `ec2-001` is no
+        use to it). The exception LiteLLM logs is left as it was, with pseudonyms only."""
+        taken = self._take(request_data)
+        message = getattr(original_exception, "message", None)
+        if taken is None or not isinstance(message, str):
+            return None
+        masker, reverse = taken
+        restored = unmask_text(message, reverse, masker.grammar)
+        if restored == message:
+            return None
+        status = getattr(original_exception, "status_code", 500)
+        return HTTPException(status_code=status if isinstance(status, int) else 500, detail={"error": restored})
 
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]

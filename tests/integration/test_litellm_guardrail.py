@@ -22,7 +22,7 @@ import openai
 import pytest
 import yaml
 from proxyfixtures import PSEUDONYM, UPSTREAM_KEY, free_port
-from standin_model import RecordedRequest, StandinModel, ToolUse
+from standin_model import Error, RecordedRequest, StandinModel, ToolUse
 from standin_openai import ChatText, ChatToolCall, OpenAIStandin
 
 from maskkit import Masker, load_settings
@@ -366,6 +366,16 @@ def test_a_client_cannot_switch_the_guardrail_off(gw: Gateway) -> None:
         assert answer.choices[0].message.content == f"You said: reboot {INSTANCE}"
     assert len(gw.openai_standin.received) == 3
     assert all(_leaks(r.body.decode()) == [] for r in gw.openai_standin.received)
+
+
+def test_upstream_error_messages_on_chat_completions_come_back_restored(gw: Gateway, model: StandinModel) -> None:
+    model.responder = lambda r: Error(400, "invalid_request_error", f"no such instance {_ec2(r)}")
+    with pytest.raises(openai.APIStatusError) as refused:
+        gw.openai().chat.completions.create(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": f"reboot {INSTANCE}"}]
+        )
+    assert refused.value.status_code == 400
+    assert f"no such instance {INSTANCE}" in str(refused.value.body)
 
 
 def test_the_gateway_log_names_no_original(gateway: Gateway) -> None:
