@@ -45,6 +45,7 @@ class Gateway:
     url: str
     namespace: str
     masker: Masker
+    maskkit_env: dict[str, str]
     openai_standin: OpenAIStandin
     log: Path
 
@@ -129,7 +130,7 @@ def gateway(
         masker = Masker.from_settings(load_settings(maskkit_env))
         try:
             _wait_until_live(process, url, log)
-            yield Gateway(url, namespace, masker, openai_standin, log)
+            yield Gateway(url, namespace, masker, maskkit_env, openai_standin, log)
         finally:
             process.terminate()
             try:
@@ -172,10 +173,16 @@ def test_chat_completion_is_masked_and_the_answer_restored(gw: Gateway) -> None:
 
 
 def test_pseudonyms_agree_with_maskkit_mask_on_the_same_vault(gw: Gateway) -> None:
+    """The same vault, the same pseudonyms: the Python API and the `maskkit mask` command agree with LiteLLM."""
     prompt = f"reboot {INSTANCE} with role {ROLE_ARN}"
     gw.openai().chat.completions.create(model="gpt-standin", messages=[{"role": "user", "content": prompt}])
     seen = gw.openai_standin.received[0].json["messages"][0]["content"]
     assert seen == gw.masker.mask(prompt).text
+    env = {**{k: v for k, v in os.environ.items() if not k.upper().startswith(_SCRUB)}, **gw.maskkit_env}
+    cli = subprocess.run(
+        [sys.executable, "-m", "maskkit", "mask"], input=prompt, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert cli.returncode == 0 and cli.stdout == seen
 
 
 def test_tool_results_tool_call_history_and_tool_definitions_never_reach_the_model(gw: Gateway) -> None:
