@@ -385,6 +385,19 @@ def test_upstream_error_messages_on_chat_completions_come_back_restored(gw: Gate
     assert f"no such instance {INSTANCE}" in str(refused.value.body)
 
 
+def test_count_tokens_which_litellm_forwards_without_guardrails_is_refused(gw: Gateway, model: StandinModel) -> None:
+    """LiteLLM 1.108.7 sends /v1/messages/count_tokens bodies to the provider with no guardrail run; the example
+    config's `allowed_routes` refuses the route, so nothing goes upstream."""
+    response = httpx.post(
+        gw.url + "/v1/messages/count_tokens",
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        json={"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": f"reboot {INSTANCE}"}]},
+        timeout=30,
+    )
+    assert response.status_code == 403
+    assert model.requests == []
+
+
 def test_the_gateway_log_names_no_original(gateway: Gateway) -> None:
     """Runs last: everything the LiteLLM process printed while masking, restoring and refusing."""
     assert _leaks(gateway.log.read_text(errors="replace")) == []
