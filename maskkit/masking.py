@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from maskkit.vault.memo import recall_thinking, remember_thinking
 from maskkit.vault.store import JournalView, MintReply
 
 __all__ = ["MaskResult", "Masker", "MediaBlocked"]
+
+log = logging.getLogger("maskkit.masking")
 
 
 #: Masking this many characters at once runs off the event loop (other requests keep being served meanwhile).
@@ -465,6 +468,16 @@ class Masker:
             return {original: kind for kind, original in self.detector.detect_json(list(values))}
         except Exception as exc:  # a detector bug must never let text through
             raise DetectionError(f"detection failed ({type(exc).__name__}); nothing was sent") from None
+
+    async def keep_thinking(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """`remember_thinking`, best effort: a lost memo costs an upstream signature error next turn, never a
+        leak, so a vault error here is logged and not raised."""
+        if not pairs:
+            return
+        try:
+            await self.remember_thinking(pairs)
+        except MaskkitError as exc:
+            log.warning("could not record the thinking memo: %s", type(exc).__name__)
 
     async def remember_thinking(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Record (masked, restored) thinking texts so the next turn can send back exactly what was signed."""

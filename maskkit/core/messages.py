@@ -246,3 +246,12 @@ def structured_values(body: dict[str, Any]) -> list[Any]:
     if "metadata" in body:
         out.append(body["metadata"])
     return out
+
+
+def thinking_pairs(masked: dict[str, Any], restored: dict[str, Any]) -> list[tuple[str, str]]:
+    """(masked, restored) text of every thinking block of an answer, for the signed-thinking memo."""
+    pairs = []
+    for before, after in zip(masked.get("content") or [], restored.get("content") or [], strict=False):
+        if isinstance(before, dict) and before.get("type") == "thinking" and isinstance(before.get("thinking"), str):
+            pairs.append((before["thinking"], after["thinking"]))
+    return pairs
