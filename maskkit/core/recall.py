@@ -27,7 +27,7 @@ import ahocorasick_rs
 from maskkit.core.recall_safe import SECRET_KINDS, recall_safe
 from maskkit.types import Span
 
-__all__ = ["RecallEntry", "RecallIndex"]
+__all__ = ["RecallEntry", "RecallIndex", "matchable"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 #: Neighbouring automata are merged until each is at least this many times larger than the next.
@@ -63,7 +63,7 @@ class _Automaton:
     def matches(self, text: str) -> list[tuple[int, int, int]]:
         if self.automaton is None:
             return []
-        text = _matchable(text)
+        text = matchable(text)
         positions = self.positions
         found = self.automaton.find_matches_as_indexes(text, overlapping=True)
         return [(positions[index], start, end) for index, start, end in found]
@@ -72,7 +72,7 @@ class _Automaton:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _matchable(text: str) -> str:
+def matchable(text: str) -> str:
     """`text` with lone surrogates (which the automaton cannot take) replaced one for one, offsets unchanged."""
     if text.isascii():
         return text
@@ -123,7 +123,7 @@ class RecallIndex:
         with self._lock:
             known, log = self._entries, self._log
             for kind, original, pseudonym in entries:
-                if not recall_safe(kind, original) or _matchable(original) is not original:
+                if not recall_safe(kind, original) or matchable(original) is not original:
                     continue  # (an original with a lone surrogate cannot be matched; its context still masks it)
                 new = original not in known
                 known[original] = RecallEntry(kind, pseudonym)

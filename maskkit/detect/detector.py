@@ -43,7 +43,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import ahocorasick_rs
+
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
+from maskkit.core.recall import matchable
 from maskkit.core.recall_safe import is_aws_public_name, recall_safe
 from maskkit.types import Span
 
@@ -1461,7 +1464,7 @@ def _repeats(text: str, spans: list[Span]) -> list[Span]:
     return [span for span in find_originals(text, originals) if (span.start, span.end) not in known]
 
 
-#: Above this many (originals x characters), `find_originals` builds one regex instead of one str.find each.
+#: Above this many (originals x characters), `find_originals` builds one automaton instead of one str.find each.
 _FIND_BUDGET = 20_000_000
 
 
@@ -1479,54 +1482,20 @@ def find_originals(text: str, originals: Mapping[str, str]) -> list[Span]:
                 out.append(Span(start, start + len(original), kind))
                 start = text.find(original, start + 1)
         return out
-    # One regex finds every place where some original's first characters occur (a trie of those heads, so
-    # its size does not grow with long originals); str.startswith then confirms the whole original.
-    head = min(_HEAD, min(len(original) for original in originals if original))
-    heads: dict[str, list[str]] = {}
-    for original in sorted((o for o in originals if o), key=len, reverse=True):
-        heads.setdefault(original[:head], []).append(original)
-    search = re.compile(_trie_regex(heads)).search
-    match = search(text)
-    while match is not None:
-        start = match.start()
-        for original in heads[match.group()]:
-            if text.startswith(original, start):
-                out.append(Span(start, start + len(original), originals[original]))
-                break  # the longest original here; shorter ones lie inside its span
-        match = search(text, start + 1)  # start + 1, not the end: occurrences may overlap
+    # One Aho-Corasick pass finds every occurrence of every original (overlapping ones too); keep the longest
+    # original at each start.
+    words = [original for original in originals if original and matchable(original) is original]
+    if not words:
+        return out
+    automaton = ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.Standard)
+    longest: dict[int, int] = {}
+    for _index, start, end in automaton.find_matches_as_indexes(matchable(text), overlapping=True):
+        if longest.get(start, -1) < end:
+            longest[start] = end
+    for start in sorted(longest):
+        end = longest[start]
+        out.append(Span(start, end, originals[text[start:end]]))
     return out
-
-
-#: Large texts are searched for originals by their first `_HEAD` characters.
-_HEAD = 6
-
-
-_Trie = dict[str, "_Trie"]
-
-
-def _trie_regex(words: Iterable[str]) -> str:
-    """One regex matching any of `words` (longest first at each position), shaped as a trie so `re` walks it
-    in time proportional to the match, not to the number of words. Built without recursion: an original (a
-    session token, a PEM body) can be thousands of characters long."""
-    trie: _Trie = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-    built: dict[int, str] = {}
-    stack: list[tuple[_Trie, bool]] = [(trie, False)]
-    while stack:
-        node, children_built = stack.pop()
-        children = sorted((char, child) for char, child in node.items() if char)
-        if not children_built:
-            stack.append((node, True))
-            stack.extend((child, False) for _, child in children)
-            continue
-        branches = [re.escape(char) + built.pop(id(child)) for char, child in children]
-        body = "" if not branches else branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        built[id(node)] = f"(?:{body})?" if body and "" in node else body
-    return built[id(trie)]
 
 
 def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
