@@ -186,7 +186,6 @@ def _sarif(items: list[Finding]) -> dict[str, Any]:
             "id": kind,
             "name": kind.title().replace("_", ""),
             "shortDescription": {"text": f"AWS {kind.replace('_', ' ').lower()} in text"},
-            "helpUri": "https://github.com/maskkit/maskkit#readme",
         }
         for kind in kinds
     ]

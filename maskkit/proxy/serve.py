@@ -8,6 +8,7 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -71,6 +72,10 @@ def _bind(settings: Settings) -> socket.socket:
     return sock
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def serve(settings: Settings, port_file: Path | None = None) -> None:
     """Serve until interrupted. Fails before binding if the vault is unusable (fail closed from the start)."""
     logging.basicConfig(
@@ -126,6 +131,9 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
     record = settings.home / "proxy.json"
     private_dir(settings.home)  # with MASKKIT_REDIS_URL nothing else creates it
     record.write_text(json.dumps({"url": f"http://{settings.host}:{port}", "pid": os.getpid()}), encoding="utf-8")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would die before
+    # the `finally` below, leaving a proxy.json that points at a dead process. Exit through Python instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
