@@ -145,7 +145,7 @@ def test_the_pre_commit_hook_fails_on_a_staged_secret_and_passes_without(tmp_pat
     failing = _try_repo(repo, "deploy.sh", "README.md")
     first = time.monotonic() - started
     assert failing.returncode == 1, failing.stdout + failing.stderr
-    assert "maskkit-scan" in failing.stdout and "deploy.sh:1:42 INSTANCE_ID i-0a...890" in failing.stdout
+    assert "maskkit-scan" in failing.stdout and "deploy.sh:1:41 INSTANCE_ID i-0a...890" in failing.stdout
     assert INSTANCE not in failing.stdout
     started = time.monotonic()
     passing = _try_repo(repo, "README.md")
