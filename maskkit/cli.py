@@ -434,6 +434,8 @@ def forget(ctx: click.Context, namespace: str | None, pseudonym: str) -> None:
     with _errors():
         settings = _settings(ctx)
         space = check_namespace(namespace or settings.namespace)
+        if _masker(ctx, space).kind_of(pseudonym.strip()) is None:
+            raise UnknownPseudonym("the argument is not a pseudonym (they look like ec2-001: a prefix, '-', digits)")
         pseudonym = canonical(pseudonym.strip())
         if not _vault(ctx).forget(space, pseudonym):
             raise ConfigError(f"{pseudonym} is not in namespace {space!r}")

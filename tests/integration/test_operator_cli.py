@@ -133,6 +133,9 @@ def test_lookup_of_something_that_is_not_a_pseudonym(env: dict[str, str]) -> Non
     assert result.returncode == 1 and result.stdout == b""
     assert b"not a pseudonym" in result.stderr and SECRET.encode() not in result.stderr
     assert SECRET.lower().encode() not in result.stderr
+    forget = run(env, "vault", "forget", SECRET)
+    assert forget.returncode == 1 and b"not a pseudonym" in forget.stderr
+    assert SECRET.encode() not in forget.stderr and SECRET.lower().encode() not in forget.stderr
 
 
 def test_stats_and_purge_of_a_namespace_that_does_not_exist(env: dict[str, str], namespace: str) -> None:
