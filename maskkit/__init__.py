@@ -101,6 +101,9 @@ def __dir__() -> list[str]:
 
 def audit(namespace: str | None = None, kind: str | None = None, reveal: bool = False, **kwargs: Any) -> Any:
     """The vault as a pandas DataFrame (see maskkit.notebook.audit); imported lazily because pandas is heavy."""
+    from maskkit._extras import require
+
+    require("pandas", "notebook", "maskkit.audit()")
     from maskkit.notebook.audit import audit as _audit
 
     return _audit(namespace=namespace, kind=kind, reveal=reveal, **kwargs)

@@ -368,11 +368,11 @@ def audit_command(
     with _errors():
         settings = _settings(ctx)
         check_kinds(kinds, settings.known_kinds, "--kind")
-        try:
-            from maskkit.notebook.audit import audit as audit_frame
-            from maskkit.notebook.audit import render_table, write
-        except ModuleNotFoundError:
-            raise ConfigError("maskkit audit needs the notebook extra: pip install 'maskkit[notebook]'") from None
+        from maskkit._extras import require
+
+        require("pandas", "notebook", "maskkit audit")
+        from maskkit.notebook.audit import audit as audit_frame
+        from maskkit.notebook.audit import render_table, write
 
         frame = audit_frame(
             check_namespace(namespace) if namespace else None, list(kinds) or None, reveal, settings=settings

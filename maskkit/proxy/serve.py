@@ -88,6 +88,10 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
     for warning in settings.warnings:
         log.warning("%s", warning)
     check_bind(settings)
+    if settings.via == "litellm":
+        from maskkit.proxy.via_litellm import import_litellm
+
+        import_litellm()  # a missing extra stops the start, not the first request
     vault = Vault.from_settings(settings)
     vault.ping()
     vault.close()

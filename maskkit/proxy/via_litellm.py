@@ -5,13 +5,13 @@ LiteLLM takes seconds to import, and its releases have been hijacked before (see
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from maskkit._extras import require
 from maskkit.config import Settings
 from maskkit.errors import UpstreamError
 
@@ -38,7 +38,7 @@ def import_litellm() -> Any:
         os.environ.setdefault(name, value)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        litellm: Any = importlib.import_module("litellm")
+        litellm: Any = require("litellm", "litellm", "LiteLLM (`--via litellm`, %%safeclaude)")
     litellm.suppress_debug_info = True
     for name in _LITELLM_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)

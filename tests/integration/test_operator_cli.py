@@ -207,3 +207,33 @@ def test_a_busy_port_names_the_port_and_creates_no_key(env: dict[str, str], tmp_
         from maskkit.vault import stop_embedded_redis
 
         stop_embedded_redis(home)
+
+
+# --- extras ------------------------------------------------------------------------------------------------------
+
+_HIDE = """
+import sys
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {hidden!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _Hide())
+"""
+
+
+@pytest.mark.parametrize(
+    ("hidden", "args", "extra"),
+    [
+        ("litellm", ("proxy", "--via", "litellm", "--port", "0"), "litellm"),
+        ("pandas", ("audit",), "notebook"),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_it(
+    env: dict[str, str], tmp_path: Path, hidden: str, args: tuple[str, ...], extra: str
+) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_HIDE.format(hidden={hidden}), encoding="utf-8")
+    result = run({**env, "PYTHONPATH": str(tmp_path), "ANTHROPIC_API_KEY": "x"}, *args, timeout=60)
+    assert result.returncode == 1 and result.stdout == b""
+    assert result.stderr.decode().strip().endswith(f"needs the {extra} extra: pip install 'maskkit[{extra}]'")
+    assert len(result.stderr.decode().strip().splitlines()) == 1
