@@ -84,8 +84,9 @@ def main(ctx: click.Context) -> None:
     """Mask AWS identifiers and secrets before Claude sees them; restore them in what comes back."""
     with _errors(2 if ctx.invoked_subcommand == "scan" else 1):
         ctx.obj = load_settings()
-    for warning in ctx.obj.warnings:
-        click.echo(f"maskkit: warning: {warning}", err=True)
+    if ctx.invoked_subcommand != "proxy":  # the proxy logs them in its start-up lines
+        for warning in ctx.obj.warnings:
+            click.echo(f"maskkit: warning: {warning}", err=True)
 
 
 @main.command()

@@ -86,7 +86,8 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
     setup_access_log(settings)
     for warning in settings.warnings:
-        log.warning("%s", warning)
+        if not warning.startswith("MASKKIT_KINDS"):  # the start-up line below names the disabled kinds
+            log.warning("%s", warning)
     check_bind(settings)
     if settings.via == "litellm":
         from maskkit.proxy.via_litellm import import_litellm
