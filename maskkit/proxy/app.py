@@ -237,8 +237,9 @@ class _Proxy:
             vault = "ok"
         except MaskkitError:
             vault = "down"
-        body = {"service": "maskkit", "version": __version__, "vault": vault,
-                "disabled_kinds": state.settings.disabled_kinds}
+        body: dict[str, Any] = {"service": "maskkit", "version": __version__, "vault": vault}
+        if state.settings.disabled_kinds:  # loud: kinds MASKKIT_KINDS leaves unmasked
+            body["disabled_kinds"] = state.settings.disabled_kinds
         return JSONResponse(body, status_code=200 if vault == "ok" else 503)
 
     async def prove(self, request: Request) -> Response:
