@@ -134,7 +134,8 @@ def test_health_shows_disabled_kinds(settings: Settings, model: StandinModel) ->
 def test_proxy_process_start_up_lines_access_log_and_proxy_json_after_stop(
     env: dict[str, str], model: StandinModel, tmp_path: Path
 ) -> None:
-    proxy = start_proxy_process({**env, "MASKKIT_KINDS": "INSTANCE_ID,S3_BUCKET"}, model.url, tmp_path)
+    stray = "MASKKIT_" + "NAMESPCE"  # a typo: a warning, not a refusal
+    proxy = start_proxy_process({**env, "MASKKIT_KINDS": "INSTANCE_ID,S3_BUCKET", stray: "x"}, model.url, tmp_path)
     record = Path(env["MASKKIT_HOME"]) / "proxy.json"
     try:
         assert record.exists()
@@ -145,6 +146,8 @@ def test_proxy_process_start_up_lines_access_log_and_proxy_json_after_stop(
         stop_proxy_process(proxy)
     log = proxy.log_text()
     assert "maskkit: the client key comes from MASKKIT_API_KEY" in log
+    assert f"{stray} in the environment is not a maskkit setting; ignored; did you mean MASKKIT_NAMESPACE?" in log
+    assert log.count("is not a maskkit setting") == 1
     assert re.search(r"WARNING: \d+ kinds are NOT masked \(MASKKIT_KINDS\): ACCESS_KEY_ID, ", log)
     assert re.search(r"maskkit\.access POST /v1/messages 200 [\d.]+ms ns=\S+ masked=INSTANCE_ID:1,S3_BUCKET:1", log)
     assert INSTANCE not in log and BUCKET not in log
