@@ -1,22 +1,20 @@
-"""Optional parts live in extras (`maskkit[notebook]`, `[litellm]`, `[headless]`, `[all]`); this names the one to
-install when a face needs a library that is not there, in one line instead of a traceback."""
+"""Optional parts (extras): import one, or fail with a one-line message naming the extra to install."""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any
 
 from maskkit.errors import ConfigError
 
 __all__ = ["require"]
 
 
-def require(module: str, extra: str, what: str) -> ModuleType:
-    """Import `module`, or raise ConfigError naming the extra that brings it."""
+def require(module: str, extra: str, what: str) -> Any:
+    """Import `module`; if it (not one of its own imports) is missing, raise ConfigError naming `extra`."""
     try:
         return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(
-            f"{what} needs the {module.split('.')[0]} package: install it with `pip install 'maskkit[{extra}]'` "
-            f"(or `uv sync --extra {extra}`)"
-        ) from None
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != module.split(".")[0]:
+            raise
+        raise ConfigError(f"{what} needs the {extra} extra: pip install 'maskkit[{extra}]'") from None

@@ -18,28 +18,28 @@ from typing import Any, BinaryIO
 import click
 
 from maskkit._version import __version__
-from maskkit.config import Settings, check_namespace, load_settings
+from maskkit.config import Settings, check_kinds, check_namespace, load_settings
 from maskkit.core.pseudonyms import canonical
-from maskkit.errors import ConfigError, MaskkitError
+from maskkit.errors import ConfigError, MaskkitError, UnknownPseudonym
 from maskkit.vault import Vault, VaultKey, generate_key, rotate_vault_key, stop_embedded_redis
 
 __all__ = ["main"]
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def _errors(code: int = 1) -> Iterator[None]:
     """Every failure becomes one stderr line and a non-zero exit; tracebacks could carry input text."""
     try:
         yield
     except MaskkitError as exc:
         click.echo(f"maskkit: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(code)
     except (click.exceptions.Exit, click.ClickException, click.Abort):
         raise
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         click.echo(f"maskkit: {exc.strerror or type(exc).__name__}{where}", err=True)
-        sys.exit(1)
+        sys.exit(code)
     except Exception as exc:
         click.echo(f"maskkit: internal error ({type(exc).__name__}); nothing was written", err=True)
         sys.exit(2)
@@ -82,8 +82,11 @@ def _masker(ctx: click.Context, namespace: str | None) -> Any:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Mask AWS identifiers and secrets before Claude sees them; restore them in what comes back."""
-    with _errors():
+    with _errors(2 if ctx.invoked_subcommand == "scan" else 1):
         ctx.obj = load_settings()
+    if ctx.invoked_subcommand != "proxy":  # the proxy logs them in its start-up lines
+        for warning in ctx.obj.warnings:
+            click.echo(f"maskkit: warning: {warning}", err=True)
 
 
 @main.command()
@@ -113,7 +116,7 @@ def unmask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
 
 
 def _when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if timestamp else "-"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if timestamp else "-"
 
 
 @main.command()
@@ -126,6 +129,8 @@ def lookup(ctx: click.Context, namespace: str | None, pseudonym: str, reveal: bo
     """Show what the vault knows about PSEUDONYM: kind, first/last seen, TTL left, hits."""
     with _errors():
         masker = _masker(ctx, namespace)
+        if masker.kind_of(pseudonym.strip()) is None:
+            raise UnknownPseudonym("the argument is not a pseudonym (they look like ec2-001: a prefix, '-', digits)")
         entry = masker.vault.lookup(masker.namespace, canonical(pseudonym.strip()), reveal=reveal)
         row = {
             "pseudonym": entry.pseudonym,
@@ -146,12 +151,19 @@ def lookup(ctx: click.Context, namespace: str | None, pseudonym: str, reveal: bo
 
 
 @main.command()
+@click.option("-n", "--namespace", default=None, help="Only this namespace (default: every namespace).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def stats(ctx: click.Context, as_json: bool) -> None:
+def stats(ctx: click.Context, namespace: str | None, as_json: bool) -> None:
     """Mappings per kind and namespace."""
     with _errors():
-        counts = _vault(ctx).stats()
+        vault = _vault(ctx)
+        counts = vault.stats()
+        if namespace is not None:
+            check_namespace(namespace)
+            if namespace not in counts and namespace not in vault.namespaces():
+                raise ConfigError("the namespace given with -n does not exist in this vault")
+            counts = {namespace: counts.get(namespace, {})}
         if as_json:
             click.echo(json.dumps(counts, sort_keys=True))
             return
@@ -170,7 +182,9 @@ def _vault(ctx: click.Context) -> Vault:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; anything else needs a key).")
-@click.option("--port", type=int, default=None, help="Port (default 8000; 0 picks a free one).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8000; 0 picks a free one)."
+)
 @click.option("--upstream", default=None, help="The Anthropic API URL (default https://api.anthropic.com).")
 @_namespace_option
 @click.option("--passthrough", is_flag=True, default=None, help="Forward the client's own Claude credentials.")
@@ -224,29 +238,187 @@ def run(ctx: click.Context, claude_args: tuple[str, ...]) -> None:
         sys.exit(run_claude(_settings(ctx), claude_args))
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def kinds(ctx: click.Context, as_json: bool) -> None:
+    """Every kind maskkit detects: its pseudonym prefix, an example, and whether it is enabled (MASKKIT_KINDS)."""
+    with _errors():
+        from maskkit.kinds import kind_rows
+
+        settings = _settings(ctx)
+        rows = kind_rows(settings.known_kinds, settings.kinds)
+        if as_json:
+            click.echo(json.dumps([
+                {"kind": r.kind, "prefix": r.prefix, "pseudonym": f"{r.prefix}-001", "example": r.example,
+                 "enabled": r.enabled} for r in rows
+            ], indent=2))
+            return
+        width = max(len(r.kind) for r in rows)
+        pwidth = max(len(r.prefix) for r in rows) + 4
+        click.echo(f"{'KIND':<{width}}  {'PSEUDONYM':<{pwidth}}  {'ENABLED':<7}  EXAMPLE")
+        for r in rows:
+            enabled = "yes" if r.enabled else "NO"
+            click.echo(f"{r.kind:<{width}}  {r.prefix + '-001':<{pwidth}}  {enabled:<7}  {r.example}")
+
+
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--markdown", is_flag=True, help="Print the settings table as docs/settings.md (no values).")
+@click.pass_context
+def config_command(ctx: click.Context, as_json: bool, markdown: bool) -> None:
+    """The effective settings and where each came from, the vault's state, key files, the Redis version.
+
+    Secret settings show as `set` or `unset`, never their value. Also available as `maskkit doctor`.
+    """
+    with _errors():
+        from maskkit.doctor import report
+
+        if markdown:
+            from maskkit.config import settings_markdown
+
+            click.echo(settings_markdown(), nl=False)
+            return
+        found = report(_settings(ctx))
+        if as_json:
+            click.echo(json.dumps(found, indent=2))
+            return
+        click.echo("settings:")
+        for row in found["settings"]:
+            click.echo(f"  {row['name']:<26} {row['value']:<30} ({row['source']})")
+        click.echo("vault:")
+        for name, value in found["vault"].items():
+            click.echo(f"  {name:<26} {value}")
+        click.echo("files:")
+        for name, value in found["files"].items():
+            click.echo(f"  {name:<26} {value}")
+        for warning in found["warnings"]:
+            click.echo(f"warning: {warning}")
+
+
+main.add_command(config_command, "doctor")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+    help="Output format (SARIF 2.1.0 for code-scanning UIs).",
+)
+@click.option("--kinds", "only", default=None, help="Comma-separated kinds to look for (default: every kind).")
+@click.option(
+    "--ignore-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Allowlist (default: ./.maskkitignore if present): values, kind:NAME, path:GLOB lines.",
+)
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[str, ...], fmt: str, only: str | None, ignore_file: Path | None) -> None:
+    """Find AWS identifiers and secrets in PATHS (files, directories, `-` for stdin). Stores nothing.
+
+    Prints `path:line:col KIND preview` with the original redacted (`i-12...ef0`). Exit status: 1 when
+    anything is found, 0 when clean, 2 on an error.
+    """
+    with _errors(2):
+        from maskkit.config import _kinds as parse_kinds
+        from maskkit.detect import Detector
+        from maskkit.scan import Allowlist, Scanner, render
+
+        settings = _settings(ctx)
+        enabled = settings.kinds
+        if only is not None:
+            try:
+                enabled = parse_kinds(only)
+            except ValueError:
+                raise ConfigError("--kinds must be a comma-separated list of kind names (`maskkit kinds`)") from None
+            if enabled is not None:
+                check_kinds(enabled, settings.known_kinds, "--kinds")
+        try:
+            detector = Detector(enabled=enabled, mask_private_ips=settings.mask_private_ips)
+            if settings.custom_patterns:
+                detector = detector.with_patterns(settings.custom_patterns)
+        except ValueError:
+            raise ConfigError("MASKKIT_PATTERNS: the custom patterns clash with the built-in kinds") from None
+        default_ignore = Path(".maskkitignore")
+        source = ignore_file or (default_ignore if default_ignore.is_file() else None)
+        allow = Allowlist.read(source) if source is not None else Allowlist()
+        scanner = Scanner(detector, allow)
+        scanner.scan_paths(paths, sys.stdin.buffer)
+        sys.stdout.write(render(scanner.findings, fmt, files=scanner.files))
+        sys.stdout.flush()
+        for error in scanner.errors:
+            click.echo(f"maskkit: {error}", err=True)
+        if scanner.errors:
+            sys.exit(2)
+        sys.exit(1 if scanner.findings else 0)
+
+
 @main.command("audit")
 @_namespace_option
-@click.option("--kind", "kinds", multiple=True, help="Only these kinds (repeatable).")
+@click.option("--kind", "kinds", multiple=True, help="Only this kind (exact name, see `maskkit kinds`; repeatable).")
 @click.option("--reveal", is_flag=True, help="Show originals instead of redacted forms (they land on your terminal).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write CSV or Parquet instead.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), default=None, help="Write FILE.csv or FILE.parquet instead."
+)
 @click.pass_context
 def audit_command(
     ctx: click.Context, namespace: str | None, kinds: tuple[str, ...], reveal: bool, output: Path | None
 ) -> None:
-    """Every live mapping as a table (namespace, pseudonym, kind, first/last seen, TTL, hits, original redacted)."""
-    with _errors():
-        from rich.console import Console
+    """Every live mapping (namespace, pseudonym, kind, first/last seen, TTL, hits, original redacted).
 
+    On a terminal: a table. Piped or redirected: tab-separated plain ASCII with a header row.
+    """
+    with _errors():
+        settings = _settings(ctx)
+        check_kinds(kinds, settings.known_kinds, "--kind")
+        from maskkit._extras import require
+
+        require("pandas", "notebook", "maskkit audit")
         from maskkit.notebook.audit import audit as audit_frame
         from maskkit.notebook.audit import render_table, write
 
         frame = audit_frame(
-            check_namespace(namespace) if namespace else None, list(kinds) or None, reveal, settings=_settings(ctx)
+            check_namespace(namespace) if namespace else None, list(kinds) or None, reveal, settings=settings
         )
         if output is not None:
-            click.echo(f"wrote {len(frame)} rows to {write(frame, output)}")
-        else:
+            count = len(frame)
+            click.echo(f"wrote {count} row{'' if count == 1 else 's'} to {write(frame, output)}")
+        elif sys.stdout.isatty():
+            from rich.console import Console
+
             Console().print(render_table(frame))
+        else:
+            _write(_tsv(frame, reveal))
+
+
+def _tsv(frame: Any, reveal: bool) -> str:
+    """An audit frame as ASCII TSV: ISO timestamps, `...` in redactions, escapes for tab/newline/non-ASCII."""
+    columns = ["namespace", "pseudonym", "kind", "first_seen", "last_seen", "ttl_seconds", "hits", "original"]
+    lines = ["\t".join(columns)]
+    for row in frame.itertuples(index=False):
+        original = str(row.original)
+        if reveal:
+            original = original.encode("ascii", "backslashreplace").decode("ascii")
+            original = original.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        else:
+            original = original.replace("\u2026", "...")
+        cells = [
+            str(row.namespace),
+            str(row.pseudonym),
+            str(row.kind),
+            _iso(row.first_seen),
+            _iso(row.last_seen),
+            str(int(row.ttl_seconds)),
+            str(int(row.hits)),
+            original,
+        ]
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _iso(value: Any) -> str:
+    try:
+        return str(value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    except (AttributeError, ValueError):  # None, NaT
+        return "-"
 
 
 @main.group()
@@ -263,6 +435,8 @@ def forget(ctx: click.Context, namespace: str | None, pseudonym: str) -> None:
     with _errors():
         settings = _settings(ctx)
         space = check_namespace(namespace or settings.namespace)
+        if _masker(ctx, space).kind_of(pseudonym.strip()) is None:
+            raise UnknownPseudonym("the argument is not a pseudonym (they look like ec2-001: a prefix, '-', digits)")
         pseudonym = canonical(pseudonym.strip())
         if not _vault(ctx).forget(space, pseudonym):
             raise ConfigError(f"{pseudonym} is not in namespace {space!r}")
@@ -277,9 +451,12 @@ def purge(ctx: click.Context, namespace: str | None, yes: bool) -> None:
     """Delete every mapping of a namespace."""
     with _errors():
         space = check_namespace(namespace or _settings(ctx).namespace)
+        store = _vault(ctx)
+        if space not in store.namespaces():
+            raise ConfigError("the namespace to purge does not exist in this vault; nothing was deleted")
         if not yes:
             click.confirm(f"Delete every mapping in namespace {space!r}?", abort=True)
-        removed = _vault(ctx).purge(space)
+        removed = store.purge(space)
         click.echo(f"purged {removed} mapping{'s' if removed != 1 else ''} from {space}")
 
 
@@ -290,6 +467,25 @@ def stop(ctx: click.Context) -> None:
     with _errors():
         home = _settings(ctx).home
         click.echo("stopped" if stop_embedded_redis(home) else "the embedded vault was not running")
+
+
+@vault.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Say whether the embedded Redis is running (it stays up between commands), and where."""
+    with _errors():
+        from maskkit.vault.embedded import embedded_status
+
+        settings = _settings(ctx)
+        if settings.redis_url:
+            click.echo("the vault is an external Redis (MASKKIT_REDIS_URL); no embedded server is used")
+            return
+        info = embedded_status(settings.home)
+        if info["running"]:
+            click.echo(f"the embedded Redis is running (pid {info['pid']}, socket {info['socket']}); "
+                       "`maskkit vault stop` stops it")
+        else:
+            click.echo("the embedded Redis is not running; the next command that needs the vault starts it")
 
 
 @vault.command("rotate-key")

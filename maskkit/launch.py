@@ -6,6 +6,7 @@ restored; this module only wires the environment and the proxy's lifetime. I/O e
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
@@ -51,7 +52,12 @@ def running_proxy(settings: Settings) -> str | None:
         return None
     url = info.get("url") if isinstance(info, dict) else None
     pid = info.get("pid") if isinstance(info, dict) else None
-    if not isinstance(url, str) or not isinstance(pid, int) or not _alive(pid):
+    if isinstance(pid, int) and not _alive(pid):
+        # A proxy that was killed (SIGKILL, a crash) could not remove its record: do it for it.
+        with contextlib.suppress(OSError):
+            (settings.home / "proxy.json").unlink()
+        return None
+    if not isinstance(url, str) or not isinstance(pid, int):
         return None
     return url if _healthy(url) and _proves_vault_key(url, settings) else None
 
@@ -115,7 +121,7 @@ def proxy_for_run(settings: Settings) -> Iterator[str]:
 
 
 def claude_executable() -> str:
-    found = os.environ.get("MASKKIT_CLAUDE_BIN") or shutil.which("claude")
+    found = os.environ.get("MASKKIT_CLAUDE_BIN") or shutil.which("claude")  # a setting (docs/settings.md)
     if not found:
         raise ConfigError("the Claude Code CLI (`claude`) is not on PATH; npm install -g @anthropic-ai/claude-code")
     return found

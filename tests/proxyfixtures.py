@@ -30,8 +30,8 @@ from maskkit.proxy.app import build_app
 
 CLIENT_KEY = "mk-test-client-key"
 UPSTREAM_KEY = "sk-ant-test-upstream-key"
-CLAUDE_VERSION = os.environ.get("MASKKIT_TEST_CLAUDE_CODE_VERSION", "2.1.197")
-CACHE = Path(os.environ.get("MASKKIT_TEST_CACHE", Path.home() / ".cache" / "maskkit-tests"))
+CLAUDE_VERSION = os.environ.get("MKTESTS_CLAUDE_CODE_VERSION", "2.1.197")
+CACHE = Path(os.environ.get("MKTESTS_CACHE", Path.home() / ".cache" / "maskkit-tests"))
 
 
 class ServerThread:

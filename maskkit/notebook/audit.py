@@ -148,7 +148,7 @@ def _duration(seconds: int) -> str:
 
 def _when(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # one ISO format in every output
     return str(value)
 
 

