@@ -64,7 +64,7 @@ def _config(workdir: Path, dead_redis: str) -> Path:
             "model_name": "gpt-standin",
             "litellm_params": {
                 "model": "openai/gpt-4o-mini",
-                "api_base": "os.environ/MASKKIT_TEST_OPENAI_UPSTREAM",
+                "api_base": "os.environ/MKTESTS_OPENAI_UPSTREAM",
                 "api_key": OPENAI_UPSTREAM_KEY,
             },
         }
@@ -113,7 +113,7 @@ def gateway(
             "LITELLM_MASTER_KEY": MASTER_KEY,
             "MASKKIT_UPSTREAM": standin.url,
             "ANTHROPIC_API_KEY": UPSTREAM_KEY,
-            "MASKKIT_TEST_OPENAI_UPSTREAM": openai_standin.url,
+            "MKTESTS_OPENAI_UPSTREAM": openai_standin.url,
             "NO_PROXY": "127.0.0.1,localhost",
         }
         config = _config(workdir, f"redis://127.0.0.1:{free_port()}/0")
