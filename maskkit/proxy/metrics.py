@@ -118,8 +118,8 @@ def _note(scope: Scope) -> dict[str, Any]:
 
 
 def instrument_vault(vault: Any, target: Metrics) -> None:
-    """Time the vault's async round trips (`apseudonyms_for`, `aoriginals_for`, `aping`) into maskkit_vault_seconds."""
-    for name, operation in (("apseudonyms_for", "mint"), ("aoriginals_for", "resolve"), ("aping", "ping")):
+    """Time the vault's async round trips (`amint`, `aoriginals_for`, `aping`) into maskkit_vault_seconds."""
+    for name, operation in (("amint", "mint"), ("aoriginals_for", "resolve"), ("aping", "ping")):
         method = getattr(vault, name, None)
         if method is not None:
             setattr(vault, name, _timed(method, target.vault.labels(operation=operation)))
