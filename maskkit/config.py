@@ -54,6 +54,11 @@ class Settings:
     #: ANTHROPIC_BASE_URL as the parent process (Claude Code) set it; read from the real environment only,
     #: never from maskkit.env, because the MCP server's reveal rule trusts it to say where Claude Code sends.
     anthropic_base_url: str | None = None
+    # -- security hardening (issue 13) --------------------------------------------------------------------------
+    #: Connections one proxy process keeps open (and requests in flight) before it answers 529 + retry-after.
+    max_connections: int = 1024
+    #: Namespaces the MCP server serves (MASKKIT_MCP_NAMESPACES, comma-separated); empty: its own namespace only.
+    mcp_namespaces: frozenset[str] = frozenset()
 
     def evolve(self, **changes: object) -> Settings:
         """A copy with some values changed (CLI flags override the environment this way)."""
@@ -89,7 +94,7 @@ def _int(name: str, value: str, minimum: int = 0) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {value!r}") from None
+        raise ConfigError(f"{name} must be an integer") from None  # never echo a value: it may be a secret
     if number < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return number
@@ -146,10 +151,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     check_namespace(namespace)
     media = get("MASKKIT_MEDIA", "pass") or "pass"
     if media not in ("pass", "block"):
-        raise ConfigError(f"MASKKIT_MEDIA must be pass or block, not {media!r}")
+        raise ConfigError("MASKKIT_MEDIA must be pass or block")
     via = get("MASKKIT_VIA", "http") or "http"
     if via not in ("http", "litellm"):
-        raise ConfigError(f"MASKKIT_VIA must be http or litellm, not {via!r}")
+        raise ConfigError("MASKKIT_VIA must be http or litellm")
     kinds = get("MASKKIT_KINDS")
     models = get("MASKKIT_LITELLM_MODELS")
     return Settings(
@@ -179,7 +184,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         litellm_models=dict(pair.split("=", 1) for pair in models.split(",") if "=" in pair)
         if models
         else {},
-        allow_reveal=_bool("MASKKIT_ALLOW_REVEAL", get("MASKKIT_ALLOW_REVEAL", "") or ""),
+        # -- security hardening (issue 13): reveal permission from the real environment only, never maskkit.env
+        # (a file the MCP tools could once write); the MCP namespace allowlist; the connection limit.
+        allow_reveal=_bool("MASKKIT_ALLOW_REVEAL", env.get("MASKKIT_ALLOW_REVEAL") or ""),
+        mcp_namespaces=frozenset(
+            check_namespace(n.strip()) for n in (get("MASKKIT_MCP_NAMESPACES") or "").split(",") if n.strip()
+        ),
+        max_connections=_int("MASKKIT_MAX_CONNECTIONS", get("MASKKIT_MAX_CONNECTIONS", "1024") or "", 1),
         claude_code_tools=_bool("MASKKIT_CLAUDE_CODE_TOOLS", get("MASKKIT_CLAUDE_CODE_TOOLS", "") or ""),
         anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
     )

@@ -16,7 +16,6 @@ from typing import Any
 
 from maskkit.config import Settings, check_namespace, load_settings
 from maskkit.core.messages import (
-    BLOCKED_MEDIA,
     apply_spans,
     map_json_strings,
     map_request_strings,
@@ -27,7 +26,7 @@ from maskkit.core.messages import (
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
 from maskkit.detect.detector import LITERAL, Detector, find_originals, resolve_spans
-from maskkit.errors import DetectionError, MaskkitError
+from maskkit.errors import DetectionError, MaskkitError, MediaBlocked
 from maskkit.types import Span
 from maskkit.vault import Vault
 from maskkit.vault.memo import recall_thinking, remember_thinking
@@ -38,10 +37,6 @@ __all__ = ["MaskResult", "Masker", "MediaBlocked"]
 #: Originals shorter than this are not searched for across texts (too likely to be ordinary words).
 _MIN_REPEAT = 4
 _NOTHING: frozenset[str] = frozenset()
-
-
-class MediaBlocked(DetectionError):
-    """Raised when a request holds images or binary documents and the media policy is `block`."""
 
 
 @dataclass(frozen=True)
@@ -249,15 +244,7 @@ class Masker:
             texts.append(text)
             return text
 
-        try:
-            map_request_strings(body, collect, media=media)
-        except ValueError as exc:
-            if str(exc) == BLOCKED_MEDIA:
-                raise MediaBlocked(
-                    "this request holds images or binary documents, which maskkit cannot read, and the media "
-                    "policy is `block` (MASKKIT_MEDIA); remove them or set MASKKIT_MEDIA=pass"
-                ) from None
-            raise
+        map_request_strings(body, collect, media=media)  # raises MediaBlocked under media="block"
         thinking = thinking_texts(body)
         if thinking:
             # The memo read does not depend on the mint: both are in flight at once (latency of one round trip).

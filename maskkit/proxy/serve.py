@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -10,12 +11,14 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from maskkit.config import Settings
 from maskkit.errors import ConfigError
-from maskkit.proxy.app import build_app, ensure_client_key
+from maskkit.proxy.app import RETRY_AFTER, build_app, ensure_client_key
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
 
@@ -31,6 +34,70 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+#: Seconds a new connection has to send its first request's headers; then it is closed (slowloris, half-open
+#: connections). Later requests on a kept-alive connection have uvicorn's keep-alive timeout (KEEP_ALIVE).
+HEADER_TIMEOUT = 10.0
+KEEP_ALIVE = 5
+#: Largest request head (request line + headers) accepted, in bytes; h11 answers 400 beyond it.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+def _overloaded_reply() -> bytes:
+    body = json.dumps(
+        {
+            "type": "error",
+            "error": {
+                "type": "overloaded_error",
+                "message": "the maskkit proxy has as many connections open as it allows; retry in a moment",
+            },
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 529 Overloaded\r\ncontent-type: application/json\r\n"
+        f"retry-after: {RETRY_AFTER}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol with two limits of its own: a connection past `max_connections` is answered with an
+    Anthropic-shaped 529 (retry-after) and closed, and a connection that has not sent a whole request head within
+    HEADER_TIMEOUT seconds is closed. (uvicorn's own limit_concurrency answers a plain-text 503, and it has no
+    header timeout.)"""
+
+    max_connections = 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            log.warning("connection refused: %d connections open", len(self.connections) - 1)
+            transport.write(_overloaded_reply())
+            transport.close()
+            return
+        self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._header_timeout)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self._header_timer is not None and self.cycle is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
 
 
 def check_bind(settings: Settings) -> None:
@@ -58,7 +125,8 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
     vault = Vault.from_settings(settings)
     vault.ping()
     vault.close()
-    if not settings.passthrough:
+    if not settings.passthrough and (settings.api_key or not settings.key_namespaces):
+        # With a keys file (and no MASKKIT_API_KEY) the listed keys are the only keys: nothing is generated.
         key, created = ensure_client_key(settings)
         if created:
             print(
@@ -81,11 +149,15 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
     if port_file is not None:
         port_file.write_text(str(port), encoding="ascii")
     print(f"maskkit proxy on http://{settings.host}:{port} -> {settings.upstream}", file=sys.stderr, flush=True)
+    protocol = type("_BoundProtocol", (_Protocol,), {"max_connections": settings.max_connections})
     config = uvicorn.Config(
-        build_app(settings.evolve(port=port)),
+        build_app(settings.evolve(port=port), max_in_flight=settings.max_connections),
+        http=protocol,
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     record = settings.home / "proxy.json"
     private_dir(settings.home)  # with MASKKIT_REDIS_URL nothing else creates it
