@@ -72,15 +72,25 @@ class _Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             log.warning("connection refused: %d connections open", len(self.connections) - 1)
+            # Answer, half-close, and read (and drop) what the client sends for a moment before closing: closing
+            # with unread data would reset the connection before the client reads the 529.
+            self._refused = True
             transport.write(_overloaded_reply())
-            transport.close()
+            if transport.can_write_eof():
+                transport.write_eof()
+            self.loop.call_later(1.0, transport.close)
             return
         self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
     def handle_events(self) -> None:
         super().handle_events()
