@@ -337,12 +337,15 @@ async def test_vault_stats_counts_mappings_per_namespace_and_kind(
 
 
 @pytest.mark.anyio
-async def test_another_existing_namespace_can_be_named(
+async def test_another_existing_namespace_can_be_named_once_the_user_allows_it(
     memory: Callable[..., Client], masker: Masker, settings: Settings
 ) -> None:
     other = masker.for_namespace(masker.namespace + "-b")
     expected = other.mask(SAMPLE).text
     async with memory() as client:
+        refused = _error(await client.call_tool("mask", {"text": SAMPLE, "namespace": other.namespace}))
+    assert other.namespace not in refused and masker.namespace in refused
+    async with memory(MASKKIT_MCP_NAMESPACES=other.namespace) as client:
         result = _ok(await client.call_tool("mask", {"text": SAMPLE, "namespace": other.namespace}))
     assert _text(result) == expected
     assert json.loads(_text(result, 1))["namespace"] == other.namespace
