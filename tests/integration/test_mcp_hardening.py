@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from test_mcp_server import _data, _error, _everything, _kill, _ok, _text, _wait_dead, memory, stdio  # noqa: F401
+from test_mcp_server import _data, _error, _everything, _kill, _ok, _text, _wait_dead, stdio
 
-from maskkit import Masker, Settings, load_settings
+from maskkit import Masker, load_settings
 from maskkit.vault import generate_key
 
 pytestmark = pytest.mark.timeout(180)

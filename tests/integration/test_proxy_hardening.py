@@ -292,7 +292,8 @@ def test_the_headless_route_is_off_in_passthrough_and_takes_json_only(
 ) -> None:
     with serving(settings, model, passthrough=True) as url:
         off = httpx.post(url + "/v1/claude-code", headers={"x-api-key": "sk-mine"}, json={"prompt": "hi"}, timeout=30)
-        traversal, _, answer = raw_request(url, "POST /v1/x/../claude-code HTTP/1.1\nHost: 127.0.0.1\nContent-Length: 0")
+        head = "POST /v1/x/../claude-code HTTP/1.1\nHost: 127.0.0.1\nContent-Length: 0"
+        traversal, _, answer = raw_request(url, head)
     assert off.status_code == 403 and "passthrough" in anthropic_error(403, off.content)["message"]
     assert traversal == 403, answer[:300]
     form = httpx.post(
@@ -316,7 +317,8 @@ def test_requests_over_the_in_flight_limit_get_an_anthropic_529_with_retry_after
     server = ServerThread(build_app(proxy_settings(settings, model), max_in_flight=1)).start()
     try:
         headers = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
-        with httpx.stream("POST", server.url + "/v1/messages", headers=headers, json=body(stream=True), timeout=30) as s:
+        url = server.url + "/v1/messages"
+        with httpx.stream("POST", url, headers=headers, json=body(stream=True), timeout=30) as s:
             assert s.status_code == 200
             busy = httpx.post(server.url + "/v1/messages", headers=headers, json=body(), timeout=30)
             s.read()

@@ -395,7 +395,7 @@ async def test_the_mcp_tools_of_one_namespace_cannot_resolve_or_look_up_another(
         for tool, arguments in (("unmask", {"text": "ec2-001"}), ("run_unmasked", {"command": "echo ec2-001"}),
                                 ("lookup", {"pseudonym": "ec2-001", "reveal": True}), ("mask", {"text": "x"}),
                                 ("mask", {"text": "x", "namespace": a + "-nonexistent"})):
-            result = await client.call_tool(tool, {**arguments, "namespace": arguments.get("namespace", b)})
+            result = await client.call_tool(tool, {**arguments, "namespace": arguments.get("namespace", tenants["b"])})
             assert result.is_error, (tool, arguments)
             text = " ".join(block.text for block in result.content if block.type == "text")
             assert not any(value in text for value in b_values) and tenants["b"] not in text, text

@@ -76,7 +76,7 @@ def test_a_refusal_says_why_and_how_to_route_through_the_proxy_at_its_real_addre
     text = refusal(Decision(False, "ANTHROPIC_BASE_URL is not set"), "unmask", "http://127.0.0.1:41234")
     assert text.startswith("unmask refused: ") and "ANTHROPIC_BASE_URL is not set" in text
     assert text.endswith(guidance("http://127.0.0.1:41234")) and "ANTHROPIC_BASE_URL=http://127.0.0.1:41234 " in text
-    for hint in ("maskkit proxy", "ANTHROPIC_BASE_URL=http://127.0.0.1:8000", "MASKKIT_ALLOW_REVEAL=1", "start_proxy"):
+    for hint in ("maskkit proxy", "ANTHROPIC_BASE_URL=http://127.0.0.1:41234", "MASKKIT_ALLOW_REVEAL=1", "start_proxy"):
         assert hint in text
 
 
