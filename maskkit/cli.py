@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,6 +71,21 @@ def _write(text: str, out: BinaryIO | None = None) -> None:
     stream.flush()
 
 
+#: What a pseudonym looks like (canonical form): a prefix, a hyphen and at least three digits.
+_PSEUDONYM_SHAPE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-[0-9]{3,}")
+
+
+def _pseudonym_arg(text: str) -> str:
+    """The PSEUDONYM argument in canonical form; ConfigError otherwise, naming the argument and never echoing it
+    (what was typed may be an original, and Claude Code reads the CLI's stderr)."""
+    candidate = canonical(text.strip())
+    if not _PSEUDONYM_SHAPE.fullmatch(candidate):
+        raise ConfigError(
+            "the PSEUDONYM argument is not a pseudonym: pass one as it appears in masked text (e.g. ec2-001)"
+        )
+    return candidate
+
+
 def _masker(ctx: click.Context, namespace: str | None) -> Any:
     from maskkit.masking import Masker
 
@@ -126,7 +142,7 @@ def lookup(ctx: click.Context, namespace: str | None, pseudonym: str, reveal: bo
     """Show what the vault knows about PSEUDONYM: kind, first/last seen, TTL left, hits."""
     with _errors():
         masker = _masker(ctx, namespace)
-        entry = masker.vault.lookup(masker.namespace, canonical(pseudonym.strip()), reveal=reveal)
+        entry = masker.vault.lookup(masker.namespace, _pseudonym_arg(pseudonym), reveal=reveal)
         row = {
             "pseudonym": entry.pseudonym,
             "namespace": entry.namespace,
@@ -263,7 +279,7 @@ def forget(ctx: click.Context, namespace: str | None, pseudonym: str) -> None:
     with _errors():
         settings = _settings(ctx)
         space = check_namespace(namespace or settings.namespace)
-        pseudonym = canonical(pseudonym.strip())
+        pseudonym = _pseudonym_arg(pseudonym)
         if not _vault(ctx).forget(space, pseudonym):
             raise ConfigError(f"{pseudonym} is not in namespace {space!r}")
         click.echo(f"forgot {pseudonym} in {space}")

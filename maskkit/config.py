@@ -87,7 +87,7 @@ def _bool(name: str, value: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise ConfigError(f"{name} must be true or false, not {value!r}")
+    raise ConfigError(f"{name} must be true or false")  # never echo a value: it may be a secret
 
 
 def _int(name: str, value: str, minimum: int = 0) -> int:
