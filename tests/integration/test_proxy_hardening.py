@@ -396,3 +396,41 @@ def test_with_a_keys_file_and_no_api_key_the_proxy_generates_and_prints_no_key(
         process.wait(timeout=10)
     assert not (private_home / "proxy.key").exists()
     assert "ANTHROPIC_API_KEY=" not in log.read_text()
+
+
+# --- item 11: a burst is backpressure, not an outage ------------------------------------------------------------------
+
+
+def test_a_burst_that_exhausts_the_vault_pool_gets_529s_never_vault_down_and_the_pool_survives(
+    settings: Settings, model: StandinModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-connection pool that waits 1 ms makes any concurrency exhaust it: those requests must be told to
+    retry (529 overloaded_error + retry-after), not that Redis is down (503), and the proxy keeps working."""
+    import asyncio
+
+    import maskkit.vault.store as store
+
+    monkeypatch.setattr(store, "_ASYNC_POOL_SIZE", 1)
+    monkeypatch.setattr(store, "_ASYNC_POOL_WAIT", 0.001)
+    with serving(settings, model) as url:
+
+        async def burst() -> list[httpx.Response]:
+            headers = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+            limits = httpx.Limits(max_connections=200)
+            async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+                return await asyncio.gather(
+                    *(client.post(url + "/v1/messages", headers=headers, json=body(f"{INSTANCE[:-3]}{i:03x}"))
+                      for i in range(150))
+                )
+
+        answers = asyncio.run(burst())
+        statuses = [a.status_code for a in answers]
+        health = httpx.get(url + "/health", timeout=10)
+        after = httpx.post(url + "/v1/messages", headers={"x-api-key": CLIENT_KEY}, json=body("hi"), timeout=30)
+    assert 503 not in statuses and set(statuses) <= {200, 529}, statuses
+    assert 529 in statuses, "the burst never exhausted the pool: the test proves nothing"
+    for answer in answers:
+        if answer.status_code == 529:
+            assert answer.headers["retry-after"] == "1"
+            assert anthropic_error(529, answer.content)["type"] == "overloaded_error"
+    assert health.status_code == 200 and after.status_code == 200
