@@ -368,7 +368,7 @@ async def burst(url: str, requests: int) -> tuple[dict[str, int], Phase]:
     return counts, phase
 
 
-def run_burst(requests: int) -> int:
+def run_burst(requests: int, max_connections: int) -> int:
     """One worker in front of the stand-in, one burst; prints the answers by kind and p99 of the 200s."""
     from maskkit.vault import generate_key, stop_embedded_redis
 
@@ -376,7 +376,8 @@ def run_burst(requests: int) -> int:
     home = workdir / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MASKKIT_", "ANTHROPIC_"))}
     env |= {"MASKKIT_HOME": str(home), "MASKKIT_VAULT_KEY": generate_key(), "MASKKIT_API_KEY": CLIENT_KEY,
-            "ANTHROPIC_API_KEY": UPSTREAM_KEY, "MASKKIT_LOG_LEVEL": "ERROR"}
+            "ANTHROPIC_API_KEY": UPSTREAM_KEY, "MASKKIT_LOG_LEVEL": "ERROR",
+            "MASKKIT_MAX_CONNECTIONS": str(max_connections)}
     standin: Child | None = None
     try:
         standin = start_child("standin", [sys.executable, "tests/standin_model.py"], workdir, env, "/")
@@ -389,7 +390,8 @@ def run_burst(requests: int) -> int:
         stop_embedded_redis(home)
         shutil.rmtree(workdir, ignore_errors=True)
     ok = counts.get("200", 0)
-    print(f"burst:   {requests} requests at once, 1 worker, embedded Redis, in {phase.elapsed:.1f} s")
+    print(f"burst:   {requests} requests at once, 1 worker (MASKKIT_MAX_CONNECTIONS={max_connections}), "
+          f"embedded Redis, in {phase.elapsed:.1f} s")
     print(f"answers: {dict(sorted(counts.items()))}")
     print(f"success: {100 * ok / requests:.1f} %   p50 {phase.pct(50):.0f} ms   p99 {phase.pct(99):.0f} ms (200s only)")
     print(f"false 'vault down' (503): {counts.get('503', 0)}   /health after: {health}")
@@ -480,13 +482,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster", action="store_true", help="the vault on a local 3-master Redis Cluster")
     parser.add_argument("--quick", action="store_true", help="50 clients, 4 s per phase, 20 idle requests")
     parser.add_argument("--burst", type=int, default=0, help="only a burst of N requests at once (N <= 15000)")
+    parser.add_argument("--max-connections", type=int, default=1024, help="the worker's connection cap (burst)")
     args = parser.parse_args(argv)
     if args.burst:
         if not 1 <= args.burst <= 15000:
             parser.error("burst 1-15000")
         print(f"machine: {_cpu()} ({platform.machine()}), cpus={os.cpu_count()}, python {platform.python_version()}, "
               f"commit {_commit()}, loadavg {os.getloadavg()[0]:.2f}")
-        return run_burst(args.burst)
+        return run_burst(args.burst, args.max_connections)
     if args.quick:
         args.clients, args.duration, args.idle_requests = 50, 4.0, 20
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
