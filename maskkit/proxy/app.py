@@ -658,7 +658,8 @@ class _Guard:
         refusal: MaskkitError | None = None
         if b"content-length" in headers and b"transfer-encoding" in headers:
             refusal = BadRequest("a request may have Content-Length or Transfer-Encoding, not both")
-        elif self.loopback and not _loopback_name(headers.get(b"host", b"").decode("latin-1")):
+        elif self.loopback and b"host" in headers and not _loopback_name(headers[b"host"].decode("latin-1")):
+            # (no Host at all is HTTP/1.0 from a local tool: a browser always sends one)
             refusal = PermissionRefused(
                 "this proxy listens on loopback and only answers requests addressed to a loopback name "
                 "(127.0.0.1, localhost, [::1]); the Host header named another"
