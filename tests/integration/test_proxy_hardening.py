@@ -404,9 +404,12 @@ def test_with_a_keys_file_and_no_api_key_the_proxy_generates_and_prints_no_key(
 def test_a_burst_that_exhausts_the_vault_pool_gets_529s_never_vault_down_and_the_pool_survives(
     settings: Settings, model: StandinModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A one-connection pool that waits 1 ms makes any concurrency exhaust it: those requests must be told to
-    retry (529 overloaded_error + retry-after), not that Redis is down (503), and the proxy keeps working."""
+    """A one-connection pool that waits 1 ms, and Redis pausing writes for half a second while the burst arrives
+    (so the one connection is surely busy): the requests that find the pool full must be told to retry (529
+    overloaded_error + retry-after), not that Redis is down (503), and the proxy keeps working."""
     import asyncio
+
+    import redis
 
     import maskkit.vault.store as store
 
@@ -423,6 +426,8 @@ def test_a_burst_that_exhausts_the_vault_pool_gets_529s_never_vault_down_and_the
                       for i in range(150))
                 )
 
+        with redis.Redis(unix_socket_path=str(settings.home / "redis.sock")) as admin:
+            admin.execute_command("CLIENT", "PAUSE", "500", "WRITE")
         answers = asyncio.run(burst())
         statuses = [a.status_code for a in answers]
         health = httpx.get(url + "/health", timeout=10)
