@@ -83,6 +83,8 @@ _HOP_BY_HOP = frozenset(
         "accept-encoding",
     }
 )
+#: Largest request head (headers) accepted, in bytes: 400 beyond it (also h11's limit on a head still arriving).
+MAX_HEAD_BYTES = 64 * 1024
 #: The seconds a 529 asks the client to wait.
 RETRY_AFTER = 1
 _LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -638,6 +640,7 @@ def _loopback_name(host: str) -> bool:
 class _Guard:
     """ASGI middleware that refuses, before any route runs, what no route should see:
 
+    - headers over MAX_HEAD_BYTES: 400;
     - `Content-Length` together with `Transfer-Encoding` (request smuggling: two readings of one body): 400;
     - on a loopback proxy, a `Host` that is not a loopback name (a web page that re-bound its DNS name to
       127.0.0.1 to talk to this proxy from the browser): 403;
@@ -656,7 +659,9 @@ class _Guard:
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         refusal: MaskkitError | None = None
-        if b"content-length" in headers and b"transfer-encoding" in headers:
+        if sum(len(k) + len(v) for k, v in scope.get("headers", [])) > MAX_HEAD_BYTES:
+            refusal = BadRequest(f"the request headers are over {MAX_HEAD_BYTES} bytes")
+        elif b"content-length" in headers and b"transfer-encoding" in headers:
             refusal = BadRequest("a request may have Content-Length or Transfer-Encoding, not both")
         elif self.loopback and b"host" in headers and not _loopback_name(headers[b"host"].decode("latin-1")):
             # (no Host at all is HTTP/1.0 from a local tool: a browser always sends one)

@@ -18,7 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from maskkit.config import Settings
 from maskkit.errors import ConfigError
-from maskkit.proxy.app import RETRY_AFTER, build_app, ensure_client_key
+from maskkit.proxy.app import MAX_HEAD_BYTES, RETRY_AFTER, build_app, ensure_client_key
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
 
@@ -40,20 +40,16 @@ def is_loopback(host: str) -> bool:
 #: connections). Later requests on a kept-alive connection have uvicorn's keep-alive timeout (KEEP_ALIVE).
 HEADER_TIMEOUT = 10.0
 KEEP_ALIVE = 5
-#: Largest request head (request line + headers) accepted, in bytes; h11 answers 400 beyond it.
-MAX_HEAD_BYTES = 64 * 1024
+
+
+def _error_body(error_type: str, message: str) -> bytes:
+    return json.dumps({"type": "error", "error": {"type": error_type, "message": message}}).encode()
 
 
 def _overloaded_reply() -> bytes:
-    body = json.dumps(
-        {
-            "type": "error",
-            "error": {
-                "type": "overloaded_error",
-                "message": "the maskkit proxy has as many connections open as it allows; retry in a moment",
-            },
-        }
-    ).encode()
+    body = _error_body(
+        "overloaded_error", "the maskkit proxy has as many connections open as it allows; retry in a moment"
+    )
     head = (
         "HTTP/1.1 529 Overloaded\r\ncontent-type: application/json\r\n"
         f"retry-after: {RETRY_AFTER}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -91,6 +87,22 @@ class _Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._refused:
             super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 cannot parse (malformed, or a head over MAX_HEAD_BYTES): the Anthropic shape, not
+        uvicorn's plain text."""
+        body = _error_body(
+            "invalid_request_error", f"malformed HTTP request, or a request head over {MAX_HEAD_BYTES} bytes"
+        )
+        head = (
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self._refused = True  # what the client still sends is read and dropped, so the close does not reset
+        self.transport.write(head.encode("ascii") + body)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(1.0, self.transport.close)
 
     def handle_events(self) -> None:
         super().handle_events()

@@ -330,7 +330,7 @@ def test_requests_over_the_in_flight_limit_get_an_anthropic_529_with_retry_after
     assert after.status_code == 200
 
 
-def test_a_proxy_process_caps_connections_with_a_529_and_closes_idle_half_open_ones(
+def test_a_proxy_process_caps_connections_with_a_529_closes_half_open_ones_and_answers_bad_http_as_json(
     env: dict[str, str], model: StandinModel, tmp_path: Path
 ) -> None:
     from proxyfixtures import start_proxy_process, stop_proxy_process
@@ -352,6 +352,10 @@ def test_a_proxy_process_caps_connections_with_a_529_and_closes_idle_half_open_o
         assert time.monotonic() - started < 20
         status, _, _ = raw_request(proxy.url, "GET /health HTTP/1.1\nHost: 127.0.0.1")
         assert status == 200
+        status, _, answer = raw_request(proxy.url, "GET /health HTTP/1.1\nHost: 127.0.0.1\nx-big: " + "a" * 100_000)
+        assert status == 400 and anthropic_error(status, answer)["type"] == "invalid_request_error"
+        status, _, answer = raw_request(proxy.url, "NOT A REQUEST LINE\nHost: 127.0.0.1")  # uvicorn: plain text
+        assert status == 400 and anthropic_error(status, answer)["type"] == "invalid_request_error"
     finally:
         for sock in sockets:
             sock.close()
