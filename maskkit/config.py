@@ -59,6 +59,8 @@ class Settings:
     max_connections: int = 1024
     #: Namespaces the MCP server serves (MASKKIT_MCP_NAMESPACES, comma-separated); empty: its own namespace only.
     mcp_namespaces: frozenset[str] = frozenset()
+    #: Characters of text one proxy request may ask to mask (images and other opaque data do not count): 413 over.
+    max_text_bytes: int = 16 * 1024 * 1024
 
     def evolve(self, **changes: object) -> Settings:
         """A copy with some values changed (CLI flags override the environment this way)."""
@@ -191,6 +193,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             check_namespace(n.strip()) for n in (get("MASKKIT_MCP_NAMESPACES") or "").split(",") if n.strip()
         ),
         max_connections=_int("MASKKIT_MAX_CONNECTIONS", get("MASKKIT_MAX_CONNECTIONS", "1024") or "", 1),
+        max_text_bytes=_int("MASKKIT_MAX_TEXT_BYTES", get("MASKKIT_MAX_TEXT_BYTES", str(16 << 20)) or "", 1),
         claude_code_tools=_bool("MASKKIT_CLAUDE_CODE_TOOLS", get("MASKKIT_CLAUDE_CODE_TOOLS", "") or ""),
         anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
     )

@@ -32,7 +32,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from maskkit._version import __version__
 from maskkit.config import Settings
-from maskkit.core.messages import map_json_strings, map_response_strings, media_urls, presigned, unmask_text
+from maskkit.core.messages import (
+    map_json_strings,
+    map_request_strings,
+    map_response_strings,
+    media_urls,
+    presigned,
+    unmask_text,
+)
 from maskkit.core.sse import SSEDecoder, encode_event
 from maskkit.errors import (
     BadRequest,
@@ -273,6 +280,27 @@ def _forward_headers(request: Request, settings: Settings, masker: Masker) -> di
     return headers
 
 
+def _check_text_size(body: Any, messages: bool, limit: int) -> None:
+    """RequestTooLarge if the text this request asks to mask (what masking will read: not images, signatures or
+    other opaque data) is over `limit` characters (MASKKIT_MAX_TEXT_BYTES). One walk of the body, no detection."""
+    total = 0
+
+    def count(text: str) -> str:
+        nonlocal total
+        total += len(text)
+        return text
+
+    if messages:
+        map_request_strings(body, count)
+    else:
+        map_json_strings(body, count)
+    if total > limit:
+        raise RequestTooLarge(
+            f"this request holds {total} characters of text to mask, over the proxy's limit of {limit} "
+            "(MASKKIT_MAX_TEXT_BYTES): split it, or raise the limit where the proxy runs"
+        )
+
+
 def _sensitive(masker: Masker, text: str) -> bool:
     """True if detection finds anything but a pseudonym-shaped literal in `text` (which is harmless as is)."""
     return any(span.kind != "PSEUDONYM_LITERAL" for span in masker.spans(text))
@@ -457,8 +485,10 @@ class _Proxy:
     async def _mask(self, masker: Masker, path: str, body: Any) -> tuple[Any, dict[str, str]]:
         """Messages bodies are masked field by field; any other JSON body has every string masked. A media URL
         that carries a credential (a presigned URL) is refused: masked it would be useless, unmasked a leak."""
+        messages = path in ("/v1/messages", "/v1/messages/count_tokens") and isinstance(body, dict)
         try:
-            if path in ("/v1/messages", "/v1/messages/count_tokens") and isinstance(body, dict):
+            _check_text_size(body, messages, self.settings.max_text_bytes)
+            if messages:
                 for url in media_urls(body):
                     if presigned(url) or _sensitive_kind(masker, url):
                         raise BadRequest(

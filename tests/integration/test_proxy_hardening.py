@@ -443,3 +443,23 @@ def test_a_burst_that_exhausts_the_vault_pool_gets_529s_never_vault_down_and_the
             assert answer.headers["retry-after"] == "1"
             assert anthropic_error(529, answer.content)["type"] == "overloaded_error"
     assert health.status_code == 200 and after.status_code == 200
+
+
+# --- item 12 (the cap only): text to mask per request ---------------------------------------------------------------
+
+
+def test_text_over_the_per_request_cap_is_a_413_and_opaque_data_does_not_count(
+    settings: Settings, model: StandinModel
+) -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 20_000}}
+    with serving(settings, model, max_text_bytes=5_000) as url:
+        headers = {"x-api-key": CLIENT_KEY}
+        big = httpx.post(url + "/v1/messages", headers=headers, json=body(f"{INSTANCE} " + "x" * 6_000), timeout=30)
+        other = httpx.post(url + "/v1/other", headers=headers, json={"note": "x" * 6_000}, timeout=30)
+        mixed = body([image, {"type": "text", "text": "hi"}])
+        with_image = httpx.post(url + "/v1/messages", headers=headers, json=mixed, timeout=30)
+    assert big.status_code == 413 and "MASKKIT_MAX_TEXT_BYTES" in anthropic_error(413, big.content)["message"]
+    assert other.status_code == 413
+    assert INSTANCE not in big.text
+    assert with_image.status_code == 200, with_image.text
+    assert len(model.requests) == 1
