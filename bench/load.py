@@ -20,6 +20,10 @@ line is one JSON object.
     uv run python bench/load.py                 # 200 clients, 20 s per phase (~75 s)
     uv run python bench/load.py --quick         # 50 clients, 4 s per phase
     uv run python bench/load.py --cluster       # the vault on a local Redis Cluster instead
+    uv run python bench/load.py --burst 10000   # N small requests at once at one worker: how they are answered
+
+The burst (issue 13 item 11) counts answers by kind: 200, 529 (overloaded: retry; the connection cap and a
+saturated vault pool answer this), 503 (the vault is down: must be 0 while Redis is healthy), anything else.
 
 Bounded: every child runs under `timeout`, every loop has a deadline, everything started is stopped in `finally`.
 """
@@ -336,6 +340,65 @@ async def run_phase(name: str, targets: list[str], clients: int, duration: float
     return phase
 
 
+async def burst(url: str, requests: int) -> tuple[dict[str, int], Phase]:
+    """`requests` small non-streaming requests sent at once, each on its own connection: answers by status."""
+    phase = Phase("burst")
+    counts: dict[str, int] = {}
+    headers = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
+
+    async def one(index: int) -> None:
+        body = json.dumps({"model": MODEL, "max_tokens": 16, "messages": [
+            {"role": "user", "content": f"burst {index}: {instance_id()}"}]}).encode()
+        connection = Connection(url)
+        began = time.perf_counter()
+        try:
+            status, _ = await asyncio.wait_for(connection.post("/v1/messages", body, headers), REQUEST_TIMEOUT_S)
+            key = str(status)
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, TimeoutError) as exc:
+            key = type(exc).__name__
+        finally:
+            await connection.close()
+        counts[key] = counts.get(key, 0) + 1
+        if key == "200":
+            phase.latencies.append(time.perf_counter() - began)
+
+    start = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(requests)))
+    phase.elapsed = time.monotonic() - start
+    return counts, phase
+
+
+def run_burst(requests: int, max_connections: int) -> int:
+    """One worker in front of the stand-in, one burst; prints the answers by kind and p99 of the 200s."""
+    from maskkit.vault import generate_key, stop_embedded_redis
+
+    workdir = Path(tempfile.mkdtemp(prefix="mkburst", dir="/tmp"))
+    home = workdir / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MASKKIT_", "ANTHROPIC_"))}
+    env |= {"MASKKIT_HOME": str(home), "MASKKIT_VAULT_KEY": generate_key(), "MASKKIT_API_KEY": CLIENT_KEY,
+            "ANTHROPIC_API_KEY": UPSTREAM_KEY, "MASKKIT_LOG_LEVEL": "ERROR",
+            "MASKKIT_MAX_CONNECTIONS": str(max_connections)}
+    standin: Child | None = None
+    try:
+        standin = start_child("standin", [sys.executable, "tests/standin_model.py"], workdir, env, "/")
+        with workers(1, env, standin.url, workdir) as started:
+            counts, phase = asyncio.run(burst(started[0].url, requests))
+            health = httpx.get(started[0].url + "/health", timeout=10, trust_env=False).status_code
+    finally:
+        if standin is not None:
+            stop_child_process(standin.process)
+        stop_embedded_redis(home)
+        shutil.rmtree(workdir, ignore_errors=True)
+    ok = counts.get("200", 0)
+    print(f"burst:   {requests} requests at once, 1 worker (MASKKIT_MAX_CONNECTIONS={max_connections}), "
+          f"embedded Redis, in {phase.elapsed:.1f} s")
+    print(f"answers: {dict(sorted(counts.items()))}")
+    print(f"success: {100 * ok / requests:.1f} %   p50 {phase.pct(50):.0f} ms   p99 {phase.pct(99):.0f} ms (200s only)")
+    print(f"false 'vault down' (503): {counts.get('503', 0)}   /health after: {health}")
+    print(json.dumps({"burst": requests, "answers": counts, "p99_ms": round(phase.pct(99), 1), "health": health}))
+    return 0
+
+
 async def idle_probe(direct: str, proxy: str, requests: int) -> tuple[Phase, Phase]:
     """One client, alternating direct / proxy: per-request cost without queueing."""
     phases = (Phase("idle-direct"), Phase("idle-proxy"))
@@ -418,7 +481,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-requests", type=int, default=60, help="requests per target in the idle probe")
     parser.add_argument("--cluster", action="store_true", help="the vault on a local 3-master Redis Cluster")
     parser.add_argument("--quick", action="store_true", help="50 clients, 4 s per phase, 20 idle requests")
+    parser.add_argument("--burst", type=int, default=0, help="only a burst of N requests at once (N <= 15000)")
+    parser.add_argument("--max-connections", type=int, default=1024, help="the worker's connection cap (burst)")
     args = parser.parse_args(argv)
+    if args.burst:
+        if not 1 <= args.burst <= 15000:
+            parser.error("burst 1-15000")
+        print(f"machine: {_cpu()} ({platform.machine()}), cpus={os.cpu_count()}, python {platform.python_version()}, "
+              f"commit {_commit()}, loadavg {os.getloadavg()[0]:.2f}")
+        return run_burst(args.burst, args.max_connections)
     if args.quick:
         args.clients, args.duration, args.idle_requests = 50, 4.0, 20
     counts = [int(n) for n in args.workers.split(",") if n.strip()]

@@ -73,6 +73,12 @@ class Settings:
     #: ANTHROPIC_BASE_URL as the parent process (Claude Code) set it; read from the real environment only,
     #: never from maskkit.env, because the MCP server's reveal rule trusts it to say where Claude Code sends.
     anthropic_base_url: str | None = None
+    #: Connections one proxy process keeps open (and requests in flight) before it answers 529 + retry-after.
+    max_connections: int = 1024
+    #: Namespaces the MCP server serves besides its own (MASKKIT_MCP_NAMESPACES).
+    mcp_namespaces: frozenset[str] = frozenset()
+    #: Characters of text one proxy request may ask to mask (images and other opaque data do not count): 413 over.
+    max_text_bytes: int = 16 * 1024 * 1024
     #: setting name -> where its value came from ("environment", "maskkit.env line N", "default").
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     #: things worth a warning at start-up (unknown MASKKIT_* names in the environment, disabled kinds).
@@ -212,6 +218,16 @@ def _models(raw: str) -> dict[str, str]:
     return pairs
 
 
+def _namespaces(raw: str) -> frozenset[str]:
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    for name in names:
+        try:
+            check_namespace(name)
+        except ConfigError:
+            raise _Invalid("must be a comma-separated list of namespaces (letters, digits, '.', '_', '-')") from None
+    return names
+
+
 def _file(raw: str) -> str:
     return str(Path(raw.strip()).expanduser())
 
@@ -275,6 +291,12 @@ SETTINGS: tuple[Setting, ...] = (
             "TOML file of your own `[[pattern]]` rules (kind, prefix, regex).", parse=_file),
     Setting("MASKKIT_MAX_BODY_BYTES", "max_body_bytes", "integer", str(32 << 20),
             "Larger request bodies get 413.", parse=_integer(1), default_value=32 << 20),
+    Setting("MASKKIT_MAX_TEXT_BYTES", "max_text_bytes", "integer", str(16 << 20),
+            "Characters of text one proxy request may ask to mask (images and opaque data do not count); more gets "
+            "413. Well above a large Claude Code body.", parse=_integer(1), default_value=16 << 20),
+    Setting("MASKKIT_MAX_CONNECTIONS", "max_connections", "integer", "1024",
+            "Open connections (and requests in flight) one proxy process accepts; past it, 529 with retry-after.",
+            parse=_integer(1), default_value=1024),
     Setting("MASKKIT_REDIS_MAXMEMORY", "redis_maxmemory", "size", "0",
             "`maxmemory` of the embedded Redis (0: no limit); when full, masking stops (never evicts).",
             parse=_memory, default_value="0"),
@@ -294,6 +316,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MASKKIT_ALLOW_REVEAL", "allow_reveal", "boolean", "false",
             "Let the MCP server hand originals to the model without the proxy (docs/mcp.md). Environment only: "
             "the env file cannot grant it.", env_only=True, parse=_boolean, default_value=False),
+    Setting("MASKKIT_MCP_NAMESPACES", "mcp_namespaces", "namespaces", "",
+            "Comma-separated namespaces the MCP server serves besides its own (any other is refused).",
+            parse=_namespaces, default_value=frozenset()),
     Setting("MASKKIT_CLAUDE_CODE_TOOLS", "claude_code_tools", "boolean", "false",
             "Let `POST /v1/claude-code` run Claude Code's tools (a shell on the proxy host for every tenant).",
             parse=_boolean, default_value=False),

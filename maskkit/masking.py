@@ -22,7 +22,6 @@ from typing import Any
 from maskkit.config import Settings, check_namespace, load_settings
 from maskkit.core.encoded import ENCODED_KIND, encoded_runs
 from maskkit.core.messages import (
-    BLOCKED_MEDIA,
     apply_spans,
     map_json_strings,
     map_request_strings,
@@ -35,7 +34,7 @@ from maskkit.core.plan import MaskPlan, NamespaceRecall, TextCache, learnable, p
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
 from maskkit.detect.detector import Detector, resolve_spans
-from maskkit.errors import DetectionError, MaskkitError
+from maskkit.errors import DetectionError, MaskkitError, MediaBlocked
 from maskkit.types import Span
 from maskkit.vault import Vault
 from maskkit.vault.memo import recall_thinking, remember_thinking
@@ -50,10 +49,6 @@ log = logging.getLogger("maskkit.masking")
 _OFFLOAD_CHARS = 256 * 1024
 #: Rounds of "mint, learn what other workers minted, re-plan" before giving up (fail closed).
 _MAX_ROUNDS = 4
-
-
-class MediaBlocked(DetectionError):
-    """Raised when a request holds images or binary documents and the media policy is `block`."""
 
 
 @dataclass(frozen=True)
@@ -429,15 +424,7 @@ class Masker:
             texts.append(text)
             return text
 
-        try:
-            map_request_strings(body, collect, media=media)
-        except ValueError as exc:
-            if str(exc) == BLOCKED_MEDIA:
-                raise MediaBlocked(
-                    "this request holds images or binary documents, which maskkit cannot read, and the media "
-                    "policy is `block` (MASKKIT_MEDIA); remove them or set MASKKIT_MEDIA=pass"
-                ) from None
-            raise
+        map_request_strings(body, collect, media=media)  # raises MediaBlocked under media="block"
         keyed = self._keyed(structured_values(body))
         thinking = thinking_texts(body)
         if thinking:

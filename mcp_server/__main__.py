@@ -66,17 +66,15 @@ def _configure_logging(level: str) -> None:
 
 def _http_token(path: Path) -> str:
     """The bearer token in `path`, created (0600) with a fresh random value if the file does not exist."""
+    from maskkit.vault.keys import write_secret_file
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        token = path.read_text(encoding="ascii").strip()
-        if not token:
-            raise MaskkitError(f"{path} is empty: delete it to get a new token") from None
-        return token
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write("mkmcp-" + secrets.token_urlsafe(32) + "\n")
-    return path.read_text(encoding="ascii").strip()
+    if not path.exists():
+        write_secret_file(path, "mkmcp-" + secrets.token_urlsafe(32), replace=False)  # a concurrent creator wins
+    token = path.read_text(encoding="ascii").strip()
+    if not token:
+        raise MaskkitError(f"{path} is empty: delete it to get a new token")
+    return token
 
 
 class BearerAuth:

@@ -1,9 +1,11 @@
 """Starts, checks and stops a `maskkit proxy` child process for the MCP server. I/O edge; no masking here.
 
 The child listens on 127.0.0.1 only, logs to `$MASKKIT_HOME/proxy.log` and is recorded in
-`$MASKKIT_HOME/mcp-proxy.json`, so a later MCP session can find a detached proxy again. A child that is not
-detached is stopped when the MCP server stops. What goes back to the model names where the proxy's client key
-is kept, never the key itself.
+`$MASKKIT_HOME/mcp-proxy.json`, so a later MCP session can find a detached proxy again. The port it got is kept in
+`$MASKKIT_HOME/mcp-proxy.preferred-port` and asked for again next time, so the ANTHROPIC_BASE_URL the user set
+keeps working across sessions (unless another program took the port meanwhile; the answer then says so). A
+child that is not detached is stopped when the MCP server stops. What goes back to the model names where the
+proxy's client key is kept, never the key itself.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class ProxyLauncher:
         self.log_path = home / "proxy.log"
         self.state_path = home / "mcp-proxy.json"
         self.port_file = home / "mcp-proxy.port"
+        self.preferred_path = home / "mcp-proxy.preferred-port"
         self._child: subprocess.Popen[bytes] | None = None
         self._record: _Record | None = None
 
@@ -135,6 +138,27 @@ class ProxyLauncher:
                 "so the conversation goes through the proxy."
             ),
         }
+
+    def preferred_port(self) -> int | None:
+        """The port the last proxy started from this data dir got (asked for again: a stable base URL)."""
+        try:
+            port = int(self.preferred_path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        return port if 0 < port < 65536 else None
+
+    def proxy_url(self, fallback: str) -> str:
+        """Where the user's proxy is (or will be): the one started from an MCP session, else a `maskkit proxy`
+        recorded in proxy.json, else the port start_proxy would ask for, else `fallback` (MASKKIT_HOST/PORT)."""
+        record = self._current()
+        if record is not None:
+            return f"http://{HOST}:{record.port}"
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            info = json.loads((self.home / "proxy.json").read_text(encoding="utf-8"))
+            if isinstance(info.get("url"), str) and isinstance(info.get("pid"), int) and _pid_alive(info["pid"]):
+                return str(info["url"])
+        preferred = self.preferred_port()
+        return f"http://{HOST}:{preferred}" if preferred else fallback
 
     # -- state file
 
@@ -207,6 +231,13 @@ class ProxyLauncher:
             raise LaunchError("port must be between 1 and 65535 (or 0 / omitted to pick a free port)")
         if port and not _port_free(port):
             raise LaunchError(f"port {port} on {HOST} is already in use: pick another port or omit it")
+        moved = None
+        if not port:
+            preferred = self.preferred_port()
+            if preferred is not None and _port_free(preferred):
+                port = preferred
+            elif preferred is not None:
+                moved = preferred
 
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         port_file = self.port_file
@@ -238,9 +269,16 @@ class ProxyLauncher:
         if not detach:
             _ATTACHED[child.pid] = child
         self._save_record(record)
+        with contextlib.suppress(OSError):
+            self.preferred_path.write_text(str(bound), encoding="ascii")
         log.info("started maskkit proxy pid %s on port %s", child.pid, bound)
         status = await self.status()
         status["started"] = True
+        if moved is not None:
+            status["note"] = (
+                f"port {moved}, which the proxy used before, is taken by another program: this proxy is on "
+                f"{bound}, so ANTHROPIC_BASE_URL changed"
+            )
         return status
 
     async def _wait_ready(self, child: subprocess.Popen[bytes], port_file: Path) -> int:

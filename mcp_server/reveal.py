@@ -28,7 +28,7 @@ import anyio
 
 from maskkit.vault import VaultKey
 
-__all__ = ["AUDIT_FILE", "PROVE_PATH", "AuditLog", "Decision", "RevealGate", "refusal"]
+__all__ = ["AUDIT_FILE", "PROVE_PATH", "AuditLog", "Decision", "RevealGate", "guidance", "refusal"]
 
 log = logging.getLogger("maskkit.mcp.reveal")
 
@@ -40,14 +40,17 @@ ALLOW_REVEAL = "MASKKIT_ALLOW_REVEAL=1"
 _NOT_A_PROXY = ("api.anthropic.com",)
 _MAX_ANSWER = 64 * 1024
 
-GUIDANCE = (
-    "To reveal originals, route Claude Code through the masking proxy so they are masked again before they "
-    "leave this machine: run `maskkit proxy` (or call the start_proxy tool), then restart Claude Code with "
-    "ANTHROPIC_BASE_URL=http://127.0.0.1:8000 (the proxy's address) and ANTHROPIC_API_KEY set to the proxy's "
-    "key (MASKKIT_API_KEY, or the key in proxy.key in maskkit's data directory). If the model may see the "
-    f"originals, the user can instead set {ALLOW_REVEAL} in this MCP server's environment. Tools that keep "
-    "originals out of the conversation work either way: unmask_to_file, run_unmasked."
-)
+def guidance(proxy_url: str) -> str:
+    """How the user gets reveals to work, naming the address of the proxy they run (or would run)."""
+    return (
+        "To reveal originals, route Claude Code through the masking proxy so they are masked again before they "
+        "leave this machine: run `maskkit proxy` (or call the start_proxy tool), then restart Claude Code with "
+        f"ANTHROPIC_BASE_URL={proxy_url} (the proxy's address) and ANTHROPIC_API_KEY set to the proxy's "
+        "key (MASKKIT_API_KEY, or the key in proxy.key in maskkit's data directory). If the model may see the "
+        f"originals, the user can instead set {ALLOW_REVEAL} in this MCP server's environment (not in "
+        "maskkit.env). Tools that keep originals out of the conversation work either way: unmask_to_file, "
+        "run_unmasked."
+    )
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,10 @@ class RevealGate:
         return Decision(True, f"maskkit proxy at {base_url}")
 
 
-def refusal(decision: Decision, what: str) -> str:
-    """The tool error text for a refused reveal: why, and what the user can do."""
+def refusal(decision: Decision, what: str, proxy_url: str) -> str:
+    """The tool error text for a refused reveal: why, and what the user can do (with the proxy at `proxy_url`)."""
     reason = f"originals would reach a model that is not behind the maskkit proxy ({decision.basis})"
-    return f"{what} refused: {reason}. {GUIDANCE}"
+    return f"{what} refused: {reason}. {guidance(proxy_url)}"
 
 
 class AuditLog:

@@ -2,7 +2,10 @@
 I/O edge. Nothing happens at import time: settings are read and the vault is opened when a session starts.
 
 Tools never put an original into a result unless the reveal rule allows it (see reveal.py), and never log
-one: errors and logs name kinds, pseudonyms, sizes and what to do next.
+one: errors and logs name kinds, pseudonyms, sizes and what to do next. One server serves its allowed namespaces
+only (its own, or MASKKIT_MCP_NAMESPACES) and names no other in a result or an error. The file tools and
+run_unmasked stay out of maskkit's own data directory (its keys, its settings file, its vault), and maskkit's own
+secrets are replaced in command output even when detection would miss them.
 """
 
 from __future__ import annotations
@@ -54,6 +57,15 @@ class AppContext:
     gate: RevealGate
     audit: AuditLog
     launcher: ProxyLauncher
+
+    @property
+    def namespaces(self) -> frozenset[str]:
+        """The namespaces this server serves: MASKKIT_MCP_NAMESPACES, plus its own (MASKKIT_NAMESPACE)."""
+        return self.settings.mcp_namespaces | {self.masker.namespace}
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home.expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -157,21 +169,77 @@ def _check_text(text: str, what: str = "text") -> None:
 
 
 async def _masker_for(app: AppContext, namespace: str | None) -> Masker:
-    """The masker of `namespace` (default: the server's). Another namespace must exist already: a typo must
-    not start a fresh namespace whose ec2-001 means something else."""
+    """The masker of `namespace` (default: the server's). Only the namespaces this server serves are reachable,
+    and the error names only those (never the one asked for, nor any other the vault holds). Another allowed
+    namespace must exist already: a typo must not start a fresh namespace whose ec2-001 means something else."""
     if not namespace or namespace == app.masker.namespace:
         return app.masker
+    allowed = ", ".join(sorted(app.namespaces))
     try:
         check_namespace(namespace)
     except ConfigError as exc:
         raise ToolError(f"invalid namespace: {exc}") from None
+    if namespace not in app.namespaces:
+        raise ToolError(
+            f"this MCP server does not serve that namespace; it serves: {allowed}. Omit namespace to use its "
+            f"own ({app.masker.namespace}); the user can allow more with MASKKIT_MCP_NAMESPACES."
+        )
     known = await anyio.to_thread.run_sync(app.masker.vault.namespaces)
     if namespace not in known:
         raise ToolError(
-            f"unknown namespace {namespace!r}: the vault holds {', '.join(known) or 'no namespace yet'}. "
-            f"Omit namespace to use this server's namespace ({app.masker.namespace!r})."
+            f"that namespace holds nothing yet. This server serves: {allowed}. Omit namespace to use its own "
+            f"({app.masker.namespace})."
         )
     return app.masker.for_namespace(namespace)
+
+
+#: Names of maskkit's own files that hold keys or settings: a command that names one is refused.
+_OWN_FILES = ("vault.key", "proxy.key", "maskkit.env", "mcp-http.token")
+
+
+def _outside_home(app: AppContext, target: Path, what: str = "path") -> Path:
+    """`target` if it resolves (symlinks followed) outside maskkit's data directory; else ToolError. The data
+    directory holds the vault key, the proxy's client key, maskkit.env (settings: a written one could switch
+    reveals on or masking off) and the vault itself, none of which a model may read or write."""
+    resolved = target.expanduser().resolve()
+    if resolved == app.home or resolved.is_relative_to(app.home):
+        raise ToolError(
+            f"that {what} is inside maskkit's data directory (MASKKIT_HOME), which holds maskkit's keys and "
+            "settings: the tools never read or write there"
+        )
+    return target
+
+
+def _own_secrets(settings: Settings) -> list[str]:
+    """maskkit's own secrets (vault key, client keys, the MCP HTTP token), to be blanked out of command output."""
+    found = [settings.vault_key or "", settings.api_key or "", *settings.key_namespaces]
+    for name in ("vault.key", "proxy.key", "mcp-http.token"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            found.append((settings.home / name).read_text(encoding="ascii").strip())
+    return sorted({s for s in found if len(s) >= 8}, key=len, reverse=True)
+
+
+def _blank_secrets(text: str, secrets_: list[str]) -> str:
+    for secret in secrets_:
+        text = text.replace(secret, "[maskkit secret removed]")
+    return text
+
+
+def _replace_originals(text: str, reverse: dict[str, str]) -> str:
+    """Every original revealed to a command, written back as its pseudonym (longest first): the command's output
+    is masked for these even when detection would not find them (a bucket name on its own)."""
+    for pseudonym, original in sorted(reverse.items(), key=lambda item: len(item[1]), reverse=True):
+        if len(original) >= 4:
+            text = text.replace(original, pseudonym)
+    return text
+
+
+def _redact(masker: Masker, text: str) -> str:
+    """`text` with everything detection finds (but pseudonyms) replaced by `<KIND>`: for the audit log."""
+    spans = [span for span in masker.spans(text) if span.kind != "PSEUDONYM_LITERAL"]
+    for span in sorted(spans, key=lambda s: s.start, reverse=True):
+        text = text[: span.start] + f"<{span.kind}>" + text[span.end :]
+    return text
 
 
 def _tokens(masker: Masker, text: str) -> list[str]:
@@ -213,7 +281,8 @@ def _over_http(ctx: Ctx) -> bool:
 async def _gate(app: AppContext, ctx: Ctx, what: str) -> Decision:
     decision = await app.gate.check(over_http=_over_http(ctx))
     if not decision.allowed:
-        raise ToolError(refusal(decision, what))
+        fallback = f"http://{app.settings.host}:{app.settings.port}"
+        raise ToolError(refusal(decision, what, app.launcher.proxy_url(fallback)))
     return decision
 
 
@@ -250,7 +319,10 @@ def _path(path: str) -> Path:
 
 Namespace = Annotated[
     str | None,
-    Field(description="Vault namespace (tenant). Omit it to use this server's namespace; any other must exist."),
+    Field(
+        description="Vault namespace (tenant). Omit it to use this server's namespace; another one must be "
+        "among those this server serves (MASKKIT_MCP_NAMESPACES)."
+    ),
 ]
 
 
@@ -373,10 +445,12 @@ async def lookup(
 
 @server.tool(annotations=ToolAnnotations(title="Vault statistics", read_only_hint=True, open_world_hint=False))
 async def vault_stats(ctx: Ctx) -> dict[str, Any]:
-    """How many live mappings the vault holds, per namespace and per kind (no originals, no pseudonyms)."""
+    """How many live mappings the vault holds in the namespaces this server serves, per namespace and per kind
+    (no originals, no pseudonyms)."""
     app = _app(ctx)
     with _tool_errors("vault_stats"):
         counts = await anyio.to_thread.run_sync(app.masker.vault.stats)
+    counts = {space: kinds for space, kinds in counts.items() if space in app.namespaces}
     return {
         "default_namespace": app.masker.namespace,
         "total": sum(sum(kinds.values()) for kinds in counts.values()),
@@ -403,7 +477,7 @@ async def mask_file(
     size and how many invalid UTF-8 sequences were replaced. Files over 10 MB and binary files are refused.
     """
     app = _app(ctx)
-    target = _path(path)
+    target = _outside_home(app, _path(path))
     with _tool_errors("mask_file"):
         masker = await _masker_for(app, namespace)
         try:
@@ -444,7 +518,7 @@ async def unmask_to_file(
     """
     app = _app(ctx)
     _check_text(text)
-    target = _path(path)
+    target = _outside_home(app, _path(path))
     with _tool_errors("unmask_to_file"):
         masker = await _masker_for(app, namespace)
         restored, reverse, unknown = await _restore(masker, text)
@@ -505,11 +579,18 @@ async def run_unmasked(
     with _tool_errors("run_unmasked"):
         masker = await _masker_for(app, namespace)
         restored, reverse, unknown = await _restore(masker, command)
+        home = app.settings.home.expanduser()
+        if any(marker in restored for marker in {str(home), str(app.home), *_OWN_FILES}):
+            raise ToolError(
+                "that command names maskkit's data directory or one of its key or settings files; run_unmasked "
+                "never touches them (they hold the keys that protect the originals)"
+            )
         workdir = (await _restore(masker, cwd))[0] if cwd else None
-        if workdir is not None and not Path(workdir).expanduser().is_dir():
-            raise ToolError("cwd is not a directory")
+        if workdir is not None:
+            _outside_home(app, Path(workdir), "cwd")
+            if not Path(workdir).expanduser().is_dir():
+                raise ToolError("cwd is not a directory")
         if reverse:
-            shown_command = (await masker.amask(restored)).text
             _audit(
                 app,
                 ctx,
@@ -518,7 +599,7 @@ async def run_unmasked(
                 pseudonyms=reverse,
                 basis="originals passed to a command, output masked",
                 target="command",
-                detail={"command": shown_command},
+                detail={"command": _redact(masker, command)},  # as the model wrote it; never the restored one
             )
         try:
             result = await run_command(
@@ -529,7 +610,12 @@ async def run_unmasked(
             )
         except OSError as exc:
             raise ToolError(f"the command could not be started: {exc.strerror or type(exc).__name__}") from None
-        masked, _, kinds = await masker.amask_texts([result.stdout, result.stderr])
+        own = _own_secrets(app.settings)
+        outputs = [_blank_secrets(out, own) for out in (result.stdout, result.stderr)]
+        masked, _, kinds = await masker.amask_texts(outputs)
+        # After masking (a pseudonym written before it would be masked again as a literal): originals detection
+        # did not find, but which this very command was given, go back to their pseudonyms.
+        masked = [_replace_originals(text, reverse) for text in masked]
     return {
         "exit_code": result.exit_code,
         "stdout": masked[0],

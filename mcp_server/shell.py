@@ -12,10 +12,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CommandResult", "FileTooLarge", "read_text_file", "run_command", "write_text_file"]
+from maskkit.childenv import scrubbed_environ
 
-#: Variables a command run for the model never inherits: with them it could read the vault directly.
-SCRUBBED_ENV = ("MASKKIT_VAULT_KEY", "MASKKIT_API_KEY")
+__all__ = ["CommandResult", "FileTooLarge", "read_text_file", "run_command", "write_text_file"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ async def run_command(command: str, *, timeout: float, max_output: int, cwd: str
 
     The command ends when its output pipes close, so a background job that keeps them open counts as running.
     """
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env = scrubbed_environ(os.environ)  # no maskkit setting or key, no upstream credential (maskkit.childenv)
     process = await asyncio.create_subprocess_shell(
         command,
         stdin=asyncio.subprocess.DEVNULL,

@@ -8,25 +8,27 @@ of an answer must be restored, is decided here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import base64
+import binascii
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from maskkit.core.pseudonyms import PseudonymGrammar, canonical
+from maskkit.errors import BadRequest, MediaBlocked
 from maskkit.types import ReverseMapping, Span
 
 __all__ = [
-    "BLOCKED_MEDIA",
     "apply_spans",
     "map_json_strings",
     "map_request_strings",
     "map_response_strings",
+    "media_urls",
+    "presigned",
     "unmask_text",
 ]
 
 StrMap = Callable[[str], str]
-
-#: Raised-on marker: the request holds media maskkit cannot read and the policy is `block`.
-BLOCKED_MEDIA = "media_blocked"
 
 
 def apply_spans(text: str, spans: Sequence[Span], pseudonym_for: Callable[[str, str], str]) -> str:
@@ -109,22 +111,97 @@ _TOOL_CALLS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 
 def _map_media(block: dict[str, Any], fn: StrMap, media: str) -> dict[str, Any]:
-    """Documents with text sources are masked; binary media follow the policy (`pass` or `block`)."""
+    """A media block: every text maskkit can read is masked, and what it cannot read follows the policy.
+
+    Readable: text sources, content sources, base64 documents whose media type is `text/*` (decoded, masked,
+    encoded again) and the URL of a `url` source (masked like any text: a masked presigned URL no longer works
+    upstream, which is the point; the proxy refuses URLs carrying credentials before this). Not readable: the
+    image or PDF itself, which `media == "block"` refuses (MediaBlocked) and `pass` forwards.
+    """
     source = block.get("source")
     out = {k: v if k in _OPAQUE_KEYS or k == "source" else map_json_strings(v, fn) for k, v in block.items()}
-    if isinstance(source, dict) and source.get("type") == "text" and isinstance(source.get("data"), str):
+    if not isinstance(source, dict):
+        return out
+    kind = source.get("type")
+    if kind == "text" and isinstance(source.get("data"), str):
         out["source"] = {**source, "data": fn(source["data"])}
         return out
-    if isinstance(source, dict) and source.get("type") == "content":
+    if kind == "content":
         content = source.get("content")
         if isinstance(content, str):
             out["source"] = {**source, "content": fn(content)}
         elif isinstance(content, list):
             out["source"] = {**source, "content": [_map_block(item, fn, media) for item in content]}
         return out
+    media_type = source.get("media_type")
+    if kind == "base64" and isinstance(media_type, str) and media_type.lower().startswith("text/"):
+        data = source.get("data")
+        if isinstance(data, str):
+            out["source"] = {**source, "data": _encode(fn(_decode_text(data)))}
+        return out
+    if kind == "url" and isinstance(source.get("url"), str):
+        out["source"] = {**source, "url": fn(source["url"])}
     if media == "block":
-        raise ValueError(BLOCKED_MEDIA)
+        raise MediaBlocked(
+            "this request holds images or binary documents, which maskkit cannot read, and the media policy is "
+            "`block` (MASKKIT_MEDIA); remove them or set MASKKIT_MEDIA=pass"
+        )
     return out
+
+
+def _decode_text(data: str) -> str:
+    """The text of a base64 `text/*` document; BadRequest if it is not base64 of UTF-8 (what cannot be read
+    cannot be masked, so it is not forwarded)."""
+    try:
+        return base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise BadRequest(
+            "a text/* document's base64 data is not base64-encoded UTF-8, so maskkit cannot mask it; fix the "
+            "encoding or send it as a text source"
+        ) from None
+
+
+def _encode(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def media_urls(body: Any) -> Iterator[str]:
+    """Every `source.url` of an image or document block anywhere in a request (tool results included).
+    Iterative, so a deeply nested body cannot exhaust the stack."""
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            source = value.get("source")
+            if value.get("type") in ("image", "document") and isinstance(source, dict):
+                if source.get("type") == "url" and isinstance(source.get("url"), str):
+                    yield source["url"]
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+#: Query parameters that make a URL a credential: S3 presigned URLs (SigV4 and SigV2) and CloudFront signed URLs.
+_CREDENTIAL_PARAMS = frozenset(
+    {
+        "x-amz-credential",
+        "x-amz-security-token",
+        "x-amz-signature",
+        "awsaccesskeyid",
+        "signature",
+        "key-pair-id",
+        "policy",
+    }
+)
+
+
+def presigned(url: str) -> bool:
+    """True if `url` carries a credential in its query (a presigned or signed URL)."""
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return False
+    return any(name.lower() in _CREDENTIAL_PARAMS for name, _ in parse_qsl(query, keep_blank_values=True))
 
 
 def _map_content(content: Any, fn: StrMap, media: str) -> Any:
@@ -146,9 +223,9 @@ def map_request_strings(body: dict[str, Any], fn: StrMap, *, media: str = "pass"
 
     That is: `system`, every message's text (user, assistant and mid-conversation system turns), tool results,
     earlier tool calls' input, thinking text, documents' text, and tool definitions (everything but their name).
-    Fields of an unexpected type or unknown name are mapped generically. Images, base64 data, signatures, ids and
-    redacted thinking are left alone; images and binary documents raise ValueError(BLOCKED_MEDIA) when
-    `media == "block"`.
+    Fields of an unexpected type or unknown name are mapped generically. Media URLs and `text/*` base64 documents
+    are masked; images, binary base64 data, signatures, ids and redacted thinking are left alone; images and
+    binary documents raise MediaBlocked when `media == "block"`.
     """
     out: dict[str, Any] = {}
     for key, value in body.items():

@@ -16,7 +16,7 @@ from maskkit.core.messages import map_json_strings, map_response_strings, unmask
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar, canonical, json_left_ok
 from maskkit.types import ReverseMapping
 
-__all__ = ["MessageStreamRestorer", "Restorer"]
+__all__ = ["JsonEscapeDecoder", "MessageStreamRestorer", "Restorer"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
@@ -103,6 +103,58 @@ class Restorer:
         return len(text)
 
 
+#: Characters a pseudonym is made of: a `\uXXXX` escape of one of them inside partial_json is written out plain.
+_PSEUDONYM_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class JsonEscapeDecoder:
+    r"""Rewrites `\uXXXX` escapes of pseudonym characters in streamed JSON source (partial_json) as the characters
+    themselves, holding back an escape split across chunks. Inside a JSON string both spellings mean the same
+    text, so this changes no value; it makes the stream restore `ec2\u002d001` as the whole answer does (which
+    parses the JSON first), instead of passing it on masked. An escaped backslash (`\\u0065`) is left alone."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, chunk: str) -> str:
+        text = self._pending + chunk
+        self._pending = ""
+        if "\\" not in text:
+            return text
+        out: list[str] = []
+        index = 0
+        while index < len(text):
+            char = text[index]
+            if char != "\\":
+                out.append(char)
+                index += 1
+                continue
+            if index + 1 >= len(text):
+                self._pending = text[index:]
+                break
+            follower = text[index + 1]
+            if follower != "u":
+                out.append(text[index : index + 2])  # `\\`, `\n`, `\"`: kept as written, both characters
+                index += 2
+                continue
+            digits = text[index + 2 : index + 6]
+            if len(digits) < 4 and all(c in _HEX for c in digits):
+                self._pending = text[index:]
+                break
+            decoded = chr(int(digits, 16)) if len(digits) == 4 and all(c in _HEX for c in digits) else ""
+            if decoded and decoded in _PSEUDONYM_CHARS:
+                out.append(decoded)
+            else:
+                out.append(text[index : index + 2 + len(digits)])
+            index += 2 + len(digits)
+        return "".join(out)
+
+    def flush(self) -> str:
+        text, self._pending = self._pending, ""
+        return text
+
+
 #: delta type -> the field holding streamed text that may contain pseudonyms.
 _DELTA_FIELDS = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
 
@@ -130,6 +182,7 @@ class MessageStreamRestorer:
         self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
         self._grammar = grammar
         self._blocks: dict[int, tuple[str, Restorer]] = {}
+        self._unescapers: dict[int, JsonEscapeDecoder] = {}
         self._thinking: dict[int, tuple[list[str], list[str]]] = {}
         #: (masked, restored) text of every thinking block completed so far, for the thinking memo.
         self.completed_thinking: list[tuple[str, str]] = []
@@ -149,6 +202,8 @@ class MessageStreamRestorer:
                 mapping = self._json_reverse if field == "partial_json" else self._reverse
                 restorer = Restorer(mapping, self._grammar, json_text=field == "partial_json")
                 self._blocks[index] = (field, restorer)
+                if field == "partial_json":
+                    self._unescapers[index] = JsonEscapeDecoder()
                 if field == "thinking":
                     self._thinking[index] = ([], [])
                 restored = map_response_strings({"content": [block]}, self._restore)["content"][0]
@@ -185,7 +240,8 @@ class MessageStreamRestorer:
         if not isinstance(index, int) or index not in self._blocks:
             # A delta for a block we never saw start: restore it whole rather than forward it raw.
             return [(event, {**data, "delta": {**delta, field: self._restore(delta[field])}})]
-        text = self._blocks[index][1].feed(delta[field])
+        unescaper = self._unescapers.get(index)
+        text = self._blocks[index][1].feed(unescaper.feed(delta[field]) if unescaper else delta[field])
         if index in self._thinking:
             self._thinking[index][0].append(delta[field])
             self._thinking[index][1].append(text)
@@ -200,7 +256,8 @@ class MessageStreamRestorer:
         out: list[tuple[str | None, Any]] = []
         if isinstance(index, int) and index in self._blocks:
             field, restorer = self._blocks.pop(index)
-            tail = restorer.flush()
+            unescaper = self._unescapers.pop(index, None)
+            tail = (restorer.feed(unescaper.flush()) if unescaper else "") + restorer.flush()
             if index in self._thinking:
                 masked, restored = self._thinking.pop(index)
                 self.completed_thinking.append(("".join(masked), "".join(restored) + tail))

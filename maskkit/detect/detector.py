@@ -184,6 +184,7 @@ KINDS: dict[str, str] = {
     "PASSWORD": "pwd",
     "SIGNATURE": "sig",
     "PEM_PRIVATE_KEY": "pem",
+    "MASKKIT_KEY": "mkkey",
     LITERAL: "lit",
 }
 
@@ -677,6 +678,10 @@ PATTERNS: tuple[Pattern, ...] = (
         rf"[{_B64}=]{{20,}})",
         anchor=("oJb3JpZ2lu", "oGZXIvYXdz"),
     ),
+    # maskkit's own secrets: a client key (`mk-` + 43 urlsafe base64, proxy.key) and a vault key (32 bytes of
+    # urlsafe base64: 43 characters and `=`, vault.key / MASKKIT_VAULT_KEY), found from `mk-` and from the `=`.
+    Pattern("MASKKIT_KEY", r"(?P<v>mk-(?<![A-Za-z0-9_-]mk-)[A-Za-z0-9_-]{43})(?![A-Za-z0-9_=-])"),
+    Pattern("MASKKIT_KEY", r"=(?<=(?<![A-Za-z0-9_+/-])(?P<v>[A-Za-z0-9_-]{43}=))(?![A-Za-z0-9_=+/-])"),
     Pattern("RDS_RESOURCE_ID", r"(?P<v>db-(?<![A-Za-z0-9_-]db-)[A-Z0-9]{26})" + _END),
     Pattern("RDS_RESOURCE_ID", r"(?P<v>cluster-(?<![A-Za-z0-9_-]cluster-)[A-Z0-9]{26})" + _END),
     Pattern("KMS_KEY_ID", r"(?P<v>mrk-(?<![A-Za-z0-9_-]mrk-)[0-9a-f]{32})" + _END),

@@ -10,36 +10,72 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
-import os
+import posixpath
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote, unquote_plus
 
 import anyio
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from maskkit._version import __version__
 from maskkit.config import Settings
-from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
-from maskkit.core.sse import SSEDecoder, encode_event
-from maskkit.errors import MaskkitError, UpstreamError, http_error_for
+from maskkit.core.messages import (
+    map_json_strings,
+    map_request_strings,
+    map_response_strings,
+    media_urls,
+    presigned,
+    thinking_pairs,
+    unmask_text,
+)
+from maskkit.core.sse import encode_event
+from maskkit.core.stream import SSERestorer
+from maskkit.errors import (
+    BadRequest,
+    MaskkitError,
+    NotAuthenticated,
+    Overloaded,
+    PermissionRefused,
+    RequestTooLarge,
+    UnsupportedMedia,
+    UpstreamError,
+    UpstreamTimeout,
+    error_type_for_status,
+    http_error_for,
+)
 from maskkit.masking import Masker, detector_from_settings
 from maskkit.proxy.metrics import Metrics, Observe, instrument_vault, note_masked, note_namespace, upstream_hooks
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
+from maskkit.vault.keys import write_secret_file
 
 __all__ = ["build_app", "client_keys", "error_response"]
 
 log = logging.getLogger("maskkit.proxy")
 
-#: Headers that describe one connection, not the message (RFC 9110 7.6.1), plus the ones we recompute.
+#: Request headers forwarded upstream: the ones the Anthropic API (and its SDKs, and Claude Code) use. Every
+#: other header (cookie, x-forwarded-for, custom ones) is dropped. Values are scanned like text: a hit is a 400
+#: naming the header (a header cannot be masked without changing what it means).
+FORWARDED_HEADERS = frozenset(
+    {"anthropic-version", "anthropic-beta", "content-type", "accept", "user-agent", "x-app"}
+)
+#: Header prefixes forwarded (scanned the same way): the official SDKs' platform headers.
+FORWARDED_PREFIXES = ("x-stainless-",)
+_CREDENTIALS = frozenset({"x-api-key", "authorization"})
+#: Response headers not passed back: they describe the upstream connection, or a body we re-encoded.
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -57,14 +93,22 @@ _HOP_BY_HOP = frozenset(
         "accept-encoding",
     }
 )
-_CREDENTIALS = frozenset({"x-api-key", "authorization"})
+#: Largest request head (headers) accepted, in bytes: 400 beyond it (also h11's limit on a head still arriving).
+MAX_HEAD_BYTES = 64 * 1024
+#: The seconds a 529 asks the client to wait.
+RETRY_AFTER = 1
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_PATH_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\#?%]")
 
 
 def error_response(status: int, error_type: str, message: str, request_id: str | None = None) -> JSONResponse:
-    """An error in the Anthropic shape, with a request id the user can quote."""
+    """An error in the Anthropic shape, with a request id the user can quote (and `retry-after` on a 529)."""
     request_id = request_id or "req_maskkit_" + secrets.token_hex(12)
     body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
-    return JSONResponse(body, status_code=status, headers={"request-id": request_id})
+    headers = {"request-id": request_id}
+    if status == 529:
+        headers["retry-after"] = str(RETRY_AFTER)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _sse_error(error_type: str, message: str) -> bytes:
@@ -80,9 +124,11 @@ class _State:
 
 
 def client_keys(settings: Settings) -> dict[str, str]:
-    """Client key -> namespace: MASKKIT_API_KEY (or the generated key file) plus MASKKIT_KEYS_FILE bindings."""
+    """Client key -> namespace: MASKKIT_KEYS_FILE bindings plus MASKKIT_API_KEY; without a keys file, the
+    generated key file stands in for MASKKIT_API_KEY. With a keys file nothing is generated or read besides it:
+    an operator who lists the keys gets exactly those keys."""
     keys = dict(settings.key_namespaces)
-    main_key = settings.api_key or _read_key_file(settings)
+    main_key = settings.api_key or (None if settings.key_namespaces else _read_key_file(settings))
     if main_key:
         keys.setdefault(main_key, settings.namespace)
     return keys
@@ -106,14 +152,9 @@ def ensure_client_key(settings: Settings) -> tuple[str, bool]:
 
     private_dir(settings.home)
     key = "mk-" + secrets.token_urlsafe(32)
-    path = settings.home / "proxy.key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_key_file(settings) or key, False
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    return key, True
+    write_secret_file(settings.home / "proxy.key", key, replace=False)  # a concurrent creator's key wins
+    kept = _read_key_file(settings) or key
+    return kept, kept == key
 
 
 def _presented_key(request: Request) -> str | None:
@@ -137,54 +178,152 @@ def _namespace_for(state: _State, request: Request) -> str | None:
     return found
 
 
-async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
+    too_large = f"request body exceeds the proxy's limit of {limit} bytes"
     if declared and declared.isdigit() and int(declared) > limit:
-        return error_response(413, "request_too_large", f"request body exceeds the proxy's limit of {limit} bytes")
+        raise RequestTooLarge(too_large)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return error_response(413, "request_too_large", f"request body exceeds the proxy's limit of {limit} bytes")
+            raise RequestTooLarge(too_large)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _parse_json(raw: bytes) -> Any | JSONResponse:
+def _parse_json(raw: bytes) -> Any:
+    """The parsed body, or BadRequest. Also refused: numbers Python will not convert (over 4300 digits) and lone
+    surrogate escapes (`\\ud800`), which cannot be encoded again to send on. orjson parses the ordinary body;
+    the standard parser takes what orjson refuses (integers past 64 bits are valid JSON) and words the errors."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return error_response(400, "invalid_request_error", f"request body is not valid UTF-8 (byte {exc.start})")
+        raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return error_response(
-            400,
-            "invalid_request_error",
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-        )
+        raise BadRequest(
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:
-        return error_response(400, "invalid_request_error", "request body is nested too deeply")
+        raise BadRequest("request body is nested too deeply") from None
+    except ValueError:  # int() refused a number of thousands of digits
+        raise BadRequest("request body holds a number too long to parse; send it as a string") from None
+    if _LONE_SURROGATE.search(raw):
+        _check_surrogates(data)
+    return data
 
 
-def _forward_headers(request: Request, settings: Settings) -> dict[str, str] | JSONResponse:
-    """The request headers to send upstream: everything but hop-by-hop headers and (unless pass-through) the
-    client's credentials, which are replaced by the proxy's own ANTHROPIC_API_KEY."""
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+def _dumps(body: Any) -> bytes:
+    """The masked body as compact UTF-8 JSON: orjson, or the standard encoder for what orjson refuses (integers
+    past 64 bits, nesting past its limit)."""
+    try:
+        return orjson.dumps(body)
+    except (orjson.JSONEncodeError, TypeError):
+        try:
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except RecursionError:
+            raise BadRequest("request body is nested too deeply") from None
+
+
+def _check_surrogates(data: Any) -> None:
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(
+                    "request body holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text"
+                ) from None
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def _require_json(request: Request) -> None:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", "") and not content_type.endswith("+json"):
+        raise UnsupportedMedia(f"maskkit cannot mask a {content_type} body, so it does not forward it; send JSON")
+
+
+def normalise_path(raw: str) -> str:
+    """The request path as the upstream would resolve it: percent-decoded until stable, dot segments and empty
+    segments resolved. BadRequest if it holds what no API path needs (`\\`, `#`, `?`, `%`, control characters
+    after decoding), and the caller then checks it stays under `/v1/`."""
+    path = raw
+    for _ in range(4):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    else:
+        raise BadRequest("the request path is percent-encoded too many times")
+    if _PATH_FORBIDDEN.search(path):
+        raise BadRequest("the request path holds characters an API path never has (\\, #, ?, % or control)")
+    normal = posixpath.normpath("/" + path.lstrip("/"))
+    return "/" + normal.lstrip("/")
+
+
+def _forward_headers(request: Request, settings: Settings, masker: Masker) -> dict[str, str]:
+    """The request headers to send upstream: the allowlist (FORWARDED_HEADERS), each value scanned, plus the
+    credentials: the proxy's own ANTHROPIC_API_KEY, or in pass-through the client's own credential headers."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in FORWARDED_HEADERS or lowered.startswith(FORWARDED_PREFIXES):
+            if _sensitive(masker, value):
+                raise BadRequest(
+                    f"the {lowered} header holds something maskkit masks (an AWS identifier or secret); a header "
+                    "cannot be masked without changing it, so nothing was sent: remove it from the header"
+                )
+            headers[lowered] = value
+        elif lowered in _CREDENTIALS and settings.passthrough:
+            headers[lowered] = value
     if settings.passthrough:
         return headers
-    for name in _CREDENTIALS:
-        headers.pop(name, None)
     if not settings.anthropic_api_key:
-        return error_response(
-            401,
-            "authentication_error",
+        raise NotAuthenticated(
             "the maskkit proxy has no ANTHROPIC_API_KEY for the upstream API; set it where the proxy runs, "
-            "or start the proxy with --passthrough to forward your own Claude credentials",
+            "or start the proxy with --passthrough to forward your own Claude credentials"
         )
     headers["x-api-key"] = settings.anthropic_api_key
     return headers
+
+
+def _check_text_size(body: Any, messages: bool, limit: int) -> None:
+    """RequestTooLarge if the text this request asks to mask (what masking will read: not images, signatures or
+    other opaque data) is over `limit` characters (MASKKIT_MAX_TEXT_BYTES). One walk of the body, no detection."""
+    total = 0
+
+    def count(text: str) -> str:
+        nonlocal total
+        total += len(text)
+        return text
+
+    if messages:
+        map_request_strings(body, count)
+    else:
+        map_json_strings(body, count)
+    if total > limit:
+        raise RequestTooLarge(
+            f"this request holds {total} characters of text to mask, over the proxy's limit of {limit} "
+            "(MASKKIT_MAX_TEXT_BYTES): split it, or raise the limit where the proxy runs"
+        )
+
+
+def _sensitive(masker: Masker, text: str) -> bool:
+    """True if detection finds anything but a pseudonym-shaped literal in `text` (which is harmless as is)."""
+    return any(span.kind != "PSEUDONYM_LITERAL" for span in masker.spans(text))
 
 
 def _response_headers(upstream: httpx.Response) -> dict[str, str]:
@@ -194,6 +333,14 @@ def _response_headers(upstream: httpx.Response) -> dict[str, str]:
 def _error_from(exc: MaskkitError) -> JSONResponse:
     status, error_type = http_error_for(exc)
     return error_response(status, error_type, str(exc))
+
+
+async def _maskkit_error(request: Request, exc: Exception) -> Response:
+    """The one place a refusal or failure becomes an HTTP answer. Logs the type only: messages name no
+    original, but the path may (it is logged only once it has passed the URL check)."""
+    assert isinstance(exc, MaskkitError)
+    log.warning("%s refused: %s", request.method, type(exc).__name__)
+    return _error_from(exc)
 
 
 class _Proxy:
@@ -213,7 +360,9 @@ class _Proxy:
         timeout = httpx.Timeout(settings.upstream_timeout, connect=10.0)
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
         hooks = upstream_hooks(self.metrics)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, event_hooks=hooks) as http:
+        async with httpx.AsyncClient(
+            timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, event_hooks=hooks
+        ) as http:
             self.state = _State(settings, masker, http, client_keys(settings))
             try:
                 yield
@@ -244,88 +393,83 @@ class _Proxy:
 
     async def prove(self, request: Request) -> Response:
         """Proves this proxy holds the vault key (HMAC of a caller's challenge), for the MCP server's reveal rule."""
-        raw = await _read_body(request, 4096)
-        if isinstance(raw, JSONResponse):
-            return raw
-        data = _parse_json(raw)
-        if isinstance(data, JSONResponse):
-            return data
+        data = _parse_json(await _read_body(request, 4096))
         challenge = data.get("challenge") if isinstance(data, dict) else None
         if not isinstance(challenge, str) or not 16 <= len(challenge) <= 256:
-            return error_response(400, "invalid_request_error", 'expected {"challenge": <16-256 characters>}')
+            raise BadRequest('expected {"challenge": <16-256 characters>}')
         return JSONResponse({"service": "maskkit", "proof": self._state().masker.vault.key.prove(challenge)})
 
     # -- the API
 
-    def _authenticate(self, request: Request) -> str | JSONResponse:
-        """The caller's namespace, or a 401 in the Anthropic shape."""
+    def _authenticate(self, request: Request) -> str:
+        """The caller's namespace; NotAuthenticated if the key is wrong or missing."""
         state = self._state()
         if state.settings.passthrough:
             return state.settings.namespace
         bound = _namespace_for(state, request)
         if bound is None:
-            return error_response(
-                401,
-                "authentication_error",
+            raise NotAuthenticated(
                 "invalid or missing maskkit key: send the proxy's key as x-api-key or Authorization: Bearer "
-                "(MASKKIT_API_KEY, or the key in the proxy's data dir, proxy.key)",
+                "(MASKKIT_API_KEY, or the key in the proxy's data dir, proxy.key)"
             )
         return bound
 
     async def claude_code(self, request: Request) -> Response:
-        """Headless Claude Code behind this proxy (see maskkit.proxy.headless)."""
+        """Headless Claude Code behind this proxy (see maskkit.proxy.headless).
+
+        Refused in pass-through mode: there the proxy has no key of its own, so anything that can reach the port
+        (a web page through DNS rebinding included) could run Claude Code on this machine. JSON only, so a
+        cross-site form (text/plain, no preflight) cannot post here. The child is pointed at the address this
+        connection arrived on (never at the Host header, which the client writes)."""
         from maskkit.proxy.headless import parse_request, run_headless
 
-        namespace = self._authenticate(request)
-        if isinstance(namespace, JSONResponse):
-            return namespace
-        raw = await _read_body(request, 1 << 20)
-        if isinstance(raw, JSONResponse):
-            return raw
-        data = _parse_json(raw)
-        if isinstance(data, JSONResponse):
-            return data
-        parsed = parse_request(data, self.settings)
-        if isinstance(parsed, str):
-            status = 403 if "disabled" in parsed else 400
-            return error_response(status, "permission_error" if status == 403 else "invalid_request_error", parsed)
-        base = str(request.base_url).rstrip("/")
+        if self.settings.passthrough:
+            raise PermissionRefused(
+                "POST /v1/claude-code is off in --passthrough mode (the proxy has no key of its own to protect "
+                "it); run the proxy with MASKKIT_API_KEY instead"
+            )
+        self._authenticate(request)
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            raise UnsupportedMedia("POST /v1/claude-code takes application/json only")
+        parsed = parse_request(_parse_json(await _read_body(request, 1 << 20)), self.settings)
+        base = _own_address(request)
         try:
             result = await run_headless(parsed, base, _presented_key(request), self.settings)
+        except MaskkitError:
+            raise
         except Exception as exc:
             log.warning("headless Claude Code failed: %s", type(exc).__name__)
-            return error_response(502, "api_error", f"Claude Code failed ({type(exc).__name__})")
+            raise UpstreamError(f"Claude Code failed ({type(exc).__name__})") from None
         return JSONResponse(result, status_code=200 if not result["is_error"] else 502)
 
     async def api(self, request: Request) -> Response:
         state = self._state()
         namespace = self._authenticate(request)
-        if isinstance(namespace, JSONResponse):
-            return namespace
         note_namespace(request.scope, namespace)
         masker = state.masker.for_namespace(namespace)
-        path = request.url.path
-        if masker.spans(path) or masker.spans(request.url.query):
+        raw_path = request.scope.get("raw_path")
+        path = normalise_path(raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.scope["path"])
+        if not path.startswith("/v1/"):
+            raise BadRequest("the request path leaves /v1/ once resolved; maskkit only forwards the API under /v1/")
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        if _sensitive(masker, path) or _sensitive(masker, unquote_plus(query)):
             # Claude Code only ever sends `?beta=true`; anything detectable in a URL is refused, not forwarded
             # (a URL cannot be masked without breaking the route) and not logged.
-            log.warning("%s refused: the URL holds an identifier", request.method)
-            return error_response(
-                400,
-                "invalid_request_error",
+            raise BadRequest(
                 "the request URL holds something maskkit masks (an AWS identifier or secret); maskkit does not "
-                "send identifiers in URLs: move it into the JSON body",
+                "send identifiers in URLs: move it into the JSON body"
             )
+        if path == "/v1/claude-code":
+            return await self.claude_code(request)
         try:
-            response = await self._forward(request, state, masker, path)
+            response = await self._forward(request, state, masker, path, query)
         except MaskkitError as exc:
             log.warning("%s %s failed: %s", request.method, path, type(exc).__name__)
-            return _error_from(exc)
+            raise
         return response
 
-    async def _forward(self, request: Request, state: _State, masker: Masker, path: str) -> Response:
-        headers = _forward_headers(request, state.settings)
-        if isinstance(headers, JSONResponse):
-            return headers
+    async def _forward(self, request: Request, state: _State, masker: Masker, path: str, query: str) -> Response:
+        headers = _forward_headers(request, state.settings, masker)
         body: Any = None
         reverse: dict[str, str] = {}
         content: bytes | None = None
@@ -334,34 +478,22 @@ class _Proxy:
                 raw = await _read_body(request, state.settings.max_body_bytes)
             except ClientDisconnect:
                 return Response(status_code=499)
-            if isinstance(raw, JSONResponse):
-                return raw
-            content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-            if raw and content_type not in ("application/json", "") and not content_type.endswith("+json"):
-                return error_response(
-                    415,
-                    "invalid_request_error",
-                    f"maskkit cannot mask a {content_type} body, so it does not forward it; send JSON",
-                )
             if raw:
-                parsed = _parse_json(raw)
-                if isinstance(parsed, JSONResponse):
-                    return parsed
-                body, reverse = await self._mask(masker, path, parsed)
+                _require_json(request)
+                body, reverse = await self._mask(masker, path, _parse_json(raw))
                 note_masked(request.scope, [masker.kind_of(p) for p in reverse])
-                content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                content = _dumps(body)
                 headers["content-type"] = "application/json"
-        if state.settings.via == "litellm" and path.rstrip("/") == "/v1/messages" and isinstance(body, dict):
+        if state.settings.via == "litellm" and path == "/v1/messages" and isinstance(body, dict):
             return await self._via_litellm(body, headers, masker, reverse)
-        url = state.settings.upstream + path + (f"?{request.url.query}" if request.url.query else "")
+        url = state.settings.upstream + quote(path, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
         upstream_request = state.http.build_request(request.method, url, headers=headers, content=content)
         try:
             upstream = await state.http.send(upstream_request, stream=True)
         except httpx.TimeoutException:
-            return error_response(504, "api_error", "the upstream API did not answer in time")
+            raise UpstreamTimeout("the upstream API did not answer in time") from None
         except httpx.HTTPError as exc:
-            log.warning("upstream unreachable: %s", type(exc).__name__)
-            return error_response(502, "api_error", f"the upstream API is unreachable ({type(exc).__name__})")
+            raise UpstreamError(f"the upstream API is unreachable ({type(exc).__name__})") from None
         media = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
         if media == "text/event-stream" and upstream.status_code == 200:
             return StreamingResponse(
@@ -373,16 +505,29 @@ class _Proxy:
         return await self._restore_json(upstream, masker, reverse)
 
     async def _mask(self, masker: Masker, path: str, body: Any) -> tuple[Any, dict[str, str]]:
-        """Messages bodies are masked field by field; any other JSON body has every string masked."""
-        if path.rstrip("/") in ("/v1/messages", "/v1/messages/count_tokens") and isinstance(body, dict):
-            return await masker.amask_request(body, media=self.settings.media)
-        return await masker.amask_json(body)
+        """Messages bodies are masked field by field; any other JSON body has every string masked. A media URL
+        that carries a credential (a presigned URL) is refused: masked it would be useless, unmasked a leak."""
+        messages = path in ("/v1/messages", "/v1/messages/count_tokens") and isinstance(body, dict)
+        try:
+            _check_text_size(body, messages, self.settings.max_text_bytes)
+            if messages:
+                for url in media_urls(body):
+                    if presigned(url) or _sensitive_kind(masker, url):
+                        raise BadRequest(
+                            "an image or document URL in this request carries AWS credentials (a presigned URL); "
+                            "masking would break it and sending it would leak them, so nothing was sent: send "
+                            "the file as base64 instead"
+                        )
+                return await masker.amask_request(body, media=self.settings.media)
+            return await masker.amask_json(body)
+        except RecursionError:
+            raise BadRequest("request body is nested too deeply") from None
 
     async def _restore_json(self, upstream: httpx.Response, masker: Masker, reverse: dict[str, str]) -> Response:
         try:
             raw = await upstream.aread()
         except httpx.HTTPError as exc:
-            return error_response(502, "api_error", f"the upstream API broke off its answer ({type(exc).__name__})")
+            raise UpstreamError(f"the upstream API broke off its answer ({type(exc).__name__})") from None
         finally:
             await upstream.aclose()
         headers = _response_headers(upstream)
@@ -395,15 +540,16 @@ class _Proxy:
             if upstream.status_code >= 400:
                 text = raw.decode("utf-8", "replace")[:2000]
                 message = unmask_text(text, reverse, masker.grammar)
-                return error_response(upstream.status_code, "api_error", f"upstream error: {message}")
-            return error_response(502, "api_error", "the upstream API answered with something that is not JSON")
+                status = upstream.status_code
+                return error_response(status, error_type_for_status(status), f"upstream error: {message}")
+            raise UpstreamError("the upstream API answered with something that is not JSON") from None
 
         def restore(text: str) -> str:
             return unmask_text(text, reverse, masker.grammar)
 
         if isinstance(data, dict) and (data.get("type") in ("message", "error") or "content" in data):
             restored = map_response_strings(data, restore)
-            await _remember(masker, _thinking_pairs(data, restored))
+            await masker.keep_thinking(thinking_pairs(data, restored))
         else:
             restored = map_json_strings(data, restore)
         return Response(
@@ -422,10 +568,12 @@ class _Proxy:
             result = await send(body, self.settings, headers)
         except LiteLLMFailure as exc:
             message = unmask_text(str(exc), reverse, masker.grammar)
-            return error_response(exc.status, _error_type(exc.status), f"upstream error (via LiteLLM): {message}")
+            return error_response(
+                exc.status, error_type_for_status(exc.status), f"upstream error (via LiteLLM): {message}"
+            )
         if isinstance(result, dict):
             restored = map_response_strings(result, lambda t: unmask_text(t, reverse, masker.grammar))
-            await _remember(masker, _thinking_pairs(result, restored))
+            await masker.keep_thinking(thinking_pairs(result, restored))
             return JSONResponse(restored)
 
         async def close() -> None:
@@ -444,25 +592,18 @@ class _Proxy:
         masker: Masker,
         reverse: dict[str, str],
     ) -> AsyncIterator[bytes]:
-        decoder = SSEDecoder()
-        restorer = masker.stream_restorer(reverse)
-        finished = False
+        restorer = SSERestorer(masker.stream_restorer(reverse))
         try:
             async for chunk in chunks:
-                for event in decoder.feed(chunk):
-                    out, done = _restore_event(restorer, event.event, event.data)
-                    finished = finished or done
-                    if out:
-                        yield out
-            for event in decoder.flush():
-                out, done = _restore_event(restorer, event.event, event.data)
-                finished = finished or done
+                out = restorer.feed(chunk)
                 if out:
                     yield out
-            if not finished:
+            out = restorer.flush()
+            if out:
+                yield out
+            if not restorer.finished:
                 yield _sse_error("api_error", "the upstream API ended the stream before message_stop")
-            if restorer.completed_thinking:
-                await _remember(masker, restorer.completed_thinking)
+            await masker.keep_thinking(restorer.completed_thinking)
         except MaskkitError as exc:
             yield _sse_error(http_error_for(exc)[1], str(exc))
         except Exception as exc:  # httpx errors, LiteLLM's own: the client gets an error event, never a hang
@@ -473,58 +614,97 @@ class _Proxy:
                 await close()
 
 
-_STATUS_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
+
+def _own_address(request: Request) -> str:
+    """This proxy's URL as the socket that accepted the connection knows it (never the client's Host header)."""
+    server = request.scope.get("server")
+    if not server or server[1] is None:
+        raise PermissionRefused("the proxy cannot tell its own address on this connection (a unix socket?)")
+    host, port = str(server[0]), int(server[1])
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _error_type(status: int) -> str:
-    return _STATUS_TYPES.get(status, "api_error")
+#: Kinds that are credentials: a URL holding one is refused, not masked.
+_CREDENTIAL_KINDS = frozenset(
+    {"ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN", "SIGNATURE", "PASSWORD", "MASKKIT_KEY"}
+)
 
 
-def _thinking_pairs(masked: dict[str, Any], restored: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = []
-    for before, after in zip(masked.get("content") or [], restored.get("content") or [], strict=False):
-        if isinstance(before, dict) and before.get("type") == "thinking" and isinstance(before.get("thinking"), str):
-            pairs.append((before["thinking"], after["thinking"]))
-    return pairs
+def _sensitive_kind(masker: Masker, text: str) -> bool:
+    return any(span.kind in _CREDENTIAL_KINDS for span in masker.spans(text))
 
 
-async def _remember(masker: Masker, pairs: list[tuple[str, str]]) -> None:
-    """Best effort: a lost memo costs an upstream signature error next turn, never a leak."""
+def _loopback_name(host: str) -> bool:
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
+        return True
     try:
-        await masker.remember_thinking(pairs)
-    except MaskkitError as exc:
-        log.warning("could not record the thinking memo: %s", type(exc).__name__)
-
-
-def _restore_event(restorer: Any, name: str | None, data: str) -> tuple[bytes, bool]:
-    """One upstream SSE event -> the bytes to send on, and whether it ended the message."""
-    try:
-        parsed = json.loads(data)
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        if name == "error":  # an error the upstream could not even encode: still an error, well formed
-            return _sse_error("api_error", "the upstream API reported an error it did not encode as JSON"), True
-        raise UpstreamError("the upstream API sent an SSE event whose data is not JSON") from None
-    done = isinstance(parsed, dict) and parsed.get("type") in ("message_stop", "error")
-    out = b"".join(
-        encode_event(event, data if payload is parsed else _ENCODER.encode(payload))
-        for event, payload in restorer.feed(name, parsed)
-    )
-    return out, done
+        return False
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+class _Guard:
+    """ASGI middleware that refuses, before any route runs, what no route should see:
+
+    - headers over MAX_HEAD_BYTES: 400;
+    - `Content-Length` together with `Transfer-Encoding` (request smuggling: two readings of one body): 400;
+    - on a loopback proxy, a `Host` that is not a loopback name (a web page that re-bound its DNS name to
+      127.0.0.1 to talk to this proxy from the browser): 403;
+    - more than `max_in_flight` requests at once: 529 overloaded_error with retry-after.
+    """
+
+    def __init__(self, app: ASGIApp, *, loopback: bool, max_in_flight: int) -> None:
+        self.app = app
+        self.loopback = loopback
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        refusal: MaskkitError | None = None
+        if sum(len(k) + len(v) for k, v in scope.get("headers", [])) > MAX_HEAD_BYTES:
+            refusal = BadRequest(f"the request headers are over {MAX_HEAD_BYTES} bytes")
+        elif b"content-length" in headers and b"transfer-encoding" in headers:
+            refusal = BadRequest("a request may have Content-Length or Transfer-Encoding, not both")
+        elif self.loopback and b"host" in headers and not _loopback_name(headers[b"host"].decode("latin-1")):
+            # (no Host at all is HTTP/1.0 from a local tool: a browser always sends one)
+            refusal = PermissionRefused(
+                "this proxy listens on loopback and only answers requests addressed to a loopback name "
+                "(127.0.0.1, localhost, [::1]); the Host header named another"
+            )
+        elif self.in_flight >= self.max_in_flight:
+            refusal = Overloaded(
+                f"the maskkit proxy has {self.max_in_flight} requests in flight, its limit; retry in a moment"
+            )
+        if refusal is not None:
+            log.warning("refused before routing: %s", type(refusal).__name__)
+            await _error_from(refusal)(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
-def build_app(settings: Settings) -> Starlette:
+#: Requests one proxy process handles at once before it answers 529 (a long Claude Code stream counts as one).
+MAX_IN_FLIGHT = 1024
+
+
+def build_app(settings: Settings, *, max_in_flight: int = MAX_IN_FLIGHT) -> Starlette:
     """The proxy as an ASGI app (uvicorn serves it; tests may too)."""
+    from starlette.middleware import Middleware
+
+    from maskkit.proxy.serve import is_loopback
+
     metrics = Metrics()
     proxy = _Proxy(settings, metrics)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -538,9 +718,11 @@ def build_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=proxy.lifespan,
+        middleware=[Middleware(_Guard, loopback=is_loopback(settings.host), max_in_flight=max_in_flight)],
         exception_handlers={
             404: _not_found,
             405: _not_allowed,
+            MaskkitError: _maskkit_error,
             Exception: _internal_error,
         },
     )
@@ -550,14 +732,14 @@ def build_app(settings: Settings) -> Starlette:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return error_response(404, "not_found_error", f"maskkit has no route {request.url.path}")
+    return error_response(404, "not_found_error", "maskkit has no such route")
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    return error_response(405, "invalid_request_error", f"{request.method} is not allowed on {request.url.path}")
+    return error_response(405, "invalid_request_error", f"{request.method} is not allowed on this route")
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     """Last resort: a clean Anthropic-shaped 500; the log names the exception type only (its text may hold data)."""
-    log.error("internal error on %s: %s", request.url.path, type(exc).__name__)
+    log.error("internal error: %s", type(exc).__name__)
     return error_response(500, "api_error", f"maskkit internal error ({type(exc).__name__}); nothing was forwarded")

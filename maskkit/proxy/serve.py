@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import ipaddress
@@ -12,12 +13,14 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from maskkit.config import Settings
 from maskkit.errors import ConfigError
-from maskkit.proxy.app import build_app, ensure_client_key
+from maskkit.proxy.app import MAX_HEAD_BYTES, RETRY_AFTER, build_app, ensure_client_key
 from maskkit.proxy.metrics import setup_access_log
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
@@ -34,6 +37,92 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+#: Seconds a new connection has to send its first request's headers; then it is closed (slowloris, half-open
+#: connections). Later requests on a kept-alive connection have uvicorn's keep-alive timeout (KEEP_ALIVE).
+HEADER_TIMEOUT = 10.0
+KEEP_ALIVE = 5
+
+
+def _error_body(error_type: str, message: str) -> bytes:
+    return json.dumps({"type": "error", "error": {"type": error_type, "message": message}}).encode()
+
+
+def _overloaded_reply() -> bytes:
+    body = _error_body(
+        "overloaded_error", "the maskkit proxy has as many connections open as it allows; retry in a moment"
+    )
+    head = (
+        "HTTP/1.1 529 Overloaded\r\ncontent-type: application/json\r\n"
+        f"retry-after: {RETRY_AFTER}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol with two limits of its own: a connection past `max_connections` is answered with an
+    Anthropic-shaped 529 (retry-after) and closed, and a connection that has not sent a whole request head within
+    HEADER_TIMEOUT seconds is closed. (uvicorn's own limit_concurrency answers a plain-text 503, and it has no
+    header timeout.)"""
+
+    max_connections = 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            log.warning("connection refused: %d connections open", len(self.connections) - 1)
+            # Answer, half-close, and read (and drop) what the client sends for a moment before closing: closing
+            # with unread data would reset the connection before the client reads the 529.
+            self._refused = True
+            transport.write(_overloaded_reply())
+            if transport.can_write_eof():
+                transport.write_eof()
+            self.loop.call_later(1.0, transport.close)
+            return
+        self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 cannot parse (malformed, or a head over MAX_HEAD_BYTES): the Anthropic shape, not
+        uvicorn's plain text."""
+        body = _error_body(
+            "invalid_request_error", f"malformed HTTP request, or a request head over {MAX_HEAD_BYTES} bytes"
+        )
+        head = (
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self._refused = True  # what the client still sends is read and dropped, so the close does not reset
+        self.transport.write(head.encode("ascii") + body)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(1.0, self.transport.close)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self._header_timer is not None and self.cycle is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
 
 
 def check_bind(settings: Settings) -> None:
@@ -98,7 +187,10 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
     vault.close()
     sock = _bind(settings)
     port = sock.getsockname()[1]
-    if not settings.passthrough:
+    if not settings.passthrough and not settings.api_key and settings.key_namespaces:
+        # With a keys file (and no MASKKIT_API_KEY) the listed keys are the only keys: nothing is generated.
+        print("maskkit: client keys come from MASKKIT_KEYS_FILE", file=sys.stderr)
+    elif not settings.passthrough:
         key, created = ensure_client_key(settings)
         if settings.api_key:
             where = "the client key comes from MASKKIT_API_KEY"
@@ -114,10 +206,8 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
                 f"  export ANTHROPIC_API_KEY={key}",
                 file=sys.stderr,
             )
-        if not settings.anthropic_api_key:
-            log.warning(
-                "no ANTHROPIC_API_KEY: upstream calls will fail with authentication_error (or use --passthrough)"
-            )
+    if not settings.passthrough and not settings.anthropic_api_key:
+        log.warning("no ANTHROPIC_API_KEY: upstream calls will fail with authentication_error (or use --passthrough)")
     disabled = settings.disabled_kinds
     print(
         "maskkit: every kind is masked" if not disabled
@@ -127,11 +217,15 @@ def serve(settings: Settings, port_file: Path | None = None) -> None:
     if port_file is not None:
         port_file.write_text(str(port), encoding="ascii")
     print(f"maskkit proxy on http://{settings.host}:{port} -> {settings.upstream}", file=sys.stderr, flush=True)
+    protocol = type("_BoundProtocol", (_Protocol,), {"max_connections": settings.max_connections})
     config = uvicorn.Config(
-        build_app(settings.evolve(port=port)),
+        build_app(settings.evolve(port=port), max_in_flight=settings.max_connections),
+        http=protocol,
         log_level=settings.log_level.lower(),
         access_log=False,  # it prints raw paths; maskkit.access writes one safe line per request instead
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     record = settings.home / "proxy.json"
     private_dir(settings.home)  # with MASKKIT_REDIS_URL nothing else creates it

@@ -56,7 +56,15 @@ from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
 from maskkit.config import Settings
-from maskkit.errors import ConfigError, UnknownPseudonym, VaultError, VaultFull, VaultKeyError, VaultUnavailable
+from maskkit.errors import (
+    ConfigError,
+    UnknownPseudonym,
+    VaultBusy,
+    VaultError,
+    VaultFull,
+    VaultKeyError,
+    VaultUnavailable,
+)
 from maskkit.vault.embedded import _socket_alive, ensure_embedded_redis
 from maskkit.vault.keys import VaultKey
 from maskkit.vault.scripts import SCRIPTS, script
@@ -95,8 +103,17 @@ def _prefix(pseudonym: str) -> str:
 
 # --- errors ------------------------------------------------------------------------------------------------------
 
-class _Saturated(VaultUnavailable):
-    """Every pooled connection of this process is busy: the vault itself is fine, so the pool is kept."""
+class _Saturated(VaultBusy):
+    """Every pooled connection of this process is busy: the vault itself is fine, so the pool is kept and the
+    client is told to retry (529 overloaded_error), never that the vault is down."""
+
+
+def _pool_wait_expired(exc: BaseException) -> bool:
+    """redis-py's BlockingConnectionPool reports a wait that timed out as a ConnectionError raised from
+    asyncio's TimeoutError (a connect timeout is a redis TimeoutError instead): that is saturation."""
+    return isinstance(exc, redis.exceptions.ConnectionError) and isinstance(
+        exc.__cause__, (asyncio.TimeoutError, TimeoutError)
+    )
 
 
 _REDIS_ERRORS: tuple[tuple[type[BaseException], type[VaultError]], ...] = (
@@ -133,6 +150,8 @@ def _redis_errors() -> Iterator[None]:
                 raise VaultKeyError(_KEY_ROTATING) from None
             if "MKKEY" in text:
                 raise VaultKeyError(_KEY_MISMATCH) from None
+        if _pool_wait_expired(exc):
+            raise _Saturated(_vault_message(_Saturated)) from None
         for foreign, ours in _REDIS_ERRORS:
             if isinstance(exc, foreign):
                 if ours is VaultError and "OOM" in str(exc):

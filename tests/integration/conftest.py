@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from mcp import Client
 
 from maskkit.vault import ensure_embedded_redis, stop_embedded_redis
 
@@ -84,3 +85,20 @@ def external_redis() -> Iterator[Path]:
             process.kill()
             process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def memory(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Callable[..., Client]:
+    """`memory(**extra_env)`: an in-memory client of the server object, its lifespan reading this test's vault
+    settings (plus `extra_env`) from the environment, as the subprocess would."""
+
+    def connect(**extra: str) -> Client:
+        for name in ("MASKKIT_HOME", "MASKKIT_VAULT_KEY", "MASKKIT_NAMESPACE"):
+            monkeypatch.setenv(name, env[name])
+        for name, value in extra.items():
+            monkeypatch.setenv(name, value)
+        from mcp_server.server import server
+
+        return Client(server, read_timeout_seconds=60)
+
+    return connect

@@ -191,3 +191,76 @@ def test_claude_code_route_runs_headless_behind_the_proxy(
     assert response.status_code == 200, response.text
     assert response.json()["result"] == f"{INSTANCE} needs a route to the internet gateway."
     assert INSTANCE not in _bodies(model) and SG not in _bodies(model)
+
+
+def test_the_headless_child_talks_only_to_this_proxy_inherits_no_key_and_leaves_no_transcript(
+    claude_binary: Path, settings: object, model: StandinModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """issue 13 item 1: a forged `Host: 127.0.0.1:<other port>` must not redirect the child (with the unmasked
+    prompt and the caller's key) to that port; with tools on, a prompt that runs `env` finds no maskkit setting
+    or key and no upstream credential; and no transcript (which holds originals) stays in the data dir."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+    from proxyfixtures import CLIENT_KEY, ServerThread, proxy_settings
+
+    from maskkit import Settings
+    from maskkit.proxy.app import build_app
+
+    seen: list[str] = []
+
+    class Impostor(BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            seen.append(f"{self.command} {self.path}")
+            self.send_response(500)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_HEAD = _any
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    impostor = ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    thread = threading.Thread(target=impostor.serve_forever, daemon=True)
+    thread.start()
+    secrets_in_env = {"MASKKIT_VAULT_KEY": "sentinel-vault-key-0001", "MASKKIT_API_KEY": "sentinel-client-key-0002",
+                      "ANTHROPIC_AUTH_TOKEN": "sentinel-upstream-token-0003"}
+    for name, value in secrets_in_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MASKKIT_CLAUDE_BIN", str(claude_binary))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def respond(request: RecordedRequest) -> ToolUse | Text:
+        if "tool_result" in json.dumps(request.json["messages"][-1]):
+            return Text("done")
+        return ToolUse("Bash", {"command": "env > env.txt", "description": "Show the environment"})
+
+    model.responder = respond
+    assert isinstance(settings, Settings)
+    server = ServerThread(build_app(proxy_settings(settings, model, claude_code_tools=True))).start()
+    try:
+        response = httpx.post(
+            server.url + "/v1/claude-code",
+            headers={"x-api-key": CLIENT_KEY, "host": f"127.0.0.1:{impostor.server_address[1]}"},
+            json={"prompt": PROMPT, "allowed_tools": ["Bash"], "cwd": str(work)},
+            timeout=180,
+        )
+    finally:
+        server.stop()
+        impostor.shutdown()
+        impostor.server_close()
+        thread.join(timeout=5)
+    assert seen == [], "the child Claude Code followed the Host header"
+    assert response.status_code == 200, response.text
+    assert response.json()["result"] == "done"
+    assert INSTANCE not in _bodies(model) and SG not in _bodies(model)
+    dumped = (work / "env.txt").read_text()
+    assert not [value for value in secrets_in_env.values() if value in dumped]
+    assert not [line for line in dumped.splitlines() if line.startswith("MASKKIT_") and not line.endswith("=")]
+    assert not (settings.home / "claude-code").exists()
+    for path in settings.home.rglob("*.jsonl"):
+        assert INSTANCE.encode() not in path.read_bytes(), path

@@ -265,3 +265,27 @@ def test_rotate_key_prints_the_new_key_for_environment_users(private_home: Path)
     assert not (private_home / "vault.key").exists()
     assert cli({**own, "MASKKIT_VAULT_KEY": new_key}, "unmask", input="ec2-001").stdout == original
     assert cli(own, "unmask", input="ec2-001").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "args"),
+    [
+        ({"MASKKIT_TTL": "AKIAQ3V5X7Z2B4D6F2H4"}, ["mask"]),
+        ({"MASKKIT_PASSTHROUGH": "AKIAQ3V5X7Z2B4D6F2H4"}, ["mask"]),
+        ({"MASKKIT_MEDIA": "AKIAQ3V5X7Z2B4D6F2H4"}, ["mask"]),
+        ({}, ["lookup", "AKIAQ3V5X7Z2B4D6F2H4"]),
+        ({}, ["lookup", "--reveal", "AKIAQ3V5X7Z2B4D6F2H4"]),
+        ({}, ["vault", "forget", "AKIAQ3V5X7Z2B4D6F2H4"]),
+    ],
+    ids=["ttl", "bool", "media", "lookup", "lookup-reveal", "forget"],
+)
+def test_cli_errors_name_the_setting_or_argument_and_never_echo_the_value(
+    env: dict[str, str], extra: dict[str, str], args: list[str]
+) -> None:
+    """Claude Code reads the CLI's stderr when it runs it through Bash: a value typed in the wrong place (an access
+    key as a TTL, an original as a pseudonym) must not come back in the error, in any case (issue 13 item 16)."""
+    result = run({**env, **extra}, *args, input=b"x")
+    assert result.returncode != 0 and result.stdout == b""
+    err = result.stderr.decode()
+    assert err.startswith("maskkit: ") and "Traceback" not in err
+    assert "akiaq3v5x7z2b4d6f2h4" not in err.lower()

@@ -46,7 +46,6 @@ from standin_model import RecordedRequest, StandinModel, Text, ToolUse
 
 from maskkit import Masker, Settings
 from maskkit.vault import VaultKey
-from mcp_server.server import server
 
 ROOT = Path(__file__).resolve().parents[2]
 MCP_SCRIPT = Path(sys.executable).with_name("maskkit-mcp")
@@ -145,21 +144,6 @@ def _wait_dead(pid: int, timeout: float = 10.0) -> bool:
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def memory(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Callable[..., Client]:
-    """`memory(**extra_env)`: an in-memory client of the server object, its lifespan reading this test's vault
-    settings (plus `extra_env`) from the environment, as the subprocess would."""
-
-    def connect(**extra: str) -> Client:
-        for name in ("MASKKIT_HOME", "MASKKIT_VAULT_KEY", "MASKKIT_NAMESPACE"):
-            monkeypatch.setenv(name, env[name])
-        for name, value in extra.items():
-            monkeypatch.setenv(name, value)
-        return Client(server, read_timeout_seconds=60)
-
-    return connect
 
 
 @asynccontextmanager
@@ -270,8 +254,8 @@ async def test_bad_arguments_are_tool_errors_that_say_what_to_do(memory: Callabl
         ("mask", {"text": ""}, "text is empty"),
         ("unmask", {"text": ""}, "text is empty"),
         ("mask", {"text": "x", "namespace": "bad namespace!"}, "invalid namespace"),
-        ("mask", {"text": "x", "namespace": "no-such-namespace-xyz"}, "unknown namespace"),
-        ("unmask", {"text": "ec2-001", "namespace": "no-such-namespace-xyz"}, "unknown namespace"),
+        ("mask", {"text": "x", "namespace": "no-such-namespace-xyz"}, "does not serve that namespace"),
+        ("unmask", {"text": "ec2-001", "namespace": "no-such-namespace-xyz"}, "does not serve that namespace"),
         ("mask", {"text": "a" * (5 * 2**20 + 1)}, "the limit is 5 MB"),
         ("lookup", {"pseudonym": INSTANCE}, "not a pseudonym"),
         ("lookup", {"pseudonym": "ec2-1"}, "not a pseudonym"),
@@ -337,12 +321,15 @@ async def test_vault_stats_counts_mappings_per_namespace_and_kind(
 
 
 @pytest.mark.anyio
-async def test_another_existing_namespace_can_be_named(
+async def test_another_existing_namespace_can_be_named_once_the_user_allows_it(
     memory: Callable[..., Client], masker: Masker, settings: Settings
 ) -> None:
     other = masker.for_namespace(masker.namespace + "-b")
     expected = other.mask(SAMPLE).text
     async with memory() as client:
+        refused = _error(await client.call_tool("mask", {"text": SAMPLE, "namespace": other.namespace}))
+    assert other.namespace not in refused and masker.namespace in refused
+    async with memory(MASKKIT_MCP_NAMESPACES=other.namespace) as client:
         result = _ok(await client.call_tool("mask", {"text": SAMPLE, "namespace": other.namespace}))
     assert _text(result) == expected
     assert json.loads(_text(result, 1))["namespace"] == other.namespace
@@ -560,7 +547,8 @@ async def test_stdio_tools_answer_and_errors_never_stop_the_server(
         assert GUIDANCE in _error(await client.call_tool("unmask", {"text": _text(masked)}))
         assert "text is empty" in _error(await client.call_tool("mask", {"text": ""}))
         assert "invalid namespace" in _error(await client.call_tool("mask", {"text": "x", "namespace": "a b"}))
-        assert "unknown namespace" in _error(await client.call_tool("mask", {"text": "x", "namespace": "nope-ns"}))
+        refused = _error(await client.call_tool("mask", {"text": "x", "namespace": "nope-ns"}))
+        assert "does not serve that namespace" in refused
         assert "not a pseudonym" in _error(await client.call_tool("lookup", {"pseudonym": "ec2_001"}))
         assert "the limit is 5 MB" in _error(await client.call_tool("mask", {"text": "x" * (5 * 2**20 + 1)}))
         assert _data(await client.call_tool("lookup", {"pseudonym": ec2}))["kind"] == "INSTANCE_ID"

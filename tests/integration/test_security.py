@@ -368,8 +368,8 @@ async def test_the_mcp_tools_of_one_namespace_cannot_resolve_or_look_up_another(
     env: dict[str, str], tenants: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The MCP server's own namespace is A, and revealing is allowed (MASKKIT_ALLOW_REVEAL=1) so that a refusal
-    can only come from the namespace. Naming B explicitly is possible by design (docs/mcp.md: any existing
-    namespace): the MCP server holds the vault key, so it is not a tenant boundary; the proxy's keys are."""
+    can only come from the namespace. Naming B explicitly is refused too (B is not in MASKKIT_MCP_NAMESPACES),
+    with an error and statistics that never name B (issue 13 item 4)."""
     from mcp import Client
 
     from mcp_server.server import server
@@ -392,6 +392,17 @@ async def test_the_mcp_tools_of_one_namespace_cannot_resolve_or_look_up_another(
             assert result.is_error, arguments
             text = " ".join(block.text for block in result.content if block.type == "text")
             assert not any(value in text for value in b_values)
+        for tool, arguments in (("unmask", {"text": "ec2-001"}), ("run_unmasked", {"command": "echo ec2-001"}),
+                                ("lookup", {"pseudonym": "ec2-001", "reveal": True}), ("mask", {"text": "x"}),
+                                ("mask", {"text": "x", "namespace": a + "-nonexistent"})):
+            result = await client.call_tool(tool, {**arguments, "namespace": arguments.get("namespace", tenants["b"])})
+            assert result.is_error, (tool, arguments)
+            text = " ".join(block.text for block in result.content if block.type == "text")
+            assert not any(value in text for value in b_values) and tenants["b"] not in text, text
+            assert a in text  # it names the namespaces it serves
+        stats = await client.call_tool("vault_stats", {})
+        assert not stats.is_error and tenants["b"] not in json.dumps(stats.structured_content)
+        assert set(stats.structured_content["namespaces"]) == {a}
 
 
 # --- where the proxy listens -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from maskkit import Detector, Masker, Vault
 from maskkit.proxy.serve import is_loopback as _is_loopback
 from maskkit.vault import VaultKey
 from mcp_server.__main__ import BearerAuth
-from mcp_server.reveal import GUIDANCE, Decision, refusal
+from mcp_server.reveal import Decision, guidance, refusal
 from mcp_server.server import _pseudonym
 
 
@@ -72,10 +72,11 @@ def test_only_loopback_hosts_are_allowed_for_http(host: str, loopback: bool) -> 
     assert _is_loopback(host) is loopback
 
 
-def test_a_refusal_says_why_and_how_to_route_through_the_proxy() -> None:
-    text = refusal(Decision(False, "ANTHROPIC_BASE_URL is not set"), "unmask")
-    assert text.startswith("unmask refused: ") and "ANTHROPIC_BASE_URL is not set" in text and text.endswith(GUIDANCE)
-    for hint in ("maskkit proxy", "ANTHROPIC_BASE_URL=http://127.0.0.1:8000", "MASKKIT_ALLOW_REVEAL=1", "start_proxy"):
+def test_a_refusal_says_why_and_how_to_route_through_the_proxy_at_its_real_address() -> None:
+    text = refusal(Decision(False, "ANTHROPIC_BASE_URL is not set"), "unmask", "http://127.0.0.1:41234")
+    assert text.startswith("unmask refused: ") and "ANTHROPIC_BASE_URL is not set" in text
+    assert text.endswith(guidance("http://127.0.0.1:41234")) and "ANTHROPIC_BASE_URL=http://127.0.0.1:41234 " in text
+    for hint in ("maskkit proxy", "ANTHROPIC_BASE_URL=http://127.0.0.1:41234", "MASKKIT_ALLOW_REVEAL=1", "start_proxy"):
         assert hint in text
 
 

@@ -128,3 +128,38 @@ def test_restorer_never_crashes_on_malformed_events(data: object) -> None:
 
 def test_unmask_is_total_on_any_text() -> None:
     assert unmask_text("ec2-001" * 3, {"ec2-001": "x"}, GRAMMAR) == "ec2-001" * 3
+
+
+def _streamed_tool_input(partial_json: str, cuts: list[int], reverse: dict[str, str]) -> object:
+    restorer = MessageStreamRestorer(reverse, GRAMMAR)
+    block = {"type": "tool_use", "id": "t", "name": "Bash", "input": {}}
+    restorer.feed("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+    bounds = [0, *sorted(c % (len(partial_json) + 1) for c in cuts), len(partial_json)]
+    pieces = [partial_json[a:b] for a, b in itertools.pairwise(bounds)]
+    out: list[str] = []
+    events = [
+        ("content_block_delta",
+         {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}})
+        for piece in pieces
+    ]
+    for name, data in [*events, ("content_block_stop", {"type": "content_block_stop", "index": 0})]:
+        for _, sent in restorer.feed(name, data):
+            if isinstance(sent, dict) and sent.get("type") == "content_block_delta":
+                out.append(sent["delta"]["partial_json"])
+    return json.loads("".join(out))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(0, 200), max_size=6), st.sets(st.integers(0, 6)), st.booleans())
+def test_stream_and_json_restore_agree_on_u_escaped_pseudonyms(cuts: list[int], escaped: set[int], upper: bool) -> None:
+    """issue 13 item 18: `ec2\\u002d001` inside partial_json is the same string as `ec2-001`; the whole-answer
+    restore (which parses the JSON) restores it, so the streamed one must too, however the deltas split it."""
+    original = "i-0123456789abcdef0"
+    token = "EC2-001" if upper else "ec2-001"
+    written = "".join(f"\\u{ord(c):04x}" if i in escaped else c for i, c in enumerate(token))
+    partial_json = '{"command": "reboot ' + written + ' now \\\\u0065c2-001"}'
+    reverse = {"ec2-001": original}
+    whole = json.loads(partial_json)
+    expected = {"command": unmask_text(whole["command"], reverse, GRAMMAR)}
+    assert expected["command"].startswith(f"reboot {original} now ")
+    assert _streamed_tool_input(partial_json, cuts, reverse) == expected
