@@ -672,8 +672,8 @@ async def measure_cc_mask(
 def measure_restore(home: Path, vault_key: str, rng: random.Random, size: int) -> dict[str, float]:
     """MB/s of streamed text through the restorer, three levels deep, with 1-3 character deltas."""
     from maskkit import Masker, load_settings
-    from maskkit.core.sse import SSEDecoder, encode_event
-    from maskkit.proxy.app import _restore_event
+    from maskkit.core.sse import encode_event
+    from maskkit.core.stream import SSERestorer
 
     settings = load_settings({"MASKKIT_HOME": str(home), "MASKKIT_VAULT_KEY": vault_key})
     masker = Masker.from_settings(settings, namespace="bench-restore")
@@ -729,14 +729,12 @@ def measure_restore(home: Path, vault_key: str, rng: random.Random, size: int) -
     wire = [encode_event(name, json.dumps(data, separators=(",", ":"))) for name, data in parsed]
 
     def run_wire(mapping: dict[str, str]) -> float:
-        decoder = SSEDecoder()
-        restorer = masker.stream_restorer(mapping)
+        restorer = SSERestorer(masker.stream_restorer(mapping))
         sent = 0
         started = time.perf_counter()
         for chunk in wire:
-            for event in decoder.feed(chunk):
-                data, _ = _restore_event(restorer, event.event, event.data)
-                sent += len(data)
+            sent += len(restorer.feed(chunk))
+        sent += len(restorer.flush())
         return time.perf_counter() - started
 
     out["wire_mb_s"] = mb / run_wire(reverse)
