@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -21,7 +21,9 @@ from maskkit._version import __version__
 from maskkit.config import Settings, check_kinds, check_namespace, load_settings
 from maskkit.core.pseudonyms import canonical
 from maskkit.errors import ConfigError, MaskkitError, UnknownPseudonym
-from maskkit.vault import Vault, VaultKey, generate_key, rotate_vault_key, stop_embedded_redis
+
+if TYPE_CHECKING:
+    from maskkit.vault import Vault
 
 __all__ = ["main"]
 
@@ -177,6 +179,8 @@ def stats(ctx: click.Context, namespace: str | None, as_json: bool) -> None:
 
 
 def _vault(ctx: click.Context) -> Vault:
+    from maskkit.vault import Vault  # Redis and crypto load only for the commands that use the vault
+
     return Vault.from_settings(_settings(ctx))
 
 
@@ -466,6 +470,8 @@ def stop(ctx: click.Context) -> None:
     """Stop the embedded Redis server (it saves to disk first)."""
     with _errors():
         home = _settings(ctx).home
+        from maskkit.vault import stop_embedded_redis
+
         click.echo("stopped" if stop_embedded_redis(home) else "the embedded vault was not running")
 
 
@@ -509,6 +515,8 @@ def rotate_key(ctx: click.Context, new_key_file: Path | None, yes: bool) -> None
         if not yes:
             click.confirm("Re-encrypt every mapping under a new vault key?", abort=True, err=True)
         new_key = new_key_file.read_text(encoding="ascii").strip() if new_key_file else None
+        from maskkit.vault import rotate_vault_key
+
         rotation = rotate_vault_key(settings, new_key=new_key, announce=click.echo)
         count = f"{rotation.rotated} mapping{'s' if rotation.rotated != 1 else ''}"
         if rotation.key_file is not None:
@@ -520,6 +528,8 @@ def rotate_key(ctx: click.Context, new_key_file: Path | None, yes: bool) -> None
 @vault.command("new-key")
 def new_key() -> None:
     """Print a fresh vault key (for MASKKIT_VAULT_KEY). Back it up: without it nothing can be restored."""
+    from maskkit.vault import generate_key
+
     click.echo(generate_key())
 
 
@@ -532,6 +542,8 @@ def key_path(ctx: click.Context) -> None:
         if settings.vault_key:
             click.echo("the vault key comes from MASKKIT_VAULT_KEY")
             return
+        from maskkit.vault import VaultKey
+
         VaultKey.from_settings(settings)
         click.echo(str(settings.home / "vault.key"))
 
