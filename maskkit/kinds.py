@@ -51,6 +51,7 @@ EXAMPLES: dict[str, str] = {
     "PASSWORD": "postgres://app:S3cr3t-Passw0rd@db.internal:5432/orders",
     "SIGNATURE": "X-Amz-Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
     "PEM_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7Vq…\n-----END RSA PRIVATE KEY-----",
+    "MASKKIT_KEY": "the proxy key is mk-Vx3q9Lr2Tz8Kp4Wm7Yb1Nc6Hd0Gf5Js2Ae9Qu3Io7Zk",
     "RDS_SNAPSHOT": "--db-snapshot-identifier billing-pg-final-2026",
     "SECRET_VALUE": "S3_SECRET=hx7Kq2vLm9",
     "CANONICAL_USER_ID": '"CanonicalUser": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"',

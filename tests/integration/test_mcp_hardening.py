@@ -17,6 +17,7 @@ from mcp import Client
 from test_mcp_server import _data, _error, _everything, _kill, _ok, _text, _wait_dead, stdio
 
 from maskkit import Masker, load_settings
+from maskkit.errors import ConfigError
 from maskkit.vault import generate_key
 
 pytestmark = pytest.mark.timeout(180)
@@ -61,20 +62,23 @@ async def test_unmask_to_file_refuses_maskkit_home_also_through_a_symlink(
     assert outside.read_text() == text  # paths elsewhere stay allowed
 
 
-def test_allow_reveal_in_maskkit_env_is_ignored_and_the_environment_decides(own_home: Path) -> None:
+def test_allow_reveal_in_maskkit_env_is_refused_and_only_the_environment_grants_it(own_home: Path) -> None:
     (own_home / "maskkit.env").write_text("MASKKIT_ALLOW_REVEAL=1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="environment only"):
+        load_settings({"MASKKIT_HOME": str(own_home)})
+    (own_home / "maskkit.env").unlink()
     assert load_settings({"MASKKIT_HOME": str(own_home)}).allow_reveal is False
     assert load_settings({"MASKKIT_HOME": str(own_home), "MASKKIT_ALLOW_REVEAL": "1"}).allow_reveal is True
 
 
 @pytest.mark.anyio
-async def test_a_maskkit_env_that_allows_reveal_does_not_make_the_server_reveal(
+async def test_a_maskkit_env_that_allows_reveal_stops_the_server_instead_of_revealing(
     memory: Callable[..., Client], own_home: Path
 ) -> None:
     (own_home / "maskkit.env").write_text("MASKKIT_ALLOW_REVEAL=1\n", encoding="utf-8")
-    async with _on(memory, own_home) as client:
-        masked = _text(_ok(await client.call_tool("mask", {"text": "i-0a1b2c3d4e5f60718"})))
-        assert "refused" in _error(await client.call_tool("unmask", {"text": masked}))
+    async with _on(memory, own_home) as client:  # not configured: every tool fails closed, naming the setting
+        result = await client.call_tool("unmask", {"text": "ec2-001"})
+        assert result.is_error and "environment only" in _error(result)
 
 
 # --- item 3: maskkit's own secrets ---------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ async def test_run_unmasked_commands_inherit_no_maskkit_setting_and_no_upstream_
     memory: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-upstream-" + secrets.token_hex(8))
-    monkeypatch.setenv("MASKKIT_KEYS_FILE_NOT_A_SETTING", "x")
+    monkeypatch.setenv("MASKKIT_LOG_FORMAT", "json")  # any maskkit setting: none may reach the command
     async with memory() as client:
         data = _data(await client.call_tool("run_unmasked", {"command": "env"}))
     names = {line.split("=", 1)[0] for line in data["stdout"].splitlines() if "=" in line}
