@@ -865,7 +865,7 @@ def test_claude_code_unmask_behind_the_proxy_reveals_to_the_tool_and_the_model_s
 
         def respond(request: RecordedRequest) -> ToolUse | Text:
             # `claude -p` may ask the model before the MCP server has connected (it takes ~1.5 s to start): the
-            # tool result is then "No such tool available", and the model simply asks again (a few times at most).
+            # tool result is then "No such tool available", and the model asks again, paced, until it has connected.
             # Claude Code may add a system message after a tool result, so look at the latest tool result.
             results = [
                 block
@@ -874,11 +874,14 @@ def test_claude_code_unmask_behind_the_proxy_reveals_to_the_tool_and_the_model_s
                 for block in message["content"]
                 if isinstance(block, dict) and block.get("type") == "tool_result"
             ]
-            if results and (not results[-1].get("is_error") or len(model.requests) > 10):
+            if results and (not results[-1].get("is_error") or time.monotonic() - started > 90):
                 return Text("Done.")
+            if results:  # the server is still connecting (slow on a busy box): ask again in a moment, not at once
+                time.sleep(0.25)
             return ToolUse("mcp__maskkit__unmask", {"text": f"what is {earlier}?"})
 
         model.responder = respond
+        started = time.monotonic()
         result = run_claude(
             claude_binary,
             claude_env(proxy_process.url, tmp_path / "home"),
