@@ -161,7 +161,7 @@ class Masker:
         cached = self._cache.get(text)
         if cached is None:
             try:
-                spans = self.detector.detect(text)
+                spans = self.detector.detect(text, spread=False)  # the plan spreads, over every text
                 keyed = _keyed_spans(text, self.detector.detect_json(text)) if text.lstrip()[:1] in "{[" else []
                 if keyed:
                     spans = resolve_spans(text, [*spans, *keyed])

@@ -1,10 +1,11 @@
 """Encoded forms: base64 (standard and URL-safe), hex and percent-encoded runs whose decoding holds a secret. Pure.
 
-A model with a shell can be handed a known value in a form the recall index cannot see (`echo secret-001 |
-base64` runs on the user's machine with the original restored). So text bound for the model is searched for
-runs that look encoded; each is decoded (bounded: a run is at most `MAX_RUN` characters, so the work is linear in
-the text) and the caller decides whether the decoding holds something sensitive. What is not covered: other
-transforms (reversal, rot13, compression, arithmetic, a run split by the model) — see docs/security.md.
+A model with a shell can be handed a known value in a form the recall index cannot see (`echo secret-001 | base64`
+runs on the user's machine with the original restored). So text bound for the model is searched for runs that look
+encoded; each is decoded (bounded: a run is at most `MAX_RUN` characters, so the work is linear in the text) and
+the caller decides whether the decoding holds something sensitive. Base64 is decoded when it encodes ASCII text
+(every 3-byte group starts with a printable byte: a cheap test on every fourth character). What is not covered:
+other transforms (reversal, rot13, compression, arithmetic, a run split by the model) — see docs/security.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ MAX_RUN = 1 << 16
 # Greedy and leftmost, so a match starts where its run starts; no lookarounds (they make `re` slow).
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{16}[A-Za-z0-9+/_=-]*+")
 _HEX_RUN = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{16}[0-9a-fA-F]*+")
+#: Base64 characters that can start a group encoding printable ASCII (0x20-0x7E) or tab, LF, CR: a group's first
+#: character is its first byte's top six bits. Everything else is binary, or text this module does not decode.
+_PRINTABLE_LEAD = str.maketrans(dict.fromkeys("CDIJKLMNOPQRSTUVWXYZabcdef"))
+_AWS_ID = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-[0-9a-f]{8,}")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _RUN_EDGE = frozenset(" \t\r\n\"'<>")
 
@@ -41,8 +46,10 @@ def _text(raw: bytes) -> str | None:
 
 def _base64(run: str) -> str | None:
     body = run.rstrip("=")
-    if len(body) % 4 == 1 or (not any(c.isdigit() or c in "+/_-" for c in body) and body.isalpha() and body.islower()):
-        return None
+    if len(body) % 4 == 1 or (body.isalpha() and body.islower()) or _AWS_ID.fullmatch(body):
+        return None  # a lower-case word or an AWS-style id (`i-0abc…`, `vpc-…`) is not base64 of anything
+    if body[::4].translate(_PRINTABLE_LEAD):
+        return None  # some 3-byte group does not start with a printable ASCII byte: not base64 of text
     padded = body + "=" * (-len(body) % 4)
     try:
         raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)

@@ -36,6 +36,7 @@ and bare 12-digit account ids, `aws s3 ls` lines.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import json
 import re
@@ -1206,7 +1207,7 @@ class Detector:
             patterns.append(Pattern(kind, regex))
         return Detector(tuple(patterns), kinds, self.enabled, self.mask_private_ips, self.fields)
 
-    def detect(self, text: str) -> list[Span]:
+    def detect(self, text: str, *, spread: bool = True) -> list[Span]:
         """Spans to mask in `text`, sorted, non-overlapping, each covering whole ASCII words."""
         found: list[Span] = []
         if "arn:" in text:
@@ -1236,7 +1237,8 @@ class Detector:
         if self.enabled is not None:
             found = [s for s in found if s.kind in self.enabled]
         found = _one_kind_per_original(text, found)
-        found.extend(_repeats(text, found))
+        if spread:  # (the Masker spreads through its recall index instead, over every text of a request)
+            found.extend(_repeats(text, found))
         found.extend(self._literal_spans(text))
         return resolve_spans(text, found)
 
@@ -1425,7 +1427,12 @@ def _query_ranges(text: str) -> list[tuple[int, int]]:
 
 
 def _inside(ranges: list[tuple[int, int]], pos: int) -> bool:
-    return any(start <= pos < end for start, end in ranges)
+    """Is `pos` inside one of `ranges` (sorted, disjoint, as finditer gives them)? A bisection, not a scan."""
+    at = bisect.bisect_right(ranges, (pos, _AFTER_ANY_END)) - 1
+    return at >= 0 and ranges[at][0] <= pos < ranges[at][1]
+
+
+_AFTER_ANY_END = 1 << 62
 
 
 #: Kinds whose whole value, under their key, is the secret (whatever characters it holds).
