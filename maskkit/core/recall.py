@@ -30,8 +30,8 @@ from maskkit.types import Span
 __all__ = ["RecallEntry", "RecallIndex", "matchable"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-#: Neighbouring automata are merged until each is at least this many times larger than the next.
-_RATIO = 4
+#: Originals learned since the last automaton are searched by `str.find` until there are this many.
+_TAIL = 256
 #: Catching up on at most this many new originals is done with `str.find` (fast, no automaton to build).
 _FEW = 32
 
@@ -147,24 +147,26 @@ class RecallIndex:
             self._levels = []
             self._cleared_at = self.removed_at = len(self._log)
 
-    def _automata(self, since: int) -> list[_Automaton]:
-        """Automata covering log positions >= `since` (they may cover more: extra matches are harmless).
+    def _automata(self, since: int) -> tuple[list[_Automaton], int]:
+        """Automata covering log positions >= `since` (they may cover more: extra matches are harmless), and the
+        first position they do not cover (the tail, searched by `str.find`).
 
-        The log is covered by a short stack of automata over contiguous ranges whose sizes shrink geometrically
-        (each at least `_RATIO` times the next): new originals get a small automaton of their own, and two
-        neighbours are merged when the older is not much larger. Every original is rebuilt O(log n) times in
-        all, and a text is scanned by O(log n) automata (a handful even for a million originals)."""
+        The log is covered by a short stack of automata over contiguous ranges, like a binary counter: originals
+        wait in the tail until there are `_TAIL` of them, then get an automaton of their own, and neighbours merge
+        while the older is less than twice the newer. Every original is rebuilt O(log n) times in all, a request
+        that learns a few values builds nothing, and a text is scanned by O(log n) automata."""
         with self._lock:
             version = len(self._log)
             covered = self._levels[-1].hi if self._levels else self._cleared_at
-            if covered < version:
+            if version - covered >= _TAIL:
                 self._levels.append(_Automaton(self._log, self._entries, covered, version))
-                while len(self._levels) >= 2 and _size(self._levels[-2]) < _RATIO * _size(self._levels[-1]):
+                while len(self._levels) >= 2 and _size(self._levels[-2]) < 2 * _size(self._levels[-1]):
                     newer = self._levels.pop()
                     older = self._levels.pop()
                     self._levels.append(_Automaton(self._log, self._entries, older.lo, newer.hi))
+                covered = version
             lo = max(since, self._cleared_at)
-            return [level for level in self._levels if level.hi > lo and level.automaton is not None]
+            return [level for level in self._levels if level.hi > lo and level.automaton is not None], covered
 
     def find(self, text: str, since: int = 0) -> list[Span]:
         """Every occurrence in `text` of an original added at version >= `since` (leftmost-longest, whole
@@ -175,7 +177,10 @@ class RecallIndex:
         lo = max(since, self._cleared_at)
         if len(log) - lo <= _FEW:
             return self._keep(text, self._find_few(text, lo, len(log)))
-        return self._keep(text, [m for automaton in self._automata(since) for m in automaton.matches(text)])
+        automata, tail = self._automata(since)
+        matches = [m for automaton in automata for m in automaton.matches(text)]
+        matches += self._find_few(text, max(lo, tail), len(log))
+        return self._keep(text, matches)
 
     def _find_few(self, text: str, lo: int, hi: int) -> list[tuple[int, int, int]]:
         """Every occurrence of the originals at log positions [lo, hi), by `str.find` (overlapping ones too)."""
