@@ -21,7 +21,7 @@ import anyio
 from maskkit._version import __version__
 from maskkit.config import Settings, load_settings
 from maskkit.errors import MaskkitError
-from maskkit.proxy.serve import is_loopback
+from maskkit.loopback import is_loopback
 
 from .launcher import kill_attached_children
 from .server import server

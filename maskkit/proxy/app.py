@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import json
 import logging
 import posixpath
@@ -56,6 +55,7 @@ from maskkit.errors import (
     error_type_for_status,
     http_error_for,
 )
+from maskkit.loopback import is_loopback, is_loopback_host_header
 from maskkit.masking import Masker, detector_from_settings
 from maskkit.proxy.metrics import Metrics, Observe, instrument_vault, note_masked, note_namespace, upstream_hooks
 from maskkit.vault import Vault
@@ -634,20 +634,6 @@ def _sensitive_kind(masker: Masker, text: str) -> bool:
     return any(span.kind in _CREDENTIAL_KINDS for span in masker.spans(text))
 
 
-def _loopback_name(host: str) -> bool:
-    host = host.strip().lower()
-    if host.startswith("["):
-        host = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
-    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class _Guard:
     """ASGI middleware that refuses, before any route runs, what no route should see:
 
@@ -674,7 +660,7 @@ class _Guard:
             refusal = BadRequest(f"the request headers are over {MAX_HEAD_BYTES} bytes")
         elif b"content-length" in headers and b"transfer-encoding" in headers:
             refusal = BadRequest("a request may have Content-Length or Transfer-Encoding, not both")
-        elif self.loopback and b"host" in headers and not _loopback_name(headers[b"host"].decode("latin-1")):
+        elif self.loopback and b"host" in headers and not is_loopback_host_header(headers[b"host"].decode("latin-1")):
             # (no Host at all is HTTP/1.0 from a local tool: a browser always sends one)
             refusal = PermissionRefused(
                 "this proxy listens on loopback and only answers requests addressed to a loopback name "
@@ -702,8 +688,6 @@ MAX_IN_FLIGHT = 1024
 def build_app(settings: Settings, *, max_in_flight: int = MAX_IN_FLIGHT) -> Starlette:
     """The proxy as an ASGI app (uvicorn serves it; tests may too)."""
     from starlette.middleware import Middleware
-
-    from maskkit.proxy.serve import is_loopback
 
     metrics = Metrics()
     proxy = _Proxy(settings, metrics)

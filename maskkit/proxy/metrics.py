@@ -12,7 +12,6 @@ not a known route (the route template is shown instead), a namespace the operato
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from maskkit.config import Settings
+from maskkit.loopback import is_loopback
 
 __all__ = [
     "Metrics",
@@ -150,15 +150,6 @@ def upstream_hooks(target: Metrics) -> dict[str, list[Callable[..., Awaitable[No
     return {"request": [on_request], "response": [on_response]}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class Observe:
     """ASGI middleware: metrics, the access log, and `GET /metrics` (the proxy's client keys, or open on loopback
     when MASKKIT_METRICS_OPEN is set)."""
@@ -233,7 +224,7 @@ class Observe:
             await _plain(send, 200, self.metrics.exposition(), CONTENT_TYPE_LATEST)
 
     def _may_scrape(self, scope: Scope) -> bool:
-        if self.settings.metrics_open and _is_loopback(self.settings.host):
+        if self.settings.metrics_open and is_loopback(self.settings.host):
             return True
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         presented = headers.get("x-api-key")

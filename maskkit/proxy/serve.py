@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from maskkit.config import Settings
 from maskkit.errors import ConfigError
+from maskkit.loopback import is_loopback
 from maskkit.proxy.app import MAX_HEAD_BYTES, RETRY_AFTER, build_app, ensure_client_key
 from maskkit.proxy.metrics import setup_access_log
 from maskkit.vault import Vault
@@ -28,15 +28,6 @@ from maskkit.vault.embedded import private_dir
 __all__ = ["is_loopback", "serve"]
 
 log = logging.getLogger("maskkit.server")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 #: Seconds a new connection has to send its first request's headers; then it is closed (slowloris, half-open

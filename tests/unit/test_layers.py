@@ -55,7 +55,7 @@ def _modules_after_import(module: str) -> set[str]:
     """The modules loaded by importing `module` alone. One interpreter forks a clean child per module (all the
     modules this file asks about are probed at once, on first use), which is much faster than one each."""
     if module not in _CACHE:
-        wanted = sorted({*_pure_modules(), *_PROXY_MODULES, "maskkit_mcp.server", module})
+        wanted = sorted({*_pure_modules(), *_PROXY_MODULES, "maskkit_mcp.server", "maskkit_mcp.__main__", module})
         result = subprocess.run(
             [sys.executable, "-c", _PROBE, *wanted], capture_output=True, text=True, timeout=120, cwd=ROOT
         )
@@ -91,8 +91,9 @@ def test_the_proxy_start_loads_no_notebook_litellm_or_mcp_stack(module: str) -> 
     assert _loaded(_modules_after_import(module), NOT_IN_THE_PROXY) == []
 
 
-def test_the_mcp_server_imports_no_proxy_module() -> None:
-    modules = _modules_after_import("maskkit_mcp.server")
+@pytest.mark.parametrize("module", ["maskkit_mcp.server", "maskkit_mcp.__main__"])
+def test_the_mcp_server_imports_no_proxy_module(module: str) -> None:
+    modules = _modules_after_import(module)
     assert sorted(m for m in modules if m.startswith("maskkit.proxy")) == []
 
 

@@ -10,7 +10,7 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 
 from maskkit import Detector, Masker, Vault
-from maskkit.proxy.serve import is_loopback as _is_loopback
+from maskkit.loopback import is_loopback as _is_loopback
 from maskkit.vault import VaultKey
 from mcp_server.__main__ import BearerAuth
 from mcp_server.reveal import Decision, guidance, refusal
