@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"maskkit-mcp: {exc}", file=sys.stderr)
             sys.exit(2)
     _configure_logging(settings.log_level if settings is not None else "WARNING")
+    for warning in settings.warnings if settings is not None else ():
+        print(f"maskkit-mcp: warning: {warning}", file=sys.stderr)  # stderr: stdout carries the protocol
 
     if args.transport == "stdio":
         try:

@@ -5,6 +5,7 @@ echoed), `maskkit kinds`, `maskkit config`/`doctor`, `vault status`, and the rou
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -237,3 +238,21 @@ def test_a_missing_extra_is_one_line_naming_it(
     assert result.returncode == 1 and result.stdout == b""
     assert result.stderr.decode().strip().endswith(f"needs the {extra} extra: pip install 'maskkit[{extra}]'")
     assert len(result.stderr.decode().strip().splitlines()) == 1
+
+
+UNKNOWN = "MASKKIT" + "_NOT_A_SETTING_AT_ALL"  # (spelled in two parts: the tests name only real settings)
+
+
+def test_the_mcp_server_warns_about_unknown_settings_on_stderr_only(tmp_path: Path) -> None:
+    """stdout carries the MCP protocol, so a start-up warning goes to stderr (and the server still starts)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MASKKIT_", "ANTHROPIC_"))},
+        "MASKKIT_HOME": str(tmp_path / "home"),
+        UNKNOWN: "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "maskkit_mcp"], env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert UNKNOWN.encode() in result.stderr and b"not a maskkit setting" in result.stderr
+    assert result.stdout == b""
