@@ -33,4 +33,6 @@ def script(name: str) -> Script:
     text = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     if "--@check" in text:
         text = text.replace("--@check\n", folder.joinpath("check.lua").read_text(encoding="utf-8"))
+    # Comment lines stay in the files: the server gets code only (SCRIPT LOAD puts the source in the AOF).
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")) + "\n"
     return Script(name, text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
