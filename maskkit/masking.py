@@ -130,6 +130,7 @@ class Masker:
         self._kind_of_prefix = {prefix: kind for kind, prefix in self._prefixes.items()}
         self._cache = TextCache()
         self._runs = TextCache(8 << 20)
+        self._last_runs: tuple[str, list[tuple[int, int, str]]] | None = None
         self.recall = recall
         #: A known mapping is refreshed in the vault (TTL slid, use counted, expiry noticed) at most this often
         #: by one process: a minute, or a hundredth of the TTL if that is shorter.
@@ -168,7 +169,7 @@ class Masker:
                 secret_runs = [
                     Span(start, end, ENCODED_KIND)
                     for start, end, plain in self._decoded_runs(text)
-                    if secret_in(plain, self.detector.detect)
+                    if secret_in(plain, self._detect_alone)
                 ]
                 if secret_runs:
                     spans = resolve_spans(text, [*spans, *secret_runs])
@@ -179,12 +180,21 @@ class Masker:
         assert isinstance(cached, list)
         return cached
 
+    def _detect_alone(self, text: str) -> list[Span]:
+        return self.detector.detect(text, spread=False)
+
     def _decoded_runs(self, text: str) -> list[tuple[int, int, str]]:
+        """Encoded runs of `text` (cached; the last text too, since a paste too big for the cache is asked for
+        twice per mask: by detection and by the plan)."""
+        last = self._last_runs
+        if last is not None and last[0] is text:
+            return last[1]
         runs = self._runs.get(text)
         if runs is None:
             runs = list(encoded_runs(text))
             self._runs.put(text, runs)
         assert isinstance(runs, list)
+        self._last_runs = (text, runs)
         return runs
 
     def _state(self) -> NamespaceRecall | None:

@@ -222,7 +222,3 @@ class RecallIndex:
                 out.append(Span(start, -negative_end, kind))
                 cursor = -negative_end
         return out
-
-    def contains_any(self, text: str) -> bool:
-        """True if `text` holds any known original (used on decoded base64/hex/percent runs)."""
-        return bool(self.find(text))
