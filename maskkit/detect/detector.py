@@ -49,6 +49,7 @@ import ahocorasick_rs
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
 from maskkit.core.recall import matchable
 from maskkit.core.recall_safe import is_aws_public_name, recall_safe
+from maskkit.detect._view import TextView, matches_at
 from maskkit.types import Span
 
 __all__ = [
@@ -368,12 +369,21 @@ def _not_a_timestamp(value: str) -> bool:
     return not (1970 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59)
 
 
+#: Where a rule's matches can start (`Pattern.start`): the rule is tried only there, never at every position.
+#: `anywhere`: no promise (the regex runs over the whole text). `keyword`: at an occurrence of one of its
+#: keywords. The others are named finders over `TextView` maps, for rules that start with a character class.
+START_FINDERS = ("anywhere", "keyword", "base64-run", "escaped-base64-run", "quoted-digits", "listing-line")
+
+
 @dataclass(frozen=True)
 class Pattern:
     """One detection rule: a regex whose named groups are kinds (or start with `v`, meaning `kind`).
 
     `anchor`, when set, is a substring (or several) every match contains, case-sensitive: the regex only runs on
-    text that contains one, so a miss costs one substring search. `validate` rejects a match (a checksum hook).
+    text that contains one, so a miss costs one substring search. `keywords` are the same in ASCII lower case,
+    found in any case (the gitleaks prefilter). `start` says where a match can start (`START_FINDERS`): with
+    `keyword`, every match starts at one of the keywords, and the regex is tried only there. `validate` rejects
+    a match (a checksum hook).
     """
 
     kind: str
@@ -381,6 +391,8 @@ class Pattern:
     anchor: str | tuple[str, ...] | None = None
     validate: Callable[[str], bool] | None = None
     flags: int = 0
+    keywords: tuple[str, ...] = ()
+    start: str = "anywhere"
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -390,6 +402,13 @@ class Pattern:
             raise ValueError(f"pattern for {self.kind} does not compile: {exc}") from None
         if not compiled.groupindex:
             raise ValueError(f"pattern for {self.kind} needs a named group (`v` or a kind name)")
+        if self.start not in START_FINDERS:
+            raise ValueError(f"pattern for {self.kind}: unknown start {self.start!r}; one of {START_FINDERS}")
+        for keyword in self.keywords:
+            if not keyword or not keyword.isascii() or keyword != keyword.lower():
+                raise ValueError(f"pattern for {self.kind}: keyword {keyword!r} must be lower-case ASCII")
+        if self.start == "keyword" and not self.keywords:
+            raise ValueError(f"pattern for {self.kind} starts at a keyword but has none")
         object.__setattr__(self, "compiled", compiled)
 
     def applies(self, text: str) -> bool:
@@ -401,9 +420,63 @@ class Pattern:
         return any(a in text for a in self.anchor)
 
     def spans(self, text: str) -> Iterator[Span]:
-        """Every span this rule finds in `text`."""
+        """Every span this rule finds in `text`: the regex over the whole text (the slow, obvious way)."""
         for match in self.compiled.finditer(text):
             yield from _group_spans(match, self.kind, self.validate)
+
+    def find(self, view: TextView) -> Iterator[Span]:
+        """The same spans as `spans(view.text)`, trying the regex only where a match can start."""
+        text = view.text
+        if not self.applies(text):
+            return
+        # A text holding `ſ`, `ı` or the Kelvin sign takes the slow path: `(?i)` matches them to ASCII letters.
+        folds = bool(self.keywords) and view.folds_to_ascii()
+        if self.keywords and not folds and not any(view.has_keyword(k) for k in self.keywords):
+            return
+        if self.start == "anywhere" or (self.start == "keyword" and folds):
+            matches: Iterable[re.Match[str]] = self.compiled.finditer(text)
+        else:
+            matches = matches_at(self.compiled, text, _starts(self, view))
+        for match in matches:
+            yield from _group_spans(match, self.kind, self.validate)
+
+
+def _starts(pattern: Pattern, view: TextView) -> list[int]:
+    """Every offset where a match of `pattern` can start (sorted), from its `start` finder."""
+    how = pattern.start
+    if how == "keyword":
+        if len(pattern.keywords) == 1:
+            return view.keyword_positions(pattern.keywords[0])
+        return sorted({at for k in pattern.keywords for at in view.keyword_positions(k)})
+    if how == "base64-run":
+        return [start for start, _end in view.b64_runs()]
+    if how == "escaped-base64-run":
+        return _escaped_run_starts(view)
+    if how == "quoted-digits":
+        text = view.text
+        return [at - 1 for at in _digit_runs(view, _TWELVE_DIGITS) if at and text[at - 1] in "\"'"]
+    # listing-line: `2024-01-02 17:01:13 ` at a line start.
+    return [match.start() for match in _LISTING_LINE.finditer(view.digits)]
+
+
+_TWELVE_DIGITS = re.compile(b"0" * 12)
+_LISTING_LINE = re.compile(rb"0000-00-00 00:00:00 ")
+_ESCAPED_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\\%")
+_ESCAPED_B64_MAP = bytes(0x63 if i in _ESCAPED_B64 else 0x20 for i in range(256))
+
+
+def _digit_runs(view: TextView, literal: re.Pattern[bytes]) -> list[int]:
+    return [match.start() for match in literal.finditer(view.digits)]
+
+
+def _escaped_run_starts(view: TextView) -> list[int]:
+    """Starts of the runs of `A-Za-z0-9+/\\%` that hold a `\\/` or `%2F`/`%2B` escape: a 40-character key written
+    with JSON or URL escapes is such a whole run."""
+    anchors = [at for k in ("\\/", "%2f", "%2b") for at in view.keyword_positions(k)]
+    if not anchors:
+        return []
+    mapped = view.ascii.translate(_ESCAPED_B64_MAP)
+    return sorted({mapped.rfind(b" ", 0, at) + 1 for at in anchors})
 
 
 def _group_spans(match: re.Match[str], kind: str, validate: Callable[[str], bool] | None) -> Iterator[Span]:
@@ -637,7 +710,8 @@ PATTERNS: tuple[Pattern, ...] = (
         # account ids with dashes). Twelve digits right after the word, never a bare 12-digit number.
         r"(?<![A-Za-z0-9_])(?i:accounts?)(?:[ \t]+(?i:id|number|no\.?|is|was|:|=|-))*[ \t]*[:#=]?[ \t]*"
         r"(?P<v>[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})(?![0-9-])",
-        anchor=("ccount", "CCOUNT"),
+        keywords=("account",),
+        start="keyword",
     ),
     Pattern(
         "ACCESS_KEY_ID",
@@ -650,6 +724,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "SECRET_ACCESS_KEY",
         rf"(?<![{_B64}])(?P<v>[{_B64}]{{40}})(?![{_B64}=])",
         validate=_looks_random_40,
+        start="base64-run",
     ),
     Pattern(
         "SECRET_ACCESS_KEY",
@@ -657,19 +732,22 @@ PATTERNS: tuple[Pattern, ...] = (
         r"(?<![A-Za-z0-9+/\\%])(?P<v>(?:[A-Za-z0-9+/]|\\/|%2[BbFf]){40,80})(?![A-Za-z0-9+/=\\%])",
         anchor=("\\/", "%2F", "%2f", "%2B", "%2b"),
         validate=_secret_key_40,
+        start="escaped-base64-run",
     ),
     Pattern(
         "SECRET_ACCESS_KEY",
         # Wrapped over two lines after its name.
         rf"(?i:secret)[A-Za-z_]*[ \t]*[:=][ \t]*[\"']?(?P<v>[{_B64}]{{8,39}}\r?\n[ \t]*[{_B64}]{{1,32}})(?![{_B64}])",
-        anchor=("ecret", "ECRET"),
+        keywords=("secret",),
+        start="keyword",
         validate=_wrapped_secret,
     ),
     Pattern(
         "SESSION_TOKEN",
         # Older STS token formats (`FQoDYXdz…`, `AQoDYXdz…`: "\x01\n\x03aws" and "\x15\n\x03aws" in base64).
         rf"(?<![{_B64}])(?P<v>[AF]QoDYXdz[{_B64}=]{{20,}})",
-        anchor="QoDYXdz",
+        keywords=("aqodyxdz", "fqodyxdz"),
+        start="keyword",
     ),
     Pattern(
         "SESSION_TOKEN",
@@ -700,12 +778,18 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern("HOSTED_ZONE_ID", r"/hostedzone/(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])", validate=_is_customer_zone),
     # EC2 Fleet / Spot Fleet ids: the prefix and the whole UUID (the EC2 rule alone would stop at its first group).
-    Pattern("FLEET_ID", rf"(?<![A-Za-z0-9])(?P<v>(?:fleet|sfr)-{_UUID})" + _END, anchor=("fleet-", "sfr-")),
+    Pattern(
+        "FLEET_ID",
+        rf"(?<![A-Za-z0-9])(?P<v>(?:fleet|sfr)-{_UUID})" + _END,
+        keywords=("fleet-", "sfr-"),
+        start="keyword",
+    ),
     # `aws s3 ls`: `2024-01-02 17:01:13 acme-billing-exports-7731` (a bucket listing has no size column).
     Pattern(
         "S3_BUCKET",
         rf"(?m)^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} (?P<v>{_BUCKET})[ \t]*\r?$",
         validate=_is_name,
+        start="listing-line",
     ),
     # `mysql -pPASS` (and its siblings): the password glued to `-p`.
     Pattern(
@@ -718,7 +802,7 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("S3_BUCKET", rf"s3[an]?://(?P<v>{_BUCKET}){_BUCKET_END}"),
     Pattern("S3_BUCKET", rf"""\.Bucket\([ \t]*["'](?P<v>{_BUCKET})["']""", anchor=".Bucket("),
     Pattern("DYNAMODB_TABLE", r"""\.Table\([ \t]*["'](?P<v>[A-Za-z0-9_.-]{3,255})["']""", anchor=".Table("),
-    Pattern("ACCOUNT_ID", r"""["'](?P<v>[0-9]{12})["']""", validate=_not_a_timestamp),
+    Pattern("ACCOUNT_ID", r"""["'](?P<v>[0-9]{12})["']""", validate=_not_a_timestamp, start="quoted-digits"),
     Pattern("ACCOUNT_ID", r"AWSLogs/(?P<v>[0-9]{12})(?![0-9])"),
     Pattern(
         "ACCOUNT_ID",
@@ -882,6 +966,7 @@ _IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4
 _NEXT_LABEL = re.compile(r"\.[A-Za-z0-9]+")
 #: Twelve digits, or three groups of four joined by dashes; `_bare_account_spans` checks what stands around them.
 _TWELVE = re.compile(r"[0-9]{4}(-?)[0-9]{4}\1[0-9]{4}")
+_TWELVE_MAPPED = re.compile(rb"0000(-?)0000(?:\1)0000")
 #: The word before a number that makes it a quantity, a phone or an order, not an account id.
 _NUMBER_WORDS = frozenset(
     "order orders invoice size bytes length count total amount ticket phone tel mobile fax serial tracking "
@@ -892,13 +977,15 @@ _LAST_PART = re.compile(r"[A-Z]?[a-z]+$|[A-Z]+$")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[^A-Za-z0-9\n]{0,6}$")
 
 
-def _bare_account_spans(text: str) -> Iterator[Span]:
+def _bare_account_spans(view: TextView) -> Iterator[Span]:
     """The bare-number policy: a 12-digit number standing alone is an account id (when in doubt, mask), and so
     is `1234-5678-9012`; except a compact timestamp `YYYYMMDDhhmm` (1970-2100), a number glued to `+` (a
     phone), part of a longer, decimal, dotted or dashed number, and a number after a quantity word (`order`,
     `Size`, `ContentLength`, `phone` ...)."""
+    text = view.text
     size = len(text)
-    for match in _TWELVE.finditer(text):
+    # `_TWELVE` over the digit view (every digit written `0`) finds the same runs, from a literal `0000`.
+    for match in _TWELVE_MAPPED.finditer(view.digits):
         start, end = match.span()
         before = text[start - 1] if start else " "
         after = text[end] if end < size else " "
@@ -908,7 +995,7 @@ def _bare_account_spans(text: str) -> Iterator[Span]:
             continue  # `x-123456789012`, `1-1234-5678-9012`
         if after in ".-" and end + 1 < size and text[end + 1] in _DIGITS:
             continue  # a decimal, a dotted or dashed number
-        if not _not_a_timestamp(match.group().replace("-", "")):
+        if not _not_a_timestamp(text[start:end].replace("-", "")):
             continue
         word = _WORD_BEFORE.search(text, max(0, start - 40), start)
         if word is not None and _is_quantity_word(word.group(1)):
@@ -922,11 +1009,25 @@ def _is_quantity_word(word: str) -> bool:
     return last is not None and last.group().lower() in _NUMBER_WORDS
 
 
-def _ipv6_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
-    for match in _IPV6.finditer(text):
+def _ipv6_spans(view: TextView, keep: Callable[[str], bool]) -> Iterator[Span]:
+    """`_IPV6` matches with 3+ colons. A match is a whole run of `[0-9A-Za-z:.]` (its lookarounds say so), and
+    three colons at most 4 hex digits apart are in it: the regex is tried only at the start of such runs."""
+    text = view.text
+    mapped = view.ascii.translate(_IPV6_MAP)
+    starts = sorted({mapped.rfind(b" ", 0, hit.start()) + 1 for hit in _IPV6_HINT.finditer(mapped)})
+    for match in matches_at(_IPV6, text, starts):
         value = match.group()
         if value.count(":") >= 3 and len(value) >= 8 and keep(value):
             yield Span(match.start(), match.end(), "PUBLIC_IP")
+
+
+#: For `_ipv6_spans`: hex digits -> `h`, other letters, digits and `.` -> `x`, `:` stays, the rest a space.
+_IPV6_MAP = bytes(
+    0x68 if chr(i) in "0123456789ABCDEFabcdef" else 0x3A if i == 0x3A else 0x78 if chr(i).isascii() and (
+        chr(i).isalnum() or i == 0x2E) else 0x20
+    for i in range(256)
+)
+_IPV6_HINT = re.compile(rb":h{0,4}:h{0,4}:")
 
 
 def _host_spans(text: str) -> Iterator[Span]:
@@ -1018,10 +1119,12 @@ def _bucket_list_spans(text: str) -> Iterator[Span]:
                 yield Span(name.start("v"), name.end("v"), "S3_BUCKET")
 
 
-def _headless_pem_spans(text: str) -> Iterator[Span]:
+def _headless_pem_spans(view: TextView) -> Iterator[Span]:
     """Key bodies pasted without their BEGIN line. A body right after a `-----BEGIN …-----` line is left to
-    `_pem_spans` (private keys) or kept (certificates and public keys are public)."""
-    for match in _HEADLESS_PEM.finditer(text):
+    `_pem_spans` (private keys) or kept (certificates and public keys are public). A body starts a base64 run."""
+    text = view.text
+    starts = [start for start, end in view.b64_runs() if end - start >= 63 and text.startswith("MII", start)]
+    for match in matches_at(_HEADLESS_PEM, text, starts):
         before = text[max(0, match.start() - 80) : match.start()].rstrip()
         while before.endswith(("\\n", "\\r")):
             before = before[:-2].rstrip()
@@ -1114,10 +1217,15 @@ def _terraform_spans(text: str) -> Iterator[Span]:
 
 
 def _block_end(text: str, brace: int, limit: int = 65536, open_char: str = "{", close_char: str = "}") -> int:
-    """The index just past the `}` closing the `{` at `brace` (braces inside double-quoted strings ignored)."""
+    """The index just past the `}` closing the `{` at `brace` (braces inside double-quoted strings ignored).
+    Jumps from one character that matters to the next (a regex search), not one character at a time."""
     depth, index, end = 0, brace, min(len(text), brace + limit)
     in_string = False
-    while index < end:
+    while True:
+        found = _BLOCK_CHARS.search(text, index, end)
+        if found is None:
+            return end
+        index = found.start()
         char = text[index]
         if in_string:
             if char == "\\":
@@ -1133,7 +1241,9 @@ def _block_end(text: str, brace: int, limit: int = 65536, open_char: str = "{", 
             if depth == 0:
                 return index + 1
         index += 1
-    return end
+
+
+_BLOCK_CHARS = re.compile(r'[\[\]{}"\\\n]')
 
 
 # --- the detector -------------------------------------------------------------------------------------------------
@@ -1215,23 +1325,23 @@ class Detector:
         if "-" in text:
             found.extend(_ec2_spans(text))
         found.extend(self._field_spans(text))
+        view = TextView(text)
         for pattern in self.patterns:
-            if pattern.applies(text):
-                found.extend(pattern.spans(text))
+            found.extend(pattern.find(view))
         found.extend(_host_spans(text))
         if "." in text:
             found.extend(_ip_spans(text, _is_ip if self.mask_private_ips else _is_public_ip))
         if "::" in text or text.count(":") >= 7:
-            found.extend(_ipv6_spans(text, _is_ip if self.mask_private_ips else _is_public_ip))
+            found.extend(_ipv6_spans(view, _is_ip if self.mask_private_ips else _is_public_ip))
         if self.mask_private_ips and _PRIVATE_DNS.applies(text):
             found.extend(_PRIVATE_DNS.spans(text))
         if "PRIVATE KEY-----" in text:
             found.extend(_pem_spans(text))
         if "MII" in text:
-            found.extend(_headless_pem_spans(text))
+            found.extend(_headless_pem_spans(view))
         if "Buckets" in text:
             found.extend(_bucket_list_spans(text))
-        found.extend(_bare_account_spans(text))
+        found.extend(_bare_account_spans(view))
         if "[id=" in text or 'resource "aws_' in text:
             found.extend(_terraform_spans(text))
         if self.enabled is not None:
@@ -1340,16 +1450,19 @@ class Detector:
         singular: `LoadBalancerNames` -> `LoadBalancerName`). A value equal to its key (a JMESPath projection
         `{DBClusterIdentifier:DBClusterIdentifier}`) is a field name, not a value; nothing inside a `--query`
         argument is read as a key/value pair."""
-        cache = self._key_cache
+        get = self._key_cache.get
+        size = len(text)
         queries = _query_ranges(text) if "--query" in text else []
         for match in _KEY_VALUE.finditer(text):
             key = match.group(1)
-            rules = cache.get(key)
+            rules = get(key)
             if rules is None:
                 rules = self._rules_for_key(key)
+            if not rules and key[-1:] not in "sS":
+                continue  # (most keys: nothing to do, not even for a list after them)
             pos = match.end()
-            if pos < len(text) and text[pos] == "[":
-                if not rules and key[-1:] in "sS":
+            if pos < size and text[pos] == "[":
+                if not rules:
                     rules = self._rules_for_key(key[:-1])
                 yield from _list_spans(text, pos, rules)
                 continue
@@ -1518,32 +1631,50 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
     """
     if not spans:
         return []
-    widened = []
-    for span in spans:
+    size = len(text)
+    count = len(spans)
+    word = _WORD_CHARS
+    word_run = _WORD_RUN.match
+    # One int per span sorts by (start, longest first, input order): int keys sort several times faster than
+    # tuples, and the input order among equal extents keeps the first span first, as a stable sort would.
+    keys = []
+    for index, span in enumerate(spans):
         start, end = span.start, span.end
-        while start > 0 and text[start - 1] in _WORD_CHARS:
+        if start > 0 and text[start - 1] in word:
             start -= 1
-        while end < len(text) and text[end] in _WORD_CHARS:
-            end += 1
-        widened.append((start, end, span))
-    widened.sort(key=lambda item: (item[0], -item[1]))
+            while start > 0 and text[start - 1] in word:
+                start -= 1
+        if end < size and text[end] in word:
+            found = word_run(text, end)
+            assert found is not None
+            end = found.end()
+        keys.append((start * (size + 1) + size - end) * count + index)
+    keys.sort()
     merged: list[Span] = []
-    group_start, group_end, best = widened[0]
-    for start, end, span in widened[1:]:
+    group_start = group_end = -1
+    best = spans[0]
+    best_rank = (False, 0)
+    for key in keys:
+        extent, index = divmod(key, count)
+        start, negative_end = divmod(extent, size + 1)
+        end = size - negative_end
+        span = spans[index]
         if start <= group_end:
-            group_end = max(group_end, end)
-            if _rank(span) > _rank(best):
-                best = span
+            if end > group_end:
+                group_end = end
+            rank = (span.kind != LITERAL, span.end - span.start)
+            if rank > best_rank:
+                best, best_rank = span, rank
             continue
-        merged.append(Span(group_start, group_end, best.kind))
+        if group_end >= 0:
+            merged.append(Span(group_start, group_end, best.kind))
         group_start, group_end, best = start, end, span
+        best_rank = (best.kind != LITERAL, best.end - best.start)
     merged.append(Span(group_start, group_end, best.kind))
     return merged
 
 
-def _rank(span: Span) -> tuple[int, int]:
-    """Real identifiers beat pseudonym-shaped literals; then the longer span names the kind."""
-    return (span.kind != LITERAL, span.end - span.start)
+_WORD_RUN = re.compile(r"[A-Za-z0-9_]*")
 
 
 def plain_patterns(detector: Detector | None = None) -> list[Pattern]:
