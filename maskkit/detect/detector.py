@@ -42,6 +42,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import Any
 
 import ahocorasick_rs
@@ -50,6 +51,7 @@ from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
 from maskkit.core.recall import matchable
 from maskkit.core.recall_safe import is_aws_public_name, recall_safe
 from maskkit.detect._view import TextView, matches_at
+from maskkit.detect.rules import STARTS, RuleSet, RuleSpec, fragments_of, parse_rules
 from maskkit.types import Span
 
 __all__ = [
@@ -72,122 +74,20 @@ __all__ = [
 #: The kind given to text that already looks like a pseudonym; masking it is how the round trip stays exact.
 LITERAL = "PSEUDONYM_LITERAL"
 
+#: The built-in rules (`rules.toml`, package data, the format users extend): kinds, prefixes, keys, patterns.
+_BUILTIN_SOURCE = "maskkit/detect/rules.toml"
+_BUILTIN_TEXT = files("maskkit.detect").joinpath("rules.toml").read_text(encoding="utf-8")
+BUILTIN_RULES: RuleSet = parse_rules(_BUILTIN_TEXT, _BUILTIN_SOURCE, builtin=True)
+#: The built-in `[fragments]` (`${BUCKET}` ...), which user rule files may use too.
+FRAGMENTS: dict[str, str] = fragments_of(_BUILTIN_TEXT)
+
 #: AWS resource-id prefix -> (kind, pseudonym prefix) for ids of the form `prefix-` + 8 or 17 hex.
-EC2_PREFIXES: dict[str, tuple[str, str]] = {
-    "i": ("INSTANCE_ID", "ec2"),
-    "ami": ("AMI_ID", "ami"),
-    "aki": ("KERNEL_IMAGE_ID", "aki"),
-    "ari": ("RAMDISK_IMAGE_ID", "ari"),
-    "vol": ("VOLUME_ID", "vol"),
-    "snap": ("SNAPSHOT_ID", "snap"),
-    "sg": ("SECURITY_GROUP_ID", "sg"),
-    "sgr": ("SECURITY_GROUP_RULE_ID", "sgr"),
-    "subnet": ("SUBNET_ID", "subnet"),
-    "subnet-cidr-assoc": ("SUBNET_CIDR_ASSOCIATION_ID", "subnetcidr"),
-    "vpc": ("VPC_ID", "vpc"),
-    "vpc-cidr-assoc": ("VPC_CIDR_ASSOCIATION_ID", "vpccidr"),
-    "eni": ("NETWORK_INTERFACE_ID", "eni"),
-    "eni-attach": ("NETWORK_INTERFACE_ATTACHMENT_ID", "eniattach"),
-    "igw": ("INTERNET_GATEWAY_ID", "igw"),
-    "eigw": ("EGRESS_ONLY_GATEWAY_ID", "eigw"),
-    "eigw-attach": ("EGRESS_GATEWAY_ATTACHMENT_ID", "eigwattach"),
-    "cagw": ("CARRIER_GATEWAY_ID", "cagw"),
-    "lgw": ("LOCAL_GATEWAY_ID", "lgw"),
-    "rtb": ("ROUTE_TABLE_ID", "rtb"),
-    "rtbassoc": ("ROUTE_TABLE_ASSOCIATION_ID", "rtbassoc"),
-    "acl": ("NETWORK_ACL_ID", "acl"),
-    "aclassoc": ("NETWORK_ACL_ASSOCIATION_ID", "aclassoc"),
-    "nat": ("NAT_GATEWAY_ID", "nat"),
-    "eipalloc": ("EIP_ALLOCATION_ID", "eipalloc"),
-    "eipassoc": ("EIP_ASSOCIATION_ID", "eipassoc"),
-    "pcx": ("PEERING_CONNECTION_ID", "pcx"),
-    "tgw": ("TRANSIT_GATEWAY_ID", "tgw"),
-    "tgw-attach": ("TRANSIT_GATEWAY_ATTACHMENT_ID", "tgwattach"),
-    "tgw-rtb": ("TRANSIT_GATEWAY_ROUTE_TABLE_ID", "tgwrtb"),
-    "tgw-mcast-domain": ("TRANSIT_GATEWAY_MULTICAST_DOMAIN_ID", "tgwmcast"),
-    "tgw-connect-peer": ("TRANSIT_GATEWAY_CONNECT_PEER_ID", "tgwpeer"),
-    "vpce": ("VPC_ENDPOINT_ID", "vpce"),
-    "vpce-svc": ("VPC_ENDPOINT_SERVICE_ID", "vpcesvc"),
-    "eice": ("INSTANCE_CONNECT_ENDPOINT_ID", "eice"),
-    "lt": ("LAUNCH_TEMPLATE_ID", "lt"),
-    "dopt": ("DHCP_OPTIONS_ID", "dopt"),
-    "cgw": ("CUSTOMER_GATEWAY_ID", "cgw"),
-    "vgw": ("VPN_GATEWAY_ID", "vgw"),
-    "vpn": ("VPN_CONNECTION_ID", "vpn"),
-    "cvpn-endpoint": ("CLIENT_VPN_ENDPOINT_ID", "cvpn"),
-    "fl": ("FLOW_LOG_ID", "fl"),
-    "key": ("KEY_PAIR_ID", "keypair"),
-    "r": ("RESERVATION_ID", "resv"),
-    "h": ("DEDICATED_HOST_ID", "dhost"),
-    "host": ("DEDICATED_HOST_ID", "dhost"),
-    "pl": ("PREFIX_LIST_ID", "pl"),
-    "fleet": ("FLEET_ID", "fleet"),
-    "cr": ("CAPACITY_RESERVATION_ID", "capres"),
-    "ipam": ("IPAM_ID", "ipam"),
-    "ipam-pool": ("IPAM_POOL_ID", "ipampool"),
-    "ipam-scope": ("IPAM_SCOPE_ID", "ipamscope"),
-    "elb": ("ELB_RESOURCE_ID", "elbres"),
-    "export-i": ("EXPORT_TASK_ID", "export"),
-    "export-ami": ("EXPORT_TASK_ID", "export"),
-    "import-i": ("IMPORT_TASK_ID", "import"),
-    "import-ami": ("IMPORT_TASK_ID", "import"),
-    "import-snap": ("IMPORT_TASK_ID", "import"),
-    "ipv4pool-ec2": ("PUBLIC_IP_POOL_ID", "ippool"),
-    "ipv6pool-ec2": ("PUBLIC_IP_POOL_ID", "ippool"),
-    "sir": ("SPOT_REQUEST_ID", "sir"),
-    "afi": ("FPGA_IMAGE_ID", "afi"),
-    "agfi": ("FPGA_IMAGE_GLOBAL_ID", "agfi"),
-    "mi": ("MANAGED_INSTANCE_ID", "mi"),
-    "rslvr-in": ("RESOLVER_ENDPOINT_ID", "rslvr"),
-    "rslvr-out": ("RESOLVER_ENDPOINT_ID", "rslvr"),
-    "rslvr-rr": ("RESOLVER_RULE_ID", "rslvrrule"),
-}
+EC2_PREFIXES: dict[str, tuple[str, str]] = dict(BUILTIN_RULES.ec2_ids)
 
 #: kind -> pseudonym prefix. Every built-in kind; config may add more.
 KINDS: dict[str, str] = {
     **{kind: prefix for kind, prefix in EC2_PREFIXES.values()},
-    "RESOURCE_ID": "rid",
-    "ACCESS_KEY_ID": "iam",
-    "SECRET_ACCESS_KEY": "secret",
-    "SESSION_TOKEN": "token",
-    "ACCOUNT_ID": "acct",
-    "ARN_RESOURCE": "res",
-    "IAM_ROLE": "iamrole",
-    "IAM_USER": "iamuser",
-    "IAM_GROUP": "iamgroup",
-    "IAM_POLICY": "iampolicy",
-    "INSTANCE_PROFILE": "iprofile",
-    "ROLE_SESSION": "session",
-    "LAMBDA_FUNCTION": "lambda",
-    "LAMBDA_URL_ID": "lurl",
-    "KMS_KEY_ID": "kms",
-    "KMS_ALIAS": "kmsalias",
-    "SNS_TOPIC": "sns",
-    "SQS_QUEUE": "sqs",
-    "DYNAMODB_TABLE": "ddb",
-    "SECRET_NAME": "secretname",
-    "S3_BUCKET": "s3",
-    "RDS_INSTANCE": "rds",
-    "RDS_RESOURCE_ID": "dbi",
-    "ENDPOINT_HASH": "ep",
-    "LOAD_BALANCER": "elb",
-    "TARGET_GROUP": "tg",
-    "LOAD_BALANCER_ID": "elbid",
-    "HOSTNAME": "host",
-    "PUBLIC_IP": "ip",
-    "CLOUDFRONT_ID": "cf",
-    "CLOUDFRONT_DOMAIN": "cfd",
-    "HOSTED_ZONE_ID": "zone",
-    "API_GATEWAY_ID": "api",
-    "ENCODED_VALUE": "enc",
-    "RDS_SNAPSHOT": "rdssnap",
-    "SECRET_VALUE": "secval",
-    "CANONICAL_USER_ID": "canon",
-    "PASSWORD": "pwd",
-    "SIGNATURE": "sig",
-    "PEM_PRIVATE_KEY": "pem",
-    "MASKKIT_KEY": "mkkey",
-    LITERAL: "lit",
+    **{rule.kind: rule.prefix for rule in BUILTIN_RULES.rules},
 }
 
 #: (ARN service, resource type) -> kind of the resource name. `*` as type: the service's resources have no type.
@@ -244,20 +144,14 @@ TERRAFORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 # --- building blocks --------------------------------------------------------------------------------------------
 
-_B64 = "A-Za-z0-9/+"
+_B64 = FRAGMENTS["B64"]
 _WORD = "A-Za-z0-9_"
 _SEP = r"""["']?[ \t]*(?:=>|[:=])(?![:=])[ \t]*["']?"""  # `name = 'v'`, `"Name": "v"`, `name: v`, `name => v`
-_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-_BUCKET_END = r"(?![A-Za-z0-9._-])"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_IAM_NAME = r"[A-Za-z0-9+=,.@_-]{1,128}(?![A-Za-z0-9+=,.@_-])"
-_END = r"(?![A-Za-z0-9_])"
-#: A password: the whole quoted string when quoted (the separator ate the opening quote), else up to a delimiter.
-_PASSWORD_VALUE = (
-    r"""(?:(?<=")(?P<v1>(?:[^"\\\r\n]|\\.){1,4096})(?=")|(?<=')(?P<v2>[^'\r\n]{1,4096})(?=')|"""
-    r"""(?<!["'])(?P<v3>(?:[^\s"'`,;{}()\[\]&]|&(?![A-Za-z_][A-Za-z0-9_.-]*=)){1,200}))"""
-)
-
+_BUCKET = FRAGMENTS["BUCKET"]
+_BUCKET_END = FRAGMENTS["BUCKET_END"]
+_UUID = FRAGMENTS["UUID"]
+_IAM_NAME = FRAGMENTS["IAM_NAME"]
+_END = FRAGMENTS["END"]
 _NOT_A_VALUE = frozenset(
     {"null", "none", "true", "false", "nil", "undefined", "changeme", "password", "default", "all", "string", "yes"}
 )
@@ -372,7 +266,7 @@ def _not_a_timestamp(value: str) -> bool:
 #: Where a rule's matches can start (`Pattern.start`): the rule is tried only there, never at every position.
 #: `anywhere`: no promise (the regex runs over the whole text). `keyword`: at an occurrence of one of its
 #: keywords. The others are named finders over `TextView` maps, for rules that start with a character class.
-START_FINDERS = ("anywhere", "keyword", "base64-run", "escaped-base64-run", "quoted-digits", "listing-line")
+START_FINDERS = STARTS
 
 
 @dataclass(frozen=True)
@@ -547,154 +441,6 @@ def _name_regex(name: str) -> str:
     return ("[A-Za-z0-9_.-]*" if name.startswith("*") else "") + core
 
 
-FIELDS: tuple[Field, ...] = (
-    Field(
-        "SECRET_ACCESS_KEY",
-        ("awssecret", "*secretaccesskey", "*secretkey", "*secretkeyid", "*awssecretaccesskey"),
-        _PASSWORD_VALUE,
-        ("--secret-access-key", "--aws-secret-access-key"),
-        _is_secret,
-    ),
-    Field(
-        "SECRET_VALUE",
-        ("*secret", "secretstring", "*clientsecret", "*apisecret", "*secretvalue", "*apikey", "*apitoken"),
-        _PASSWORD_VALUE,
-        ("--secret-string", "--client-secret", "--api-key"),
-        _is_secret,
-    ),
-    Field("SESSION_TOKEN", ("*sessiontoken", "*securitytoken"), rf"[{_B64}=%]{{16,}}", ("--session-token",)),
-    Field(
-        "ACCOUNT_ID",
-        (
-            "*account",
-            "*accountid",
-            "*accountnumber",
-            "*ownerid",
-            "owner",
-            "*bucketowner",
-            "aws",
-            "*accounts",
-            "*acct",
-            "*acctid",
-            "*accountids",
-        ),
-        r"[0-9]{12}(?![0-9])",
-        ("--account-id", "--owner-id", "--owner-ids", "--source-account", "--account", "--expected-bucket-owner"),
-    ),
-    Field("CANONICAL_USER_ID", ("*canonicaluserid", "canonicaluser", "id"), r"[0-9a-f]{64}(?![0-9a-f])"),
-    Field(
-        "S3_BUCKET",
-        ("*bucket", "*bucketname", "xamzbucket"),
-        _BUCKET + _BUCKET_END,
-        ("--bucket", "--bucket-name", "--s3-bucket", "--s3-bucket-name", "--target-bucket", "--source-bucket"),
-        _is_name,
-    ),
-    Field(
-        "KMS_KEY_ID",
-        ("*keyid", "*kmskey", "*kmskeyarn", "*masterkey"),
-        rf"(?:{_UUID}|mrk-[0-9a-f]{{32}})(?![A-Za-z0-9_-])",
-        ("--key-id", "--kms-key-id", "--target-key-id", "--sse-kms-key-id"),
-    ),
-    Field(
-        "RDS_INSTANCE",
-        ("*dbinstanceidentifier", "*dbclusteridentifier"),
-        r"[A-Za-z][A-Za-z0-9-]{0,62}" + _END,
-        (
-            "--db-instance-identifier",
-            "--db-cluster-identifier",
-            "--source-db-instance-identifier",
-            "--target-db-instance-identifier",
-        ),
-        _is_name,
-    ),
-    Field(
-        "RDS_SNAPSHOT",
-        ("*dbsnapshotidentifier", "*dbclustersnapshotidentifier"),
-        r"(?:rds:)?(?P<v>[A-Za-z][A-Za-z0-9-]{0,254})" + _END,
-        (
-            "--db-snapshot-identifier",
-            "--db-cluster-snapshot-identifier",
-            "--source-db-snapshot-identifier",
-            "--target-db-snapshot-identifier",
-            "--source-db-cluster-snapshot-identifier",
-            "--target-db-cluster-snapshot-identifier",
-        ),
-        _is_name,
-    ),
-    Field(
-        "LOAD_BALANCER",
-        ("*loadbalancername",),
-        r"[A-Za-z0-9][A-Za-z0-9-]{0,31}" + _END,
-        ("--load-balancer-name", "--load-balancer-names", "--names"),
-        _is_name,
-    ),
-    Field("TARGET_GROUP", ("targetgroupname",), r"[A-Za-z0-9][A-Za-z0-9-]{0,31}" + _END, ("--target-group-name",)),
-    Field("IAM_ROLE", ("rolename", "*rolename"), _IAM_NAME, ("--role-name",), _is_name),
-    Field("IAM_USER", ("username", "iamuser", "iamusername"), _IAM_NAME, ("--user-name",), _is_name),
-    Field("IAM_GROUP", ("groupname", "iamgroup", "iamgroupname"), _IAM_NAME, ("--group-name",), _is_name),
-    Field("IAM_POLICY", ("policyname",), _IAM_NAME, ("--policy-name",), _is_name),
-    Field("ROLE_SESSION", ("rolesessionname",), _IAM_NAME, ("--role-session-name",), _is_name),
-    Field(
-        "INSTANCE_PROFILE",
-        ("iaminstanceprofile", "instanceprofile", "*instanceprofilename"),
-        _IAM_NAME,
-        ("--instance-profile-name",),
-        _is_name,
-    ),
-    Field(
-        "LAMBDA_FUNCTION",
-        ("*functionname",),
-        r"[A-Za-z0-9_-]{1,64}(?![A-Za-z0-9_-])",
-        ("--function-name",),
-        _is_name,
-    ),
-    Field("DYNAMODB_TABLE", ("*tablename",), r"[A-Za-z0-9_.-]{3,255}(?![A-Za-z0-9_.-])", ("--table-name",), _is_name),
-    Field("SNS_TOPIC", ("topicname",), r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?(?![A-Za-z0-9_.-])", (), _is_name),
-    Field(
-        "SQS_QUEUE",
-        ("queuename",),
-        r"[A-Za-z0-9_-]{1,80}(?:\.fifo)?(?![A-Za-z0-9_.-])",
-        ("--queue-name",),
-        _is_name,
-    ),
-    Field(
-        "SECRET_NAME",
-        ("secretid", "secretname"),
-        r"[A-Za-z0-9/_+=.@-]{1,512}(?![A-Za-z0-9/_+=.@-])",
-        ("--secret-id",),
-        _is_name,
-    ),
-    Field(
-        "HOSTED_ZONE_ID",
-        ("*hostedzoneid", "zoneid"),
-        r"(?:/hostedzone/)?(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])",
-        ("--hosted-zone-id",),
-        _is_customer_zone,
-    ),
-    Field(
-        "CLOUDFRONT_ID",
-        ("distributionid", "id", "originaccessidentityid", "cloudfrontoriginaccessidentityid"),
-        r"E[A-Z0-9]{12,14}(?![A-Za-z0-9])",
-        ("--distribution-id", "--id"),
-    ),
-    Field(
-        "PASSWORD",
-        ("*password", "*passwd", "pwd", "*pwd", "*passphrase", "pass", "*dbpass", "*pass"),
-        _PASSWORD_VALUE,
-        (
-            "--password",
-            "--master-user-password",
-            "--db-password",
-            "--new-password",
-            "--old-password",
-            "--admin-password",
-            "--root-password",
-        ),
-        _is_password,
-    ),
-    Field("SIGNATURE", ("signature", "xamzsignature"), r"[0-9a-f]{64}(?![0-9a-f])"),
-)
-
 #: `key = value` / `"Key": "value"`: one pass over the text finds every key; FIELDS decide which values matter.
 _KEY_VALUE = re.compile(r"""(?<![A-Za-z0-9_.-])([A-Za-z_][A-Za-z0-9_.-]*+)""" + _SEP)
 #: `--flag value` / `--flag=value`.
@@ -702,127 +448,47 @@ _FLAG = re.compile(r"""--([a-z][a-z0-9-]*+)(?:=|[ \t]++)["']?""")
 #: `aws configure set aws_secret_access_key VALUE`.
 _CONFIGURE_SET = re.compile(r"""configure set (?:--profile [\w.-]+ )?([A-Za-z_][A-Za-z0-9_.]*)[ \t]+["']?""")
 
-#: Rules whose regex alone finds the value (each starts with a literal, or has an anchor).
-PATTERNS: tuple[Pattern, ...] = (
-    Pattern(
-        "ACCOUNT_ID",
-        # Prose: "account 123456789012", "AWS account #1234-5678-9012", "account number: …" (the console writes
-        # account ids with dashes). Twelve digits right after the word, never a bare 12-digit number.
-        r"(?<![A-Za-z0-9_])(?i:accounts?)(?:[ \t]+(?i:id|number|no\.?|is|was|:|=|-))*[ \t]*[:#=]?[ \t]*"
-        r"(?P<v>[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})(?![0-9-])",
-        keywords=("account",),
-        start="keyword",
-    ),
-    Pattern(
-        "ACCESS_KEY_ID",
-        # Not glued to a word, except after a percent-encoded character (`%3DAKIA…` in a presigned URL).
-        r"(?P<v>A(?:(?<![A-Za-z0-9]A)|(?<=%[0-9A-F][0-9A-F]A))"
-        r"(?:KIA|SIA|IDA|ROA|GPA|NPA|NVA|PKA|BIA|CCA|IPA|SCA|3T[A-Z0-9])[A-Z0-9]{16,17})"
-        r"(?![A-Za-z0-9])",
-    ),
-    Pattern(
-        "SECRET_ACCESS_KEY",
-        rf"(?<![{_B64}])(?P<v>[{_B64}]{{40}})(?![{_B64}=])",
-        validate=_looks_random_40,
-        start="base64-run",
-    ),
-    Pattern(
-        "SECRET_ACCESS_KEY",
-        # JSON `\/` escapes or URL encoding inside a 40-character key.
-        r"(?<![A-Za-z0-9+/\\%])(?P<v>(?:[A-Za-z0-9+/]|\\/|%2[BbFf]){40,80})(?![A-Za-z0-9+/=\\%])",
-        anchor=("\\/", "%2F", "%2f", "%2B", "%2b"),
-        validate=_secret_key_40,
-        start="escaped-base64-run",
-    ),
-    Pattern(
-        "SECRET_ACCESS_KEY",
-        # Wrapped over two lines after its name.
-        rf"(?i:secret)[A-Za-z_]*[ \t]*[:=][ \t]*[\"']?(?P<v>[{_B64}]{{8,39}}\r?\n[ \t]*[{_B64}]{{1,32}})(?![{_B64}])",
-        keywords=("secret",),
-        start="keyword",
-        validate=_wrapped_secret,
-    ),
-    Pattern(
-        "SESSION_TOKEN",
-        # Older STS token formats (`FQoDYXdz…`, `AQoDYXdz…`: "\x01\n\x03aws" and "\x15\n\x03aws" in base64).
-        rf"(?<![{_B64}])(?P<v>[AF]QoDYXdz[{_B64}=]{{20,}})",
-        keywords=("aqodyxdz", "fqodyxdz"),
-        start="keyword",
-    ),
-    Pattern(
-        "SESSION_TOKEN",
-        # Found from the literal in the middle (`…oJb3JpZ2lu…` is "\x0b\norigin" in base64); the lookbehind
-        # captures the two characters before it (`v0`), which touch `v` and so merge into one span.
-        rf"(?P<v>o(?:Jb3JpZ2lu|GZXIvYXdz)(?<=(?<![{_B64}])(?P<v0>[{_B64}]{{2}})o(?:Jb3JpZ2lu|GZXIvYXdz))"
-        rf"[{_B64}=]{{20,}})",
-        anchor=("oJb3JpZ2lu", "oGZXIvYXdz"),
-    ),
-    # maskkit's own secrets: a client key (`mk-` + 43 urlsafe base64, proxy.key) and a vault key (32 bytes of
-    # urlsafe base64: 43 characters and `=`, vault.key / MASKKIT_VAULT_KEY), found from `mk-` and from the `=`.
-    Pattern("MASKKIT_KEY", r"(?P<v>mk-(?<![A-Za-z0-9_-]mk-)[A-Za-z0-9_-]{43})(?![A-Za-z0-9_=-])"),
-    Pattern("MASKKIT_KEY", r"=(?<=(?<![A-Za-z0-9_+/-])(?P<v>[A-Za-z0-9_-]{43}=))(?![A-Za-z0-9_=+/-])"),
-    Pattern("RDS_RESOURCE_ID", r"(?P<v>db-(?<![A-Za-z0-9_-]db-)[A-Z0-9]{26})" + _END),
-    Pattern("RDS_RESOURCE_ID", r"(?P<v>cluster-(?<![A-Za-z0-9_-]cluster-)[A-Z0-9]{26})" + _END),
-    Pattern("KMS_KEY_ID", r"(?P<v>mrk-(?<![A-Za-z0-9_-]mrk-)[0-9a-f]{32})" + _END),
-    Pattern(
-        "CLOUDFRONT_ID",
-        r"(?P<v>E(?<![A-Za-z0-9]E)[A-Z0-9]{12,13})(?![A-Za-z0-9])",
-        validate=_has_letters_and_digits,
-    ),
-    Pattern("CLOUDFRONT_ID", r"distribution/(?P<v>E[A-Z0-9]{12,13})(?![A-Za-z0-9])"),
-    Pattern("CLOUDFRONT_ID", r"origin-access-identity/cloudfront/(?P<v>E[A-Z0-9]{12,13})(?![A-Za-z0-9])"),
-    Pattern(
-        "HOSTED_ZONE_ID",
-        r"(?P<v>Z(?<![A-Za-z0-9]Z)[A-Z0-9]{9,31})(?![A-Za-z0-9])",
-        validate=_is_customer_zone_shape,
-    ),
-    Pattern("HOSTED_ZONE_ID", r"/hostedzone/(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])", validate=_is_customer_zone),
-    # EC2 Fleet / Spot Fleet ids: the prefix and the whole UUID (the EC2 rule alone would stop at its first group).
-    Pattern(
-        "FLEET_ID",
-        rf"(?<![A-Za-z0-9])(?P<v>(?:fleet|sfr)-{_UUID})" + _END,
-        keywords=("fleet-", "sfr-"),
-        start="keyword",
-    ),
-    # `aws s3 ls`: `2024-01-02 17:01:13 acme-billing-exports-7731` (a bucket listing has no size column).
-    Pattern(
-        "S3_BUCKET",
-        rf"(?m)^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} (?P<v>{_BUCKET})[ \t]*\r?$",
-        validate=_is_name,
-        start="listing-line",
-    ),
-    # `mysql -pPASS` (and its siblings): the password glued to `-p`.
-    Pattern(
-        "PASSWORD",
-        r"""(?:mysql|mysqldump|mysqladmin|mariadb)[^\n]{0,200}?[ \t]-p"""
-        r"""(?P<v>[^\s'"]{1,200}|'[^'\n]{1,200}'|"[^"\n]{1,200}")""",
-        anchor=("mysql", "mariadb"),
-        validate=_is_password,
-    ),
-    Pattern("S3_BUCKET", rf"s3[an]?://(?P<v>{_BUCKET}){_BUCKET_END}"),
-    Pattern("S3_BUCKET", rf"""\.Bucket\([ \t]*["'](?P<v>{_BUCKET})["']""", anchor=".Bucket("),
-    Pattern("DYNAMODB_TABLE", r"""\.Table\([ \t]*["'](?P<v>[A-Za-z0-9_.-]{3,255})["']""", anchor=".Table("),
-    Pattern("ACCOUNT_ID", r"""["'](?P<v>[0-9]{12})["']""", validate=_not_a_timestamp, start="quoted-digits"),
-    Pattern("ACCOUNT_ID", r"AWSLogs/(?P<v>[0-9]{12})(?![0-9])"),
-    Pattern(
-        "ACCOUNT_ID",
-        r"_(?<=(?<![0-9])(?P<v>[0-9]{12})_)(?:CloudTrail|CloudTrail-Digest|vpcflowlogs|elasticloadbalancing)_",
-        anchor=("_CloudTrail", "_vpcflowlogs_", "_elasticloadbalancing_"),
-    ),
-    Pattern(
-        "ARN_RESOURCE",
-        r"arn%3[Aa]aws[a-z-]*%3[Aa][a-z0-9-]+%3[Aa][a-z0-9-]*%3[Aa](?P<ACCOUNT_ID>[0-9]{12})%3[Aa]"
-        r"(?P<v>[A-Za-z0-9_.+=@%-]+)",
-        anchor=("arn%3A", "arn%3a"),
-    ),
-    Pattern(
-        "PASSWORD",
-        # The last `@` before the host ends the password, which may itself hold `@` or `/`.
-        r"""://[^\s:/@"'<>]+:(?P<v>[^\s"'<>]{1,200})@(?=[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#\s"'<>,;)]|$))""",
-        validate=_is_password,
-    ),
-    Pattern("ACCOUNT_ID", r"%2[Ff](?P<v>[0-9]{12})(?=%2[Ff]|[^0-9A-Za-z]|$)", anchor=("%2F", "%2f")),
-)
+#: Every built-in rule's key/flag form (FIELDS) and regex form (PATTERNS), from `rules.toml`, in file order.
+#: The named checks a rule's `validate` may give (the Presidio `validate_result` hook).
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "name": _is_name,
+    "password": _is_password,
+    "secret": _is_secret,
+    "looks_random_40": _looks_random_40,
+    "secret_key_40": _secret_key_40,
+    "wrapped_secret": _wrapped_secret,
+    "not_a_timestamp": _not_a_timestamp,
+    "letters_and_digits": _has_letters_and_digits,
+    "customer_zone": _is_customer_zone,
+    "customer_zone_shape": _is_customer_zone_shape,
+}
+
+
+def _validator(name: str | None, kind: str) -> Callable[[str], bool] | None:
+    if name is None:
+        return None
+    if name not in VALIDATORS:
+        raise ValueError(f"rule {kind}: unknown validate {name!r} (one of {', '.join(sorted(VALIDATORS))})")
+    return VALIDATORS[name]
+
+
+def _build(rules: Iterable[RuleSpec]) -> tuple[tuple[Field, ...], tuple[Pattern, ...]]:
+    """The Field (keys/flags form) and Pattern objects of parsed rules, in rule order."""
+    fields: list[Field] = []
+    patterns: list[Pattern] = []
+    for rule in rules:
+        if rule.value is not None:
+            fields.append(Field(rule.kind, rule.keys, rule.value, rule.flags, _validator(rule.validate, rule.kind)))
+        for spec in rule.patterns:
+            validate = _validator(spec.validate, rule.kind)
+            anchor = spec.anchor or None
+            patterns.append(Pattern(rule.kind, spec.regex, anchor, validate, 0, spec.keywords, spec.start))
+    return tuple(fields), tuple(patterns)
+
+
+FIELDS: tuple[Field, ...]
+PATTERNS: tuple[Pattern, ...]
+FIELDS, PATTERNS = _build(BUILTIN_RULES.rules)
 
 #: AWS host names: each regex is tried where a host ending in an AWS domain starts. Named groups are kinds.
 HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
@@ -1106,7 +772,8 @@ def _pem_spans(text: str) -> Iterator[Span]:
 _HEADLESS_PEM = re.compile(r"(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{60,}={0,2}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,}={0,2})*")
 
 
-_BUCKETS_LIST = re.compile(r"""["']?Buckets["']?[ \t]*:[ \t]*\[""")
+#: (Starts with its literal, so `re` jumps to it; an opening quote before it changes nothing that is used.)
+_BUCKETS_LIST = re.compile(r"""Buckets["']?[ \t]*:[ \t]*\[""")
 _BUCKET_NAME = re.compile(rf"""["']?Name["']?[ \t]*:[ \t]*["'](?P<v>{_BUCKET})["']""")
 
 
@@ -1317,33 +984,38 @@ class Detector:
             patterns.append(Pattern(kind, regex))
         return Detector(tuple(patterns), kinds, self.enabled, self.mask_private_ips, self.fields)
 
+    def with_rules(self, rules: Iterable[RuleSpec]) -> Detector:
+        """A detector that also applies parsed rule-file rules (`maskkit.detect.rules`). A rule's kind is new, or
+        an existing kind with its own prefix (the rule then adds keys or patterns to it); its prefix is its own.
+        Raises ValueError naming the rule otherwise."""
+        rules = tuple(rules)
+        kinds = dict(self.kinds)
+        owner = {prefix: kind for kind, prefix in kinds.items()}
+        for rule in rules:
+            if rule.kind in kinds and kinds[rule.kind] != rule.prefix:
+                raise ValueError(
+                    f"rule {rule.kind}: the kind already exists with the pseudonym prefix {kinds[rule.kind]!r}; "
+                    "use that prefix to extend it, or a new kind name"
+                )
+            if owner.get(rule.prefix, rule.kind) != rule.kind:
+                raise ValueError(
+                    f"rule {rule.kind}: the pseudonym prefix {rule.prefix!r} is already used by the kind "
+                    f"{owner[rule.prefix]}; every kind needs its own prefix"
+                )
+            kinds[rule.kind] = rule.prefix
+            owner[rule.prefix] = rule.kind
+        fields, patterns = _build(rules)
+        return Detector(
+            (*self.patterns, *patterns), kinds, self.enabled, self.mask_private_ips, (*self.fields, *fields)
+        )
+
     def detect(self, text: str, *, spread: bool = True) -> list[Span]:
         """Spans to mask in `text`, sorted, non-overlapping, each covering whole ASCII words."""
         found: list[Span] = []
-        if "arn:" in text:
-            found.extend(_arn_spans(text))
-        if "-" in text:
-            found.extend(_ec2_spans(text))
-        found.extend(self._field_spans(text))
         view = TextView(text)
-        for pattern in self.patterns:
-            found.extend(pattern.find(view))
-        found.extend(_host_spans(text))
-        if "." in text:
-            found.extend(_ip_spans(text, _is_ip if self.mask_private_ips else _is_public_ip))
-        if "::" in text or text.count(":") >= 7:
-            found.extend(_ipv6_spans(view, _is_ip if self.mask_private_ips else _is_public_ip))
-        if self.mask_private_ips and _PRIVATE_DNS.applies(text):
-            found.extend(_PRIVATE_DNS.spans(text))
-        if "PRIVATE KEY-----" in text:
-            found.extend(_pem_spans(text))
-        if "MII" in text:
-            found.extend(_headless_pem_spans(view))
-        if "Buckets" in text:
-            found.extend(_bucket_list_spans(text))
-        found.extend(_bare_account_spans(view))
-        if "[id=" in text or 'resource "aws_' in text:
-            found.extend(_terraform_spans(text))
+        for scanner in BUILTIN_RULES.scanners:  # in the order rules.toml lists them
+            if not scanner.anchor or any(anchor in text for anchor in scanner.anchor):
+                found.extend(_SCANNERS[scanner.name](self, view))
         if self.enabled is not None:
             found = [s for s in found if s.kind in self.enabled]
         found = _one_kind_per_original(text, found)
@@ -1706,3 +1378,43 @@ def plain_patterns(detector: Detector | None = None) -> list[Pattern]:
         )
     )
     return out
+
+
+def _keep_ip(detector: Detector) -> Callable[[str], bool]:
+    return _is_ip if detector.mask_private_ips else _is_public_ip
+
+
+def _ipv6_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
+    text = view.text
+    if "::" in text or text.count(":") >= 7:
+        return _ipv6_spans(view, _keep_ip(detector))
+    return ()
+
+
+def _private_dns_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
+    return _PRIVATE_DNS.spans(view.text) if detector.mask_private_ips else ()
+
+
+def _pattern_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
+    for pattern in detector.patterns:
+        yield from pattern.find(view)
+
+
+#: The Python scanners `rules.toml` names in its [[scanner]] tables.
+_SCANNERS: dict[str, Callable[[Detector, TextView], Iterable[Span]]] = {
+    "arn": lambda detector, view: _arn_spans(view.text),
+    "ec2-ids": lambda detector, view: _ec2_spans(view.text),
+    "fields": lambda detector, view: detector._field_spans(view.text),
+    "patterns": _pattern_scanner,
+    "hosts": lambda detector, view: _host_spans(view.text),
+    "ipv4": lambda detector, view: _ip_spans(view.text, _keep_ip(detector)),
+    "ipv6": _ipv6_scanner,
+    "private-dns": _private_dns_scanner,
+    "pem": lambda detector, view: _pem_spans(view.text),
+    "headless-pem": lambda detector, view: _headless_pem_spans(view),
+    "bucket-list": lambda detector, view: _bucket_list_spans(view.text),
+    "bare-account": lambda detector, view: _bare_account_spans(view),
+    "terraform": lambda detector, view: _terraform_spans(view.text),
+}
+if {scanner.name for scanner in BUILTIN_RULES.scanners} != set(_SCANNERS):
+    raise RuntimeError("rules.toml [[scanner]] names and the Python scanners differ")  # a packaging bug
