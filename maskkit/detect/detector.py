@@ -1,12 +1,15 @@
 """Detection: text -> spans of AWS identifiers and secrets. Pure; no I/O, no vault.
 
-Detectors are data, in these tables:
+Detectors are data. The rules live in `rules.toml` (package data, the format users extend with
+MASKKIT_RULES_FILE; parsed by `maskkit.detect.rules`), one `[[rule]]` per kind:
 
 - `KINDS`: kind -> pseudonym prefix (every kind has its own); `EC2_PREFIXES`: `i-`, `vpc-` ... -> kind.
 - `FIELDS`: a value written after a key (`"SecretAccessKey": "…"`, `bucket = …`, `AWS_SESSION_TOKEN=…`) or a
-  command-line flag (`--bucket …`), with the regex the value must match.
+  command-line flag (`--bucket …`), with the regex the value must match (a rule's keys, flags and value).
 - `PATTERNS`: regexes whose named groups are kinds (or `v`, meaning the rule's kind): identifiers whose shape
-  alone gives them away (`AKIA…`, `db-` + 26, `IQoJb3JpZ2lu…`) and literal contexts (`s3://`, `/hostedzone/`).
+  alone gives them away (`AKIA…`, `db-` + 26, `IQoJb3JpZ2lu…`) and literal contexts (`s3://`, `/hostedzone/`),
+  each with the keywords that must occur for it to run and where its matches can start.
+Code-shaped rules stay here, as scanners the `[[scanner]]` tables name in run order:
 - `HOST_RULES`: AWS host names (`bucket.s3…amazonaws.com`, RDS, ELB, EC2 public DNS, ECR, SQS URLs).
 - `ARN_RESOURCE_KINDS` and `TERRAFORM_KINDS`: which kind an ARN's resource name or a Terraform id is.
 
@@ -27,10 +30,12 @@ if `maskkit.core.recall_safe.recall_safe` allows it (not `default`, `us-west-2` 
 
 Speed: `re` is fast when a pattern starts with a literal (it jumps from one occurrence to the next) and slow when
 it must try every position. So rules start with a literal where they can (a lookbehind goes after the first
-character) or run only when a literal they need (`anchor`) occurs in the text; key/value and flag rules share one
-pass each and are dispatched by key name; EC2 ids are found from their `-hex` tail, IPs from their dots, host
-names from their AWS domain. The passes that try every position: keys, bare 40-character secret keys, quoted
-and bare 12-digit account ids, `aws s3 ls` lines.
+character), run only when a keyword or anchor they need occurs, and a rule that starts with a character class
+says where its matches can start (`Pattern.start`: at a keyword, a base64 run, a run of 12 digits, a listing
+line); those places come from byte maps of the text (`_view.TextView`) and the regex is tried only there, with
+exactly the matches `finditer` would give. Key/value and flag rules share one pass each and are dispatched by
+key name; EC2 ids are found from their `-hex` tail, IPs from their dots (IPv6 from runs of colons), host names
+from their AWS domain, bare 12-digit numbers from the digit map. The pass that still tries every position: keys.
 `plain_patterns()` gives every rule as one self-contained regex: the slow, obvious way, kept for comparison.
 """
 
