@@ -374,8 +374,19 @@ def _escaped_run_starts(view: TextView) -> list[int]:
     anchors = [at for k in ("\\/", "%2f", "%2b") for at in view.keyword_positions(k)]
     if not anchors:
         return []
-    mapped = view.ascii.translate(_ESCAPED_B64_MAP)
-    return sorted({mapped.rfind(b" ", 0, at) + 1 for at in anchors})
+    return _run_starts(view.ascii.translate(_ESCAPED_B64_MAP), sorted(anchors))
+
+
+def _run_starts(mapped: bytes, hits: Iterable[int]) -> list[int]:
+    """The start of the run (of non-space bytes in `mapped`) holding each hit (sorted), once per run. Linear:
+    each search covers only the bytes since the previous hit, so a long run full of hits costs one pass."""
+    starts: list[int] = []
+    previous = -1
+    for at in hits:
+        if previous < 0 or mapped.find(b" ", previous, at) != -1:  # else: the same run as the previous hit
+            starts.append(mapped.rfind(b" ", max(previous, 0), at) + 1)
+        previous = at
+    return starts
 
 
 def _group_spans(match: re.Match[str], kind: str, validate: Callable[[str], bool] | None) -> Iterator[Span]:
@@ -685,7 +696,7 @@ def _ipv6_spans(view: TextView, keep: Callable[[str], bool]) -> Iterator[Span]:
     three colons at most 4 hex digits apart are in it: the regex is tried only at the start of such runs."""
     text = view.text
     mapped = view.ascii.translate(_IPV6_MAP)
-    starts = sorted({mapped.rfind(b" ", 0, hit.start()) + 1 for hit in _IPV6_HINT.finditer(mapped)})
+    starts = _run_starts(mapped, (hit.start() for hit in _IPV6_HINT.finditer(mapped)))
     for match in matches_at(_IPV6, text, starts):
         value = match.group()
         if value.count(":") >= 3 and len(value) >= 8 and keep(value):

@@ -67,3 +67,11 @@ _CHUNKS = ["AKIA", "EXAMPLE", "ec", "abcdef", "0", "12", "Ab", "xyz", "Q", "77",
 def test_a_bare_40_character_candidate_is_judged_quickly(chunks: str) -> None:
     """The bare secret-key rule judges every 40-character base64 run; its word test must be linear."""
     DETECTOR.detect(" " + (chunks * 3)[:40] + " ")
+
+
+@settings(max_examples=5, deadline=20_000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["\\/", "%2F", "1:", "ab:", "::", "Ab1\\/", "x%2b"]))
+def test_a_megabyte_run_full_of_escapes_or_colons_is_scanned_in_one_pass(unit: str) -> None:
+    """The fast paths find the start of the run around every escape or colon; a run made only of them must
+    cost one pass, not one pass per hit."""
+    DETECTOR.detect(unit * (1_000_000 // len(unit)))
