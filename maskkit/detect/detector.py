@@ -771,10 +771,14 @@ _HOST_SERVICE_WORDS = frozenset(
 def _pem_spans(text: str) -> Iterator[Span]:
     """The body of every PEM private key, between BEGIN and END; a truncated key up to where its base64 stops.
     Line breaks may be real or JSON-escaped (`\\n`)."""
+    covered = 0
     for match in _PEM_BEGIN.finditer(text):
+        if match.start() < covered:
+            continue  # a BEGIN line inside the key before it: its span lies inside that one (bounded work)
         end = _PEM_END.search(text, match.end(), match.end() + 65536)
-        body = _PEM_BODY.match(text, match.end())
+        body = _PEM_BODY.match(text, match.end()) if end is None else None
         stop = end.start() if end else body.end() if body else match.end()
+        covered = stop
         start = match.end()
         while start < stop and (text[start].isspace() or text.startswith(("\\n", "\\r"), start)):
             start += 2 if text[start] == "\\" else 1
@@ -795,9 +799,20 @@ _BUCKET_NAME = re.compile(rf"""["']?Name["']?[ \t]*:[ \t]*["'](?P<v>{_BUCKET})["
 
 def _bucket_list_spans(text: str) -> Iterator[Span]:
     """`s3api list-buckets`: every `"Name"` inside `"Buckets": [...]` (the key `Name` alone names nothing)."""
+    covered = closed_until = 0
     for match in _BUCKETS_LIST.finditer(text):
-        end = _block_end(text, match.end() - 1, open_char="[", close_char="]")
-        for name in _BUCKET_NAME.finditer(text, match.end(), end):
+        if match.start() < closed_until:
+            continue  # a list inside the closed list before it: its names were read with that one
+        if match.start() < covered:
+            # Inside a list that did not close within its window: read on to the end of this list's window (where
+            # it would end at the latest; when in doubt, mask), not the whole window again (bounded work).
+            start, end = max(match.end(), covered - 256), min(len(text), match.end() - 1 + _BLOCK_LIMIT)
+        else:
+            start = match.end()
+            end, closed = _block_span(text, match.end() - 1, open_char="[", close_char="]")
+            closed_until = end if closed else closed_until
+        covered = max(covered, end)
+        for name in _BUCKET_NAME.finditer(text, start, end):
             if _is_name(name.group("v")):
                 yield Span(name.start("v"), name.end("v"), "S3_BUCKET")
 
@@ -900,14 +915,22 @@ def _terraform_spans(text: str) -> Iterator[Span]:
 
 
 def _block_end(text: str, brace: int, limit: int = 65536, open_char: str = "{", close_char: str = "}") -> int:
-    """The index just past the `}` closing the `{` at `brace` (braces inside double-quoted strings ignored).
-    Jumps from one character that matters to the next (a regex search), not one character at a time."""
+    """The index just past the `}` closing the `{` at `brace` (braces inside double-quoted strings ignored), or
+    where the search stopped (`limit` characters on, or the end of the text)."""
+    return _block_span(text, brace, limit, open_char, close_char)[0]
+
+
+def _block_span(
+    text: str, brace: int, limit: int = 65536, open_char: str = "{", close_char: str = "}"
+) -> tuple[int, bool]:
+    """`_block_end`, and whether the block closed. Jumps from one character that matters to the next (a regex
+    search), not one character at a time."""
     depth, index, end = 0, brace, min(len(text), brace + limit)
     in_string = False
     while True:
         found = _BLOCK_CHARS.search(text, index, end)
         if found is None:
-            return end
+            return end, False
         index = found.start()
         char = text[index]
         if in_string:
@@ -922,11 +945,12 @@ def _block_end(text: str, brace: int, limit: int = 65536, open_char: str = "{", 
         elif char == close_char:
             depth -= 1
             if depth == 0:
-                return index + 1
+                return index + 1, True
         index += 1
 
 
 _BLOCK_CHARS = re.compile(r'[\[\]{}"\\\n]')
+_BLOCK_LIMIT = 65536
 
 
 # --- the detector -------------------------------------------------------------------------------------------------

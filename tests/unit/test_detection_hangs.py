@@ -75,3 +75,14 @@ def test_a_megabyte_run_full_of_escapes_or_colons_is_scanned_in_one_pass(unit: s
     """The fast paths find the start of the run around every escape or colon; a run made only of them must
     cost one pass, not one pass per hit."""
     DETECTOR.detect(unit * (1_000_000 // len(unit)))
+
+
+_OPENINGS = ["secret", "Secret_", "Buckets: [", 'Buckets: ["Name": "abc-def"', "-----BEGIN PRIVATE KEY-----"]
+
+
+@settings(max_examples=6, deadline=20_000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_OPENINGS))
+def test_a_long_repetition_of_a_rule_opening_costs_one_pass(unit: str) -> None:
+    """Each repetition opens a rule (a secret name, a bucket list, a PEM key) that never completes; reading one
+    must not re-read all the text after it."""
+    DETECTOR.detect(unit * (400_000 // len(unit)))
