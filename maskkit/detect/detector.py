@@ -506,12 +506,15 @@ FIELDS: tuple[Field, ...]
 PATTERNS: tuple[Pattern, ...]
 FIELDS, PATTERNS = _build(BUILTIN_RULES.rules)
 
-#: AWS host names: each regex is tried where a host ending in an AWS domain starts. Named groups are kinds.
+#: AWS host names: each regex is tried where a host ending in an AWS domain starts (at most 300 characters
+#: before the domain). Named groups are kinds. No regex here may backtrack without bound: a label group is
+#: possessive (`[.-][a-z0-9-]++` splits only at dots; `[a-z0-9-]+` would try every split of `-a-a-a…`, 2^n), and a
+#: run of host characters before the domain is read at most 300 characters far.
 HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
     re.compile(rule)
     for rule in (
-        rf"(?P<S3_BUCKET>{_BUCKET})\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com",
-        rf"s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
+        rf"(?P<S3_BUCKET>{_BUCKET})\.s3(?:[.-][a-z0-9-]++)*\.amazonaws\.com",
+        rf"s3(?:[.-][a-z0-9-]++)*\.amazonaws\.com(?:\.cn)?/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
         r"(?P<RDS_INSTANCE>[a-z][a-z0-9-]{0,62})\.(?:endpoint\.)?(?:cluster-(?:ro-|custom-)?|proxy-)?"
         r"(?P<ENDPOINT_HASH>[a-z0-9]{8,16})\.[a-z0-9-]+\.rds\.amazonaws\.com",
         r"(?:internal-)?(?P<LOAD_BALANCER>[A-Za-z0-9][A-Za-z0-9-]{0,31}?)-"
@@ -523,18 +526,18 @@ HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
         r"(?P<LAMBDA_URL_ID>[a-z0-9]{32})\.lambda-url\.",
         r"(?:sqs\.[a-z0-9-]+\.amazonaws\.com|queue\.amazonaws\.com)(?:\.cn)?/(?P<ACCOUNT_ID>[0-9]{12})/"
         r"(?P<SQS_QUEUE>[A-Za-z0-9_-]{1,80}(?:\.fifo)?)" + _END,
-        r"[a-z0-9.-]*amazonaws\.com(?:\.cn)?(?::[0-9]+)?/(?P<ACCOUNT_ID>[0-9]{12})(?![0-9A-Za-z])",
+        r"[a-z0-9.-]{0,300}amazonaws\.com(?:\.cn)?(?::[0-9]+)?/(?P<ACCOUNT_ID>[0-9]{12})(?![0-9A-Za-z])",
         r"(?P<CLOUDFRONT_DOMAIN>d[a-z0-9]{12,14})\.cloudfront\.net",
         # Console links name resources in their path or fragment.
-        rf"[a-z0-9.-]*console\.aws\.amazon\.com/s3/(?:buckets|object)/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
-        rf"[a-z0-9.-]*console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/roles/(?:details/)?(?P<IAM_ROLE>{_IAM_NAME})",
-        rf"[a-z0-9.-]*console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/users/(?:details/)?(?P<IAM_USER>{_IAM_NAME})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/rds/home[^\s\"'#]*#[A-Za-z-]+:(?:[^\s\"'#;=]+=[^\s\"'#;]*;){0,8}?"
+        rf"[a-z0-9.-]{{0,300}}console\.aws\.amazon\.com/s3/(?:buckets|object)/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
+        rf"[a-z0-9.-]{{0,300}}console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/roles/(?:details/)?(?P<IAM_ROLE>{_IAM_NAME})",
+        rf"[a-z0-9.-]{{0,300}}console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/users/(?:details/)?(?P<IAM_USER>{_IAM_NAME})",
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/rds/home[^\s\"'#]*#[A-Za-z-]+:(?:[^\s\"'#;=]+=[^\s\"'#;]*;){0,8}?"
         r"id=(?:rds(?::|%3A))?(?P<RDS_INSTANCE>[A-Za-z][A-Za-z0-9-]{0,254})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/lambda/home[^\s\"'#]*#/functions/(?P<LAMBDA_FUNCTION>[A-Za-z0-9_-]{1,64})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/dynamodbv?2?/home[^\s\"'#]*#[a-z-]+\?(?:[^\s\"'#]*?&)?(?:name|table)="
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/lambda/home[^\s\"'#]*#/functions/(?P<LAMBDA_FUNCTION>[A-Za-z0-9_-]{1,64})",
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/dynamodbv?2?/home[^\s\"'#]*#[a-z-]+\?(?:[^\s\"'#]*?&)?(?:name|table)="
         r"(?P<DYNAMODB_TABLE>[A-Za-z0-9_.-]{3,255})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/secretsmanager/[^\s\"'#?]*(?:#/)?secret\?name="
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/secretsmanager/[^\s\"'#?]*(?:#/)?secret\?name="
         r"(?P<SECRET_NAME>[A-Za-z0-9/_+=.@%-]{1,512})",
     )
 )
