@@ -903,12 +903,22 @@ def _terraform_spans(text: str) -> Iterator[Span]:
         yield Span(match.start("v"), match.end("v"), kind)
     if 'resource "aws_' not in text:
         return
+    outer_end = 0  # where the last block that was not inside another one ends
+    read: dict[tuple[str, tuple[str, ...]], int] = {}  # (kind, attributes) -> text read for them up to here
     for match in _TF_RESOURCE.finditer(text):
         kind, attributes = TERRAFORM_KINDS.get(match.group("type"), ("", ()))
         if not attributes:
             continue
-        end = _block_end(text, match.end() - 1)
-        for attribute in _TF_ATTRIBUTE.finditer(text, match.end(), end):
+        if match.start() < outer_end:
+            # A resource block inside another (not valid Terraform): read to the end of its window, where it would
+            # end at the latest (when in doubt, mask), without scanning for its closing brace (bounded work).
+            end = min(len(text), match.end() - 1 + _BLOCK_LIMIT)
+        else:
+            end = outer_end = _block_end(text, match.end() - 1)
+        # What an enclosing block of the same kind already read is not read again (same spans, bounded work).
+        start = max(match.end(), read.get((kind, attributes), 0))
+        read[(kind, attributes)] = max(end, read.get((kind, attributes), 0))
+        for attribute in _TF_ATTRIBUTE.finditer(text, start, end):
             if attribute.group("attr") not in attributes:
                 continue
             for group in ("v", "v2"):

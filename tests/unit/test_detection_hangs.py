@@ -86,10 +86,12 @@ _OPENINGS = [
     "amazonaws.com",
     "a.on.aws",
     "d111111abcdef8.cloudfront.net",
+    'resource "aws_s3_bucket" "b" {\n',
+    'resource "aws_iam_role" "r" {\n  name = "app-role"\n',
 ]
 
 
-@settings(max_examples=6, deadline=20_000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=20_000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(_OPENINGS))
 def test_a_long_repetition_of_a_rule_opening_costs_one_pass(unit: str) -> None:
     """Each repetition opens a rule (a secret name, a bucket list, a PEM key) that never completes; reading one
