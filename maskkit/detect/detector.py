@@ -293,6 +293,10 @@ class Pattern:
     keywords: tuple[str, ...] = ()
     start: str = "anywhere"
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # Precomputed for `find` (called for every pattern on every text, so its fixed cost counts on small texts).
+    _anchors: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _needles: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    _groups: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -309,6 +313,11 @@ class Pattern:
         if self.start == "keyword" and not self.keywords:
             raise ValueError(f"pattern for {self.kind} starts at a keyword but has none")
         object.__setattr__(self, "compiled", compiled)
+        anchors = () if self.anchor is None else (self.anchor,) if isinstance(self.anchor, str) else self.anchor
+        object.__setattr__(self, "_anchors", tuple(anchors))
+        object.__setattr__(self, "_needles", tuple(k.encode("ascii") for k in self.keywords))
+        groups = tuple((name, self.kind if name.startswith("v") else name) for name in compiled.groupindex)
+        object.__setattr__(self, "_groups", groups)
 
     def applies(self, text: str) -> bool:
         """Could this rule match `text` at all? (its anchor occurs, or it has none)"""
@@ -323,21 +332,43 @@ class Pattern:
         for match in self.compiled.finditer(text):
             yield from _group_spans(match, self.kind, self.validate)
 
-    def find(self, view: TextView) -> Iterator[Span]:
-        """The same spans as `spans(view.text)`, trying the regex only where a match can start."""
+    def find(self, view: TextView) -> list[Span]:
+        """The same spans as `spans(view.text)`, trying the regex only where a match can start. A short text is
+        searched the plain way: there the byte maps would cost more than they save."""
         text = view.text
-        if not self.applies(text):
-            return
-        # A text holding `ſ`, `ı` or the Kelvin sign takes the slow path: `(?i)` matches them to ASCII letters.
-        folds = bool(self.keywords) and view.folds_to_ascii()
-        if self.keywords and not folds and not any(view.has_keyword(k) for k in self.keywords):
-            return
-        if self.start == "anywhere" or (self.start == "keyword" and folds):
+        if self._anchors:
+            for anchor in self._anchors:
+                if anchor in text:
+                    break
+            else:
+                return []
+        folds = False
+        if self._needles:
+            # A text holding `ſ`, `ı` or the Kelvin sign takes the slow path: `(?i)` matches them to ASCII letters.
+            folds = view.folds_to_ascii()
+            if not folds:
+                lower = view.lower
+                for needle in self._needles:
+                    if needle in lower:
+                        break
+                else:
+                    return []
+        if self.start == "anywhere" or len(text) < _SHORT_TEXT or (self.start == "keyword" and folds):
             matches: Iterable[re.Match[str]] = self.compiled.finditer(text)
         else:
             matches = matches_at(self.compiled, text, _starts(self, view))
+        out: list[Span] = []
+        validate = self.validate
         for match in matches:
-            yield from _group_spans(match, self.kind, self.validate)
+            for name, kind in self._groups:
+                start, end = match.span(name)
+                if start < end and (validate is None or validate(text[start:end])):
+                    out.append(Span(start, end, kind))
+        return out
+
+
+#: Below this many characters, `Pattern.find` runs the regex over the whole text (same spans, less set-up).
+_SHORT_TEXT = 512
 
 
 def _starts(pattern: Pattern, view: TextView) -> list[int]:
@@ -1066,9 +1097,14 @@ class Detector:
         """Spans to mask in `text`, sorted, non-overlapping, each covering whole ASCII words."""
         found: list[Span] = []
         view = TextView(text)
-        for scanner in BUILTIN_RULES.scanners:  # in the order rules.toml lists them
-            if not scanner.anchor or any(anchor in text for anchor in scanner.anchor):
-                found.extend(_SCANNERS[scanner.name](self, view))
+        for scan, anchors in _SCANNER_PLAN:  # in the order rules.toml lists them
+            if anchors:
+                for anchor in anchors:
+                    if anchor in text:
+                        break
+                else:
+                    continue
+            found.extend(scan(self, view))
         if self.enabled is not None:
             found = [s for s in found if s.kind in self.enabled]
         found = _one_kind_per_original(text, found)
@@ -1449,8 +1485,10 @@ def _private_dns_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
 
 
 def _pattern_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
+    out: list[Span] = []
     for pattern in detector.patterns:
-        yield from pattern.find(view)
+        out += pattern.find(view)
+    return out
 
 
 #: The Python scanners `rules.toml` names in its [[scanner]] tables.
@@ -1471,3 +1509,4 @@ _SCANNERS: dict[str, Callable[[Detector, TextView], Iterable[Span]]] = {
 }
 if {scanner.name for scanner in BUILTIN_RULES.scanners} != set(_SCANNERS):
     raise RuntimeError("rules.toml [[scanner]] names and the Python scanners differ")  # a packaging bug
+_SCANNER_PLAN = tuple((_SCANNERS[scanner.name], scanner.anchor) for scanner in BUILTIN_RULES.scanners)
