@@ -578,6 +578,7 @@ _HOST_SUFFIXES = (
     ("cloudfront.net", re.compile(r"cloudfront\.net")),
 )
 _HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+_HOST_MAP = bytes(0x68 if chr(i) in _HOST_CHARS else 0x20 for i in range(256))
 #: EC2 private DNS names (`ip-10-0-1-5.ec2.internal`): masked only with `mask_private_ips`, like private IPs.
 _PRIVATE_DNS = Pattern(
     "HOSTNAME",
@@ -749,13 +750,15 @@ _IPV6_HINT = re.compile(rb":h{0,4}:h{0,4}:")
 def _host_spans(text: str) -> Iterator[Span]:
     """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts."""
     done: set[int] = set()
+    mapped: bytes | None = None
     for literal, suffix in _HOST_SUFFIXES:
         if literal not in text:
             continue
+        if mapped is None:  # host characters -> `h`, the rest a space: the host's start is one `rfind` away
+            mapped = text.encode("ascii", "replace").translate(_HOST_MAP)
         for match in suffix.finditer(text):
-            start = end = match.start()
-            while start > 0 and end - start < 300 and text[start - 1] in _HOST_CHARS:
-                start -= 1
+            end = match.start()
+            start = max(end - 300, 0, mapped.rfind(b" ", max(end - 300, 0), end) + 1)
             if start in done:
                 continue
             done.add(start)

@@ -65,6 +65,11 @@ _FRAGMENTS = [
     ":",
     ".",
     "abc",
+    "x.s3.us-east-1.amazonaws.com/",
+    "db1.c9akciq32.eu-west-1.rds.amazonaws.com",
+    ".on.aws",
+    "amazon.com",
+    "-",
     "Z",
     "\u00e9",
     "[",
@@ -127,8 +132,32 @@ def _plain_block_end(text: str, brace: int, open_char: str = "{", close_char: st
     return end
 
 
+def _plain_hosts(text: str) -> list[Span]:
+    """`_host_spans` with the host's start found one character at a time."""
+    out: list[Span] = []
+    done: set[int] = set()
+    for literal, suffix in detectors._HOST_SUFFIXES:
+        for match in suffix.finditer(text) if literal in text else ():
+            start = end = match.start()
+            while start > 0 and end - start < 300 and text[start - 1] in detectors._HOST_CHARS:
+                start -= 1
+            if start in done:
+                continue
+            done.add(start)
+            matched = False
+            for rule in detectors.HOST_RULES:
+                found = rule.match(text, start)
+                if found is not None:
+                    matched = True
+                    out += detectors._group_spans(found, "HOSTNAME", None)
+            if not matched and literal != "cloudfront.net" and text.startswith(("amazonaws.com", "on.aws"), end):
+                out += detectors._customer_host_spans(text, start, end)
+    return out
+
+
 def _check_scanners(text: str) -> None:
     view = TextView(text)
+    assert list(detectors._host_spans(text)) == _plain_hosts(text)
     assert list(detectors._ipv6_spans(view, detectors._is_ip)) == _plain_ipv6(text)
     assert [m.span() for m in detectors._TWELVE_MAPPED.finditer(view.digits)] == _plain_bare_starts(text)
     headless = [m.span() for m in detectors._HEADLESS_PEM.finditer(text)]
