@@ -77,12 +77,6 @@ class TextView:
             self._positions[keyword] = found
         return found
 
-    def has_keyword(self, keyword: str) -> bool:
-        found = self._positions.get(keyword)
-        if found is not None:
-            return bool(found)
-        return keyword.encode("ascii") in self.lower
-
     def b64_runs(self) -> list[tuple[int, int]]:
         """(start, end) of every maximal run of at least 40 base64 characters (`A-Za-z0-9+/`)."""
         if self._b64_runs is None:
