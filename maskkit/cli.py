@@ -339,6 +339,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fmt: str, only: str | None,
             detector = Detector(enabled=enabled, mask_private_ips=settings.mask_private_ips)
             if settings.custom_patterns:
                 detector = detector.with_patterns(settings.custom_patterns)
+            if settings.custom_rules:
+                detector = detector.with_rules(settings.custom_rules)
         except ValueError:
             raise ConfigError("MASKKIT_PATTERNS: the custom patterns clash with the built-in kinds") from None
         default_ignore = Path(".maskkitignore")

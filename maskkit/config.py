@@ -58,6 +58,8 @@ class Settings:
     kinds: frozenset[str] | None = None
     mask_private_ips: bool = False
     custom_patterns: tuple[tuple[str, str, str], ...] = ()
+    #: Parsed rules of MASKKIT_RULES_FILE (`maskkit.detect.rules.RuleSpec`), checked against the built-in kinds.
+    custom_rules: tuple[Any, ...] = ()
     media: str = "pass"
     max_body_bytes: int = 32 * 1024 * 1024
     upstream_timeout: float = 600.0
@@ -93,7 +95,11 @@ class Settings:
         """Every kind detection knows (built-in and custom pattern kinds) -> its pseudonym prefix."""
         from maskkit.detect import KINDS
 
-        return {**KINDS, **{kind: prefix for kind, prefix, _ in self.custom_patterns}}
+        return {
+            **KINDS,
+            **{kind: prefix for kind, prefix, _ in self.custom_patterns},
+            **{rule.kind: rule.prefix for rule in self.custom_rules},
+        }
 
     @property
     def disabled_kinds(self) -> list[str]:
@@ -289,6 +295,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Also mask RFC 1918 / private addresses and EC2 private DNS names.", parse=_boolean, default_value=False),
     Setting("MASKKIT_PATTERNS", "custom_patterns", "path", "",
             "TOML file of your own `[[pattern]]` rules (kind, prefix, regex).", parse=_file),
+    Setting("MASKKIT_RULES_FILE", "custom_rules", "path", "",
+            "TOML file of your own detection rules, in the format of the built-in `maskkit/detect/rules.toml`: "
+            "kind, prefix, context keys/flags with a value pattern, regex patterns with keywords (docs/detection.md). "
+            "Checked at start-up; a bad file stops maskkit with a message naming the rule.", parse=_file),
     Setting("MASKKIT_MAX_BODY_BYTES", "max_body_bytes", "integer", str(32 << 20),
             "Larger request bodies get 413.", parse=_integer(1), default_value=32 << 20),
     Setting("MASKKIT_MAX_TEXT_BYTES", "max_text_bytes", "integer", str(16 << 20),
@@ -415,6 +425,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     else:
         values["key_namespaces"] = {}
     values["custom_patterns"] = _patterns(values["custom_patterns"]) if values.get("custom_patterns") else ()
+    if values.get("custom_rules"):
+        values["custom_rules"] = _rules(values["custom_rules"], values["custom_patterns"])
+    else:
+        values["custom_rules"] = ()
     values["litellm_models"] = values.get("litellm_models") or {}
     warnings = [
         f"{name} in the environment is not a maskkit setting; ignored{_did_you_mean(name, list(_BY_NAME))}"
@@ -490,6 +504,31 @@ def _patterns(path: str) -> tuple[tuple[str, str, str], ...]:
             raise ConfigError(f"MASKKIT_PATTERNS: pattern {number}: regex does not compile") from None
         out.append((rule["kind"], rule["prefix"], rule["regex"]))
     return tuple(out)
+
+
+def _rules(path: str, patterns: tuple[tuple[str, str, str], ...]) -> tuple[Any, ...]:
+    """MASKKIT_RULES_FILE: parsed and checked now (schema, regexes, validators, kinds and prefixes against the
+    built-in ones and MASKKIT_PATTERNS), so a bad file stops start-up instead of failing a request later."""
+    from maskkit.detect import Detector
+    from maskkit.detect.rules import RuleError, parse_rules
+
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"MASKKIT_RULES_FILE: cannot read the file it names ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError("MASKKIT_RULES_FILE: the file it names is not UTF-8") from None
+    try:
+        from maskkit.detect.detector import FRAGMENTS
+
+        rules = parse_rules(text, "MASKKIT_RULES_FILE", fragments=FRAGMENTS).rules
+        Detector().with_patterns(patterns).with_rules(rules)
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+    except ValueError as exc:
+        raise ConfigError(f"MASKKIT_RULES_FILE: {exc}") from None
+    return rules
 
 
 def _key_namespaces(path: str) -> dict[str, str]:

@@ -26,6 +26,8 @@ def _shown(settings: Settings, name: str, attr: str, secret: bool) -> str:
         return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
     if attr == "custom_patterns":
         return f"{len(value)} pattern{'' if len(value) == 1 else 's'}"
+    if attr == "custom_rules":
+        return f"{len(value)} rule{'' if len(value) == 1 else 's'}"
     return str(value)
 
 

@@ -500,6 +500,8 @@ def detector_from_settings(settings: Settings) -> Detector:
         detector = Detector(enabled=settings.kinds, mask_private_ips=settings.mask_private_ips)
         if settings.custom_patterns:
             detector = detector.with_patterns(settings.custom_patterns)
+        if settings.custom_rules:
+            detector = detector.with_rules(settings.custom_rules)
     except ValueError as exc:
         raise MaskkitError(f"invalid detection settings: {exc}") from None
     return detector

@@ -1,12 +1,15 @@
 """Detection: text -> spans of AWS identifiers and secrets. Pure; no I/O, no vault.
 
-Detectors are data, in these tables:
+Detectors are data. The rules live in `rules.toml` (package data, the format users extend with
+MASKKIT_RULES_FILE; parsed by `maskkit.detect.rules`), one `[[rule]]` per kind:
 
 - `KINDS`: kind -> pseudonym prefix (every kind has its own); `EC2_PREFIXES`: `i-`, `vpc-` ... -> kind.
 - `FIELDS`: a value written after a key (`"SecretAccessKey": "…"`, `bucket = …`, `AWS_SESSION_TOKEN=…`) or a
-  command-line flag (`--bucket …`), with the regex the value must match.
+  command-line flag (`--bucket …`), with the regex the value must match (a rule's keys, flags and value).
 - `PATTERNS`: regexes whose named groups are kinds (or `v`, meaning the rule's kind): identifiers whose shape
-  alone gives them away (`AKIA…`, `db-` + 26, `IQoJb3JpZ2lu…`) and literal contexts (`s3://`, `/hostedzone/`).
+  alone gives them away (`AKIA…`, `db-` + 26, `IQoJb3JpZ2lu…`) and literal contexts (`s3://`, `/hostedzone/`),
+  each with the keywords that must occur for it to run and where its matches can start.
+Code-shaped rules stay here, as scanners the `[[scanner]]` tables name in run order:
 - `HOST_RULES`: AWS host names (`bucket.s3…amazonaws.com`, RDS, ELB, EC2 public DNS, ECR, SQS URLs).
 - `ARN_RESOURCE_KINDS` and `TERRAFORM_KINDS`: which kind an ARN's resource name or a Terraform id is.
 
@@ -27,10 +30,12 @@ if `maskkit.core.recall_safe.recall_safe` allows it (not `default`, `us-west-2` 
 
 Speed: `re` is fast when a pattern starts with a literal (it jumps from one occurrence to the next) and slow when
 it must try every position. So rules start with a literal where they can (a lookbehind goes after the first
-character) or run only when a literal they need (`anchor`) occurs in the text; key/value and flag rules share one
-pass each and are dispatched by key name; EC2 ids are found from their `-hex` tail, IPs from their dots, host
-names from their AWS domain. The passes that try every position: keys, bare 40-character secret keys, quoted
-and bare 12-digit account ids, `aws s3 ls` lines.
+character), run only when a keyword or anchor they need occurs, and a rule that starts with a character class
+says where its matches can start (`Pattern.start`: at a keyword, a base64 run, a run of 12 digits, a listing
+line); those places come from byte maps of the text (`_view.TextView`) and the regex is tried only there, with
+exactly the matches `finditer` would give. Key/value and flag rules share one pass each and are dispatched by
+key name; EC2 ids are found from their `-hex` tail, IPs from their dots (IPv6 from runs of colons), host names
+from their AWS domain, bare 12-digit numbers from the digit map. The pass that still tries every position: keys.
 `plain_patterns()` gives every rule as one self-contained regex: the slow, obvious way, kept for comparison.
 """
 
@@ -42,6 +47,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import Any
 
 import ahocorasick_rs
@@ -49,6 +55,8 @@ import ahocorasick_rs
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
 from maskkit.core.recall import matchable
 from maskkit.core.recall_safe import is_aws_public_name, recall_safe
+from maskkit.detect._view import TextView, matches_at
+from maskkit.detect.rules import STARTS, RuleSet, RuleSpec, fragments_of, parse_rules
 from maskkit.types import Span
 
 __all__ = [
@@ -71,122 +79,20 @@ __all__ = [
 #: The kind given to text that already looks like a pseudonym; masking it is how the round trip stays exact.
 LITERAL = "PSEUDONYM_LITERAL"
 
+#: The built-in rules (`rules.toml`, package data, the format users extend): kinds, prefixes, keys, patterns.
+_BUILTIN_SOURCE = "maskkit/detect/rules.toml"
+_BUILTIN_TEXT = files("maskkit.detect").joinpath("rules.toml").read_text(encoding="utf-8")
+BUILTIN_RULES: RuleSet = parse_rules(_BUILTIN_TEXT, _BUILTIN_SOURCE, builtin=True)
+#: The built-in `[fragments]` (`${BUCKET}` ...), which user rule files may use too.
+FRAGMENTS: dict[str, str] = fragments_of(_BUILTIN_TEXT)
+
 #: AWS resource-id prefix -> (kind, pseudonym prefix) for ids of the form `prefix-` + 8 or 17 hex.
-EC2_PREFIXES: dict[str, tuple[str, str]] = {
-    "i": ("INSTANCE_ID", "ec2"),
-    "ami": ("AMI_ID", "ami"),
-    "aki": ("KERNEL_IMAGE_ID", "aki"),
-    "ari": ("RAMDISK_IMAGE_ID", "ari"),
-    "vol": ("VOLUME_ID", "vol"),
-    "snap": ("SNAPSHOT_ID", "snap"),
-    "sg": ("SECURITY_GROUP_ID", "sg"),
-    "sgr": ("SECURITY_GROUP_RULE_ID", "sgr"),
-    "subnet": ("SUBNET_ID", "subnet"),
-    "subnet-cidr-assoc": ("SUBNET_CIDR_ASSOCIATION_ID", "subnetcidr"),
-    "vpc": ("VPC_ID", "vpc"),
-    "vpc-cidr-assoc": ("VPC_CIDR_ASSOCIATION_ID", "vpccidr"),
-    "eni": ("NETWORK_INTERFACE_ID", "eni"),
-    "eni-attach": ("NETWORK_INTERFACE_ATTACHMENT_ID", "eniattach"),
-    "igw": ("INTERNET_GATEWAY_ID", "igw"),
-    "eigw": ("EGRESS_ONLY_GATEWAY_ID", "eigw"),
-    "eigw-attach": ("EGRESS_GATEWAY_ATTACHMENT_ID", "eigwattach"),
-    "cagw": ("CARRIER_GATEWAY_ID", "cagw"),
-    "lgw": ("LOCAL_GATEWAY_ID", "lgw"),
-    "rtb": ("ROUTE_TABLE_ID", "rtb"),
-    "rtbassoc": ("ROUTE_TABLE_ASSOCIATION_ID", "rtbassoc"),
-    "acl": ("NETWORK_ACL_ID", "acl"),
-    "aclassoc": ("NETWORK_ACL_ASSOCIATION_ID", "aclassoc"),
-    "nat": ("NAT_GATEWAY_ID", "nat"),
-    "eipalloc": ("EIP_ALLOCATION_ID", "eipalloc"),
-    "eipassoc": ("EIP_ASSOCIATION_ID", "eipassoc"),
-    "pcx": ("PEERING_CONNECTION_ID", "pcx"),
-    "tgw": ("TRANSIT_GATEWAY_ID", "tgw"),
-    "tgw-attach": ("TRANSIT_GATEWAY_ATTACHMENT_ID", "tgwattach"),
-    "tgw-rtb": ("TRANSIT_GATEWAY_ROUTE_TABLE_ID", "tgwrtb"),
-    "tgw-mcast-domain": ("TRANSIT_GATEWAY_MULTICAST_DOMAIN_ID", "tgwmcast"),
-    "tgw-connect-peer": ("TRANSIT_GATEWAY_CONNECT_PEER_ID", "tgwpeer"),
-    "vpce": ("VPC_ENDPOINT_ID", "vpce"),
-    "vpce-svc": ("VPC_ENDPOINT_SERVICE_ID", "vpcesvc"),
-    "eice": ("INSTANCE_CONNECT_ENDPOINT_ID", "eice"),
-    "lt": ("LAUNCH_TEMPLATE_ID", "lt"),
-    "dopt": ("DHCP_OPTIONS_ID", "dopt"),
-    "cgw": ("CUSTOMER_GATEWAY_ID", "cgw"),
-    "vgw": ("VPN_GATEWAY_ID", "vgw"),
-    "vpn": ("VPN_CONNECTION_ID", "vpn"),
-    "cvpn-endpoint": ("CLIENT_VPN_ENDPOINT_ID", "cvpn"),
-    "fl": ("FLOW_LOG_ID", "fl"),
-    "key": ("KEY_PAIR_ID", "keypair"),
-    "r": ("RESERVATION_ID", "resv"),
-    "h": ("DEDICATED_HOST_ID", "dhost"),
-    "host": ("DEDICATED_HOST_ID", "dhost"),
-    "pl": ("PREFIX_LIST_ID", "pl"),
-    "fleet": ("FLEET_ID", "fleet"),
-    "cr": ("CAPACITY_RESERVATION_ID", "capres"),
-    "ipam": ("IPAM_ID", "ipam"),
-    "ipam-pool": ("IPAM_POOL_ID", "ipampool"),
-    "ipam-scope": ("IPAM_SCOPE_ID", "ipamscope"),
-    "elb": ("ELB_RESOURCE_ID", "elbres"),
-    "export-i": ("EXPORT_TASK_ID", "export"),
-    "export-ami": ("EXPORT_TASK_ID", "export"),
-    "import-i": ("IMPORT_TASK_ID", "import"),
-    "import-ami": ("IMPORT_TASK_ID", "import"),
-    "import-snap": ("IMPORT_TASK_ID", "import"),
-    "ipv4pool-ec2": ("PUBLIC_IP_POOL_ID", "ippool"),
-    "ipv6pool-ec2": ("PUBLIC_IP_POOL_ID", "ippool"),
-    "sir": ("SPOT_REQUEST_ID", "sir"),
-    "afi": ("FPGA_IMAGE_ID", "afi"),
-    "agfi": ("FPGA_IMAGE_GLOBAL_ID", "agfi"),
-    "mi": ("MANAGED_INSTANCE_ID", "mi"),
-    "rslvr-in": ("RESOLVER_ENDPOINT_ID", "rslvr"),
-    "rslvr-out": ("RESOLVER_ENDPOINT_ID", "rslvr"),
-    "rslvr-rr": ("RESOLVER_RULE_ID", "rslvrrule"),
-}
+EC2_PREFIXES: dict[str, tuple[str, str]] = dict(BUILTIN_RULES.ec2_ids)
 
 #: kind -> pseudonym prefix. Every built-in kind; config may add more.
 KINDS: dict[str, str] = {
     **{kind: prefix for kind, prefix in EC2_PREFIXES.values()},
-    "RESOURCE_ID": "rid",
-    "ACCESS_KEY_ID": "iam",
-    "SECRET_ACCESS_KEY": "secret",
-    "SESSION_TOKEN": "token",
-    "ACCOUNT_ID": "acct",
-    "ARN_RESOURCE": "res",
-    "IAM_ROLE": "iamrole",
-    "IAM_USER": "iamuser",
-    "IAM_GROUP": "iamgroup",
-    "IAM_POLICY": "iampolicy",
-    "INSTANCE_PROFILE": "iprofile",
-    "ROLE_SESSION": "session",
-    "LAMBDA_FUNCTION": "lambda",
-    "LAMBDA_URL_ID": "lurl",
-    "KMS_KEY_ID": "kms",
-    "KMS_ALIAS": "kmsalias",
-    "SNS_TOPIC": "sns",
-    "SQS_QUEUE": "sqs",
-    "DYNAMODB_TABLE": "ddb",
-    "SECRET_NAME": "secretname",
-    "S3_BUCKET": "s3",
-    "RDS_INSTANCE": "rds",
-    "RDS_RESOURCE_ID": "dbi",
-    "ENDPOINT_HASH": "ep",
-    "LOAD_BALANCER": "elb",
-    "TARGET_GROUP": "tg",
-    "LOAD_BALANCER_ID": "elbid",
-    "HOSTNAME": "host",
-    "PUBLIC_IP": "ip",
-    "CLOUDFRONT_ID": "cf",
-    "CLOUDFRONT_DOMAIN": "cfd",
-    "HOSTED_ZONE_ID": "zone",
-    "API_GATEWAY_ID": "api",
-    "ENCODED_VALUE": "enc",
-    "RDS_SNAPSHOT": "rdssnap",
-    "SECRET_VALUE": "secval",
-    "CANONICAL_USER_ID": "canon",
-    "PASSWORD": "pwd",
-    "SIGNATURE": "sig",
-    "PEM_PRIVATE_KEY": "pem",
-    "MASKKIT_KEY": "mkkey",
-    LITERAL: "lit",
+    **{rule.kind: rule.prefix for rule in BUILTIN_RULES.rules},
 }
 
 #: (ARN service, resource type) -> kind of the resource name. `*` as type: the service's resources have no type.
@@ -243,20 +149,14 @@ TERRAFORM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 # --- building blocks --------------------------------------------------------------------------------------------
 
-_B64 = "A-Za-z0-9/+"
+_B64 = FRAGMENTS["B64"]
 _WORD = "A-Za-z0-9_"
 _SEP = r"""["']?[ \t]*(?:=>|[:=])(?![:=])[ \t]*["']?"""  # `name = 'v'`, `"Name": "v"`, `name: v`, `name => v`
-_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-_BUCKET_END = r"(?![A-Za-z0-9._-])"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_IAM_NAME = r"[A-Za-z0-9+=,.@_-]{1,128}(?![A-Za-z0-9+=,.@_-])"
-_END = r"(?![A-Za-z0-9_])"
-#: A password: the whole quoted string when quoted (the separator ate the opening quote), else up to a delimiter.
-_PASSWORD_VALUE = (
-    r"""(?:(?<=")(?P<v1>(?:[^"\\\r\n]|\\.){1,4096})(?=")|(?<=')(?P<v2>[^'\r\n]{1,4096})(?=')|"""
-    r"""(?<!["'])(?P<v3>(?:[^\s"'`,;{}()\[\]&]|&(?![A-Za-z_][A-Za-z0-9_.-]*=)){1,200}))"""
-)
-
+_BUCKET = FRAGMENTS["BUCKET"]
+_BUCKET_END = FRAGMENTS["BUCKET_END"]
+_UUID = FRAGMENTS["UUID"]
+_IAM_NAME = FRAGMENTS["IAM_NAME"]
+_END = FRAGMENTS["END"]
 _NOT_A_VALUE = frozenset(
     {"null", "none", "true", "false", "nil", "undefined", "changeme", "password", "default", "all", "string", "yes"}
 )
@@ -368,12 +268,21 @@ def _not_a_timestamp(value: str) -> bool:
     return not (1970 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59)
 
 
+#: Where a rule's matches can start (`Pattern.start`): the rule is tried only there, never at every position.
+#: `anywhere`: no promise (the regex runs over the whole text). `keyword`: at an occurrence of one of its
+#: keywords. The others are named finders over `TextView` maps, for rules that start with a character class.
+START_FINDERS = STARTS
+
+
 @dataclass(frozen=True)
 class Pattern:
     """One detection rule: a regex whose named groups are kinds (or start with `v`, meaning `kind`).
 
     `anchor`, when set, is a substring (or several) every match contains, case-sensitive: the regex only runs on
-    text that contains one, so a miss costs one substring search. `validate` rejects a match (a checksum hook).
+    text that contains one, so a miss costs one substring search. `keywords` are the same in ASCII lower case,
+    found in any case (the gitleaks prefilter). `start` says where a match can start (`START_FINDERS`): with
+    `keyword`, every match starts at one of the keywords, and the regex is tried only there. `validate` rejects
+    a match (a checksum hook).
     """
 
     kind: str
@@ -381,7 +290,13 @@ class Pattern:
     anchor: str | tuple[str, ...] | None = None
     validate: Callable[[str], bool] | None = None
     flags: int = 0
+    keywords: tuple[str, ...] = ()
+    start: str = "anywhere"
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # Precomputed for `find` (called for every pattern on every text, so its fixed cost counts on small texts).
+    _anchors: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _needles: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    _groups: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -390,7 +305,19 @@ class Pattern:
             raise ValueError(f"pattern for {self.kind} does not compile: {exc}") from None
         if not compiled.groupindex:
             raise ValueError(f"pattern for {self.kind} needs a named group (`v` or a kind name)")
+        if self.start not in START_FINDERS:
+            raise ValueError(f"pattern for {self.kind}: unknown start {self.start!r}; one of {START_FINDERS}")
+        for keyword in self.keywords:
+            if not keyword or not keyword.isascii() or keyword != keyword.lower():
+                raise ValueError(f"pattern for {self.kind}: keyword {keyword!r} must be lower-case ASCII")
+        if self.start == "keyword" and not self.keywords:
+            raise ValueError(f"pattern for {self.kind} starts at a keyword but has none")
         object.__setattr__(self, "compiled", compiled)
+        anchors = () if self.anchor is None else (self.anchor,) if isinstance(self.anchor, str) else self.anchor
+        object.__setattr__(self, "_anchors", tuple(anchors))
+        object.__setattr__(self, "_needles", tuple(k.encode("ascii") for k in self.keywords))
+        groups = tuple((name, self.kind if name.startswith("v") else name) for name in compiled.groupindex)
+        object.__setattr__(self, "_groups", groups)
 
     def applies(self, text: str) -> bool:
         """Could this rule match `text` at all? (its anchor occurs, or it has none)"""
@@ -401,9 +328,96 @@ class Pattern:
         return any(a in text for a in self.anchor)
 
     def spans(self, text: str) -> Iterator[Span]:
-        """Every span this rule finds in `text`."""
+        """Every span this rule finds in `text`: the regex over the whole text (the slow, obvious way)."""
         for match in self.compiled.finditer(text):
             yield from _group_spans(match, self.kind, self.validate)
+
+    def find(self, view: TextView) -> list[Span]:
+        """The same spans as `spans(view.text)`, trying the regex only where a match can start. A short text is
+        searched the plain way: there the byte maps would cost more than they save."""
+        text = view.text
+        if self._anchors:
+            for anchor in self._anchors:
+                if anchor in text:
+                    break
+            else:
+                return []
+        folds = False
+        if self._needles:
+            # A text holding `ſ`, `ı` or the Kelvin sign takes the slow path: `(?i)` matches them to ASCII letters.
+            folds = view.folds_to_ascii()
+            if not folds:
+                lower = view.lower
+                for needle in self._needles:
+                    if needle in lower:
+                        break
+                else:
+                    return []
+        if self.start == "anywhere" or len(text) < _SHORT_TEXT or (self.start == "keyword" and folds):
+            matches: Iterable[re.Match[str]] = self.compiled.finditer(text)
+        else:
+            matches = matches_at(self.compiled, text, _starts(self, view))
+        out: list[Span] = []
+        validate = self.validate
+        for match in matches:
+            for name, kind in self._groups:
+                start, end = match.span(name)
+                if start < end and (validate is None or validate(text[start:end])):
+                    out.append(Span(start, end, kind))
+        return out
+
+
+#: Below this many characters, `Pattern.find` runs the regex over the whole text (same spans, less set-up).
+_SHORT_TEXT = 512
+
+
+def _starts(pattern: Pattern, view: TextView) -> list[int]:
+    """Every offset where a match of `pattern` can start (sorted), from its `start` finder."""
+    how = pattern.start
+    if how == "keyword":
+        if len(pattern.keywords) == 1:
+            return view.keyword_positions(pattern.keywords[0])
+        return sorted({at for k in pattern.keywords for at in view.keyword_positions(k)})
+    if how == "base64-run":
+        return [start for start, _end in view.b64_runs()]
+    if how == "escaped-base64-run":
+        return _escaped_run_starts(view)
+    if how == "quoted-digits":
+        text = view.text
+        return [at - 1 for at in _digit_runs(view, _TWELVE_DIGITS) if at and text[at - 1] in "\"'"]
+    # listing-line: `2024-01-02 17:01:13 ` at a line start.
+    return [match.start() for match in _LISTING_LINE.finditer(view.digits)]
+
+
+_TWELVE_DIGITS = re.compile(b"0" * 12)
+_LISTING_LINE = re.compile(rb"0000-00-00 00:00:00 ")
+_ESCAPED_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\\%")
+_ESCAPED_B64_MAP = bytes(0x63 if i in _ESCAPED_B64 else 0x20 for i in range(256))
+
+
+def _digit_runs(view: TextView, literal: re.Pattern[bytes]) -> list[int]:
+    return [match.start() for match in literal.finditer(view.digits)]
+
+
+def _escaped_run_starts(view: TextView) -> list[int]:
+    """Starts of the runs of `A-Za-z0-9+/\\%` that hold a `\\/` or `%2F`/`%2B` escape: a 40-character key written
+    with JSON or URL escapes is such a whole run."""
+    anchors = [at for k in ("\\/", "%2f", "%2b") for at in view.keyword_positions(k)]
+    if not anchors:
+        return []
+    return _run_starts(view.ascii.translate(_ESCAPED_B64_MAP), sorted(anchors))
+
+
+def _run_starts(mapped: bytes, hits: Iterable[int]) -> list[int]:
+    """The start of the run (of non-space bytes in `mapped`) holding each hit (sorted), once per run. Linear:
+    each search covers only the bytes since the previous hit, so a long run full of hits costs one pass."""
+    starts: list[int] = []
+    previous = -1
+    for at in hits:
+        if previous < 0 or mapped.find(b" ", previous, at) != -1:  # else: the same run as the previous hit
+            starts.append(mapped.rfind(b" ", max(previous, 0), at) + 1)
+        previous = at
+    return starts
 
 
 def _group_spans(match: re.Match[str], kind: str, validate: Callable[[str], bool] | None) -> Iterator[Span]:
@@ -474,154 +488,6 @@ def _name_regex(name: str) -> str:
     return ("[A-Za-z0-9_.-]*" if name.startswith("*") else "") + core
 
 
-FIELDS: tuple[Field, ...] = (
-    Field(
-        "SECRET_ACCESS_KEY",
-        ("awssecret", "*secretaccesskey", "*secretkey", "*secretkeyid", "*awssecretaccesskey"),
-        _PASSWORD_VALUE,
-        ("--secret-access-key", "--aws-secret-access-key"),
-        _is_secret,
-    ),
-    Field(
-        "SECRET_VALUE",
-        ("*secret", "secretstring", "*clientsecret", "*apisecret", "*secretvalue", "*apikey", "*apitoken"),
-        _PASSWORD_VALUE,
-        ("--secret-string", "--client-secret", "--api-key"),
-        _is_secret,
-    ),
-    Field("SESSION_TOKEN", ("*sessiontoken", "*securitytoken"), rf"[{_B64}=%]{{16,}}", ("--session-token",)),
-    Field(
-        "ACCOUNT_ID",
-        (
-            "*account",
-            "*accountid",
-            "*accountnumber",
-            "*ownerid",
-            "owner",
-            "*bucketowner",
-            "aws",
-            "*accounts",
-            "*acct",
-            "*acctid",
-            "*accountids",
-        ),
-        r"[0-9]{12}(?![0-9])",
-        ("--account-id", "--owner-id", "--owner-ids", "--source-account", "--account", "--expected-bucket-owner"),
-    ),
-    Field("CANONICAL_USER_ID", ("*canonicaluserid", "canonicaluser", "id"), r"[0-9a-f]{64}(?![0-9a-f])"),
-    Field(
-        "S3_BUCKET",
-        ("*bucket", "*bucketname", "xamzbucket"),
-        _BUCKET + _BUCKET_END,
-        ("--bucket", "--bucket-name", "--s3-bucket", "--s3-bucket-name", "--target-bucket", "--source-bucket"),
-        _is_name,
-    ),
-    Field(
-        "KMS_KEY_ID",
-        ("*keyid", "*kmskey", "*kmskeyarn", "*masterkey"),
-        rf"(?:{_UUID}|mrk-[0-9a-f]{{32}})(?![A-Za-z0-9_-])",
-        ("--key-id", "--kms-key-id", "--target-key-id", "--sse-kms-key-id"),
-    ),
-    Field(
-        "RDS_INSTANCE",
-        ("*dbinstanceidentifier", "*dbclusteridentifier"),
-        r"[A-Za-z][A-Za-z0-9-]{0,62}" + _END,
-        (
-            "--db-instance-identifier",
-            "--db-cluster-identifier",
-            "--source-db-instance-identifier",
-            "--target-db-instance-identifier",
-        ),
-        _is_name,
-    ),
-    Field(
-        "RDS_SNAPSHOT",
-        ("*dbsnapshotidentifier", "*dbclustersnapshotidentifier"),
-        r"(?:rds:)?(?P<v>[A-Za-z][A-Za-z0-9-]{0,254})" + _END,
-        (
-            "--db-snapshot-identifier",
-            "--db-cluster-snapshot-identifier",
-            "--source-db-snapshot-identifier",
-            "--target-db-snapshot-identifier",
-            "--source-db-cluster-snapshot-identifier",
-            "--target-db-cluster-snapshot-identifier",
-        ),
-        _is_name,
-    ),
-    Field(
-        "LOAD_BALANCER",
-        ("*loadbalancername",),
-        r"[A-Za-z0-9][A-Za-z0-9-]{0,31}" + _END,
-        ("--load-balancer-name", "--load-balancer-names", "--names"),
-        _is_name,
-    ),
-    Field("TARGET_GROUP", ("targetgroupname",), r"[A-Za-z0-9][A-Za-z0-9-]{0,31}" + _END, ("--target-group-name",)),
-    Field("IAM_ROLE", ("rolename", "*rolename"), _IAM_NAME, ("--role-name",), _is_name),
-    Field("IAM_USER", ("username", "iamuser", "iamusername"), _IAM_NAME, ("--user-name",), _is_name),
-    Field("IAM_GROUP", ("groupname", "iamgroup", "iamgroupname"), _IAM_NAME, ("--group-name",), _is_name),
-    Field("IAM_POLICY", ("policyname",), _IAM_NAME, ("--policy-name",), _is_name),
-    Field("ROLE_SESSION", ("rolesessionname",), _IAM_NAME, ("--role-session-name",), _is_name),
-    Field(
-        "INSTANCE_PROFILE",
-        ("iaminstanceprofile", "instanceprofile", "*instanceprofilename"),
-        _IAM_NAME,
-        ("--instance-profile-name",),
-        _is_name,
-    ),
-    Field(
-        "LAMBDA_FUNCTION",
-        ("*functionname",),
-        r"[A-Za-z0-9_-]{1,64}(?![A-Za-z0-9_-])",
-        ("--function-name",),
-        _is_name,
-    ),
-    Field("DYNAMODB_TABLE", ("*tablename",), r"[A-Za-z0-9_.-]{3,255}(?![A-Za-z0-9_.-])", ("--table-name",), _is_name),
-    Field("SNS_TOPIC", ("topicname",), r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?(?![A-Za-z0-9_.-])", (), _is_name),
-    Field(
-        "SQS_QUEUE",
-        ("queuename",),
-        r"[A-Za-z0-9_-]{1,80}(?:\.fifo)?(?![A-Za-z0-9_.-])",
-        ("--queue-name",),
-        _is_name,
-    ),
-    Field(
-        "SECRET_NAME",
-        ("secretid", "secretname"),
-        r"[A-Za-z0-9/_+=.@-]{1,512}(?![A-Za-z0-9/_+=.@-])",
-        ("--secret-id",),
-        _is_name,
-    ),
-    Field(
-        "HOSTED_ZONE_ID",
-        ("*hostedzoneid", "zoneid"),
-        r"(?:/hostedzone/)?(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])",
-        ("--hosted-zone-id",),
-        _is_customer_zone,
-    ),
-    Field(
-        "CLOUDFRONT_ID",
-        ("distributionid", "id", "originaccessidentityid", "cloudfrontoriginaccessidentityid"),
-        r"E[A-Z0-9]{12,14}(?![A-Za-z0-9])",
-        ("--distribution-id", "--id"),
-    ),
-    Field(
-        "PASSWORD",
-        ("*password", "*passwd", "pwd", "*pwd", "*passphrase", "pass", "*dbpass", "*pass"),
-        _PASSWORD_VALUE,
-        (
-            "--password",
-            "--master-user-password",
-            "--db-password",
-            "--new-password",
-            "--old-password",
-            "--admin-password",
-            "--root-password",
-        ),
-        _is_password,
-    ),
-    Field("SIGNATURE", ("signature", "xamzsignature"), r"[0-9a-f]{64}(?![0-9a-f])"),
-)
-
 #: `key = value` / `"Key": "value"`: one pass over the text finds every key; FIELDS decide which values matter.
 _KEY_VALUE = re.compile(r"""(?<![A-Za-z0-9_.-])([A-Za-z_][A-Za-z0-9_.-]*+)""" + _SEP)
 #: `--flag value` / `--flag=value`.
@@ -629,123 +495,57 @@ _FLAG = re.compile(r"""--([a-z][a-z0-9-]*+)(?:=|[ \t]++)["']?""")
 #: `aws configure set aws_secret_access_key VALUE`.
 _CONFIGURE_SET = re.compile(r"""configure set (?:--profile [\w.-]+ )?([A-Za-z_][A-Za-z0-9_.]*)[ \t]+["']?""")
 
-#: Rules whose regex alone finds the value (each starts with a literal, or has an anchor).
-PATTERNS: tuple[Pattern, ...] = (
-    Pattern(
-        "ACCOUNT_ID",
-        # Prose: "account 123456789012", "AWS account #1234-5678-9012", "account number: …" (the console writes
-        # account ids with dashes). Twelve digits right after the word, never a bare 12-digit number.
-        r"(?<![A-Za-z0-9_])(?i:accounts?)(?:[ \t]+(?i:id|number|no\.?|is|was|:|=|-))*[ \t]*[:#=]?[ \t]*"
-        r"(?P<v>[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})(?![0-9-])",
-        anchor=("ccount", "CCOUNT"),
-    ),
-    Pattern(
-        "ACCESS_KEY_ID",
-        # Not glued to a word, except after a percent-encoded character (`%3DAKIA…` in a presigned URL).
-        r"(?P<v>A(?:(?<![A-Za-z0-9]A)|(?<=%[0-9A-F][0-9A-F]A))"
-        r"(?:KIA|SIA|IDA|ROA|GPA|NPA|NVA|PKA|BIA|CCA|IPA|SCA|3T[A-Z0-9])[A-Z0-9]{16,17})"
-        r"(?![A-Za-z0-9])",
-    ),
-    Pattern(
-        "SECRET_ACCESS_KEY",
-        rf"(?<![{_B64}])(?P<v>[{_B64}]{{40}})(?![{_B64}=])",
-        validate=_looks_random_40,
-    ),
-    Pattern(
-        "SECRET_ACCESS_KEY",
-        # JSON `\/` escapes or URL encoding inside a 40-character key.
-        r"(?<![A-Za-z0-9+/\\%])(?P<v>(?:[A-Za-z0-9+/]|\\/|%2[BbFf]){40,80})(?![A-Za-z0-9+/=\\%])",
-        anchor=("\\/", "%2F", "%2f", "%2B", "%2b"),
-        validate=_secret_key_40,
-    ),
-    Pattern(
-        "SECRET_ACCESS_KEY",
-        # Wrapped over two lines after its name.
-        rf"(?i:secret)[A-Za-z_]*[ \t]*[:=][ \t]*[\"']?(?P<v>[{_B64}]{{8,39}}\r?\n[ \t]*[{_B64}]{{1,32}})(?![{_B64}])",
-        anchor=("ecret", "ECRET"),
-        validate=_wrapped_secret,
-    ),
-    Pattern(
-        "SESSION_TOKEN",
-        # Older STS token formats (`FQoDYXdz…`, `AQoDYXdz…`: "\x01\n\x03aws" and "\x15\n\x03aws" in base64).
-        rf"(?<![{_B64}])(?P<v>[AF]QoDYXdz[{_B64}=]{{20,}})",
-        anchor="QoDYXdz",
-    ),
-    Pattern(
-        "SESSION_TOKEN",
-        # Found from the literal in the middle (`…oJb3JpZ2lu…` is "\x0b\norigin" in base64); the lookbehind
-        # captures the two characters before it (`v0`), which touch `v` and so merge into one span.
-        rf"(?P<v>o(?:Jb3JpZ2lu|GZXIvYXdz)(?<=(?<![{_B64}])(?P<v0>[{_B64}]{{2}})o(?:Jb3JpZ2lu|GZXIvYXdz))"
-        rf"[{_B64}=]{{20,}})",
-        anchor=("oJb3JpZ2lu", "oGZXIvYXdz"),
-    ),
-    # maskkit's own secrets: a client key (`mk-` + 43 urlsafe base64, proxy.key) and a vault key (32 bytes of
-    # urlsafe base64: 43 characters and `=`, vault.key / MASKKIT_VAULT_KEY), found from `mk-` and from the `=`.
-    Pattern("MASKKIT_KEY", r"(?P<v>mk-(?<![A-Za-z0-9_-]mk-)[A-Za-z0-9_-]{43})(?![A-Za-z0-9_=-])"),
-    Pattern("MASKKIT_KEY", r"=(?<=(?<![A-Za-z0-9_+/-])(?P<v>[A-Za-z0-9_-]{43}=))(?![A-Za-z0-9_=+/-])"),
-    Pattern("RDS_RESOURCE_ID", r"(?P<v>db-(?<![A-Za-z0-9_-]db-)[A-Z0-9]{26})" + _END),
-    Pattern("RDS_RESOURCE_ID", r"(?P<v>cluster-(?<![A-Za-z0-9_-]cluster-)[A-Z0-9]{26})" + _END),
-    Pattern("KMS_KEY_ID", r"(?P<v>mrk-(?<![A-Za-z0-9_-]mrk-)[0-9a-f]{32})" + _END),
-    Pattern(
-        "CLOUDFRONT_ID",
-        r"(?P<v>E(?<![A-Za-z0-9]E)[A-Z0-9]{12,13})(?![A-Za-z0-9])",
-        validate=_has_letters_and_digits,
-    ),
-    Pattern("CLOUDFRONT_ID", r"distribution/(?P<v>E[A-Z0-9]{12,13})(?![A-Za-z0-9])"),
-    Pattern("CLOUDFRONT_ID", r"origin-access-identity/cloudfront/(?P<v>E[A-Z0-9]{12,13})(?![A-Za-z0-9])"),
-    Pattern(
-        "HOSTED_ZONE_ID",
-        r"(?P<v>Z(?<![A-Za-z0-9]Z)[A-Z0-9]{9,31})(?![A-Za-z0-9])",
-        validate=_is_customer_zone_shape,
-    ),
-    Pattern("HOSTED_ZONE_ID", r"/hostedzone/(?P<v>Z[A-Z0-9]{8,32})(?![A-Za-z0-9])", validate=_is_customer_zone),
-    # EC2 Fleet / Spot Fleet ids: the prefix and the whole UUID (the EC2 rule alone would stop at its first group).
-    Pattern("FLEET_ID", rf"(?<![A-Za-z0-9])(?P<v>(?:fleet|sfr)-{_UUID})" + _END, anchor=("fleet-", "sfr-")),
-    # `aws s3 ls`: `2024-01-02 17:01:13 acme-billing-exports-7731` (a bucket listing has no size column).
-    Pattern(
-        "S3_BUCKET",
-        rf"(?m)^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} (?P<v>{_BUCKET})[ \t]*\r?$",
-        validate=_is_name,
-    ),
-    # `mysql -pPASS` (and its siblings): the password glued to `-p`.
-    Pattern(
-        "PASSWORD",
-        r"""(?:mysql|mysqldump|mysqladmin|mariadb)[^\n]{0,200}?[ \t]-p"""
-        r"""(?P<v>[^\s'"]{1,200}|'[^'\n]{1,200}'|"[^"\n]{1,200}")""",
-        anchor=("mysql", "mariadb"),
-        validate=_is_password,
-    ),
-    Pattern("S3_BUCKET", rf"s3[an]?://(?P<v>{_BUCKET}){_BUCKET_END}"),
-    Pattern("S3_BUCKET", rf"""\.Bucket\([ \t]*["'](?P<v>{_BUCKET})["']""", anchor=".Bucket("),
-    Pattern("DYNAMODB_TABLE", r"""\.Table\([ \t]*["'](?P<v>[A-Za-z0-9_.-]{3,255})["']""", anchor=".Table("),
-    Pattern("ACCOUNT_ID", r"""["'](?P<v>[0-9]{12})["']""", validate=_not_a_timestamp),
-    Pattern("ACCOUNT_ID", r"AWSLogs/(?P<v>[0-9]{12})(?![0-9])"),
-    Pattern(
-        "ACCOUNT_ID",
-        r"_(?<=(?<![0-9])(?P<v>[0-9]{12})_)(?:CloudTrail|CloudTrail-Digest|vpcflowlogs|elasticloadbalancing)_",
-        anchor=("_CloudTrail", "_vpcflowlogs_", "_elasticloadbalancing_"),
-    ),
-    Pattern(
-        "ARN_RESOURCE",
-        r"arn%3[Aa]aws[a-z-]*%3[Aa][a-z0-9-]+%3[Aa][a-z0-9-]*%3[Aa](?P<ACCOUNT_ID>[0-9]{12})%3[Aa]"
-        r"(?P<v>[A-Za-z0-9_.+=@%-]+)",
-        anchor=("arn%3A", "arn%3a"),
-    ),
-    Pattern(
-        "PASSWORD",
-        # The last `@` before the host ends the password, which may itself hold `@` or `/`.
-        r"""://[^\s:/@"'<>]+:(?P<v>[^\s"'<>]{1,200})@(?=[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#\s"'<>,;)]|$))""",
-        validate=_is_password,
-    ),
-    Pattern("ACCOUNT_ID", r"%2[Ff](?P<v>[0-9]{12})(?=%2[Ff]|[^0-9A-Za-z]|$)", anchor=("%2F", "%2f")),
-)
+#: Every built-in rule's key/flag form (FIELDS) and regex form (PATTERNS), from `rules.toml`, in file order.
+#: The named checks a rule's `validate` may give (the Presidio `validate_result` hook).
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "name": _is_name,
+    "password": _is_password,
+    "secret": _is_secret,
+    "looks_random_40": _looks_random_40,
+    "secret_key_40": _secret_key_40,
+    "wrapped_secret": _wrapped_secret,
+    "not_a_timestamp": _not_a_timestamp,
+    "letters_and_digits": _has_letters_and_digits,
+    "customer_zone": _is_customer_zone,
+    "customer_zone_shape": _is_customer_zone_shape,
+}
 
-#: AWS host names: each regex is tried where a host ending in an AWS domain starts. Named groups are kinds.
+
+def _validator(name: str | None, kind: str) -> Callable[[str], bool] | None:
+    if name is None:
+        return None
+    if name not in VALIDATORS:
+        raise ValueError(f"rule {kind}: unknown validate {name!r} (one of {', '.join(sorted(VALIDATORS))})")
+    return VALIDATORS[name]
+
+
+def _build(rules: Iterable[RuleSpec]) -> tuple[tuple[Field, ...], tuple[Pattern, ...]]:
+    """The Field (keys/flags form) and Pattern objects of parsed rules, in rule order."""
+    fields: list[Field] = []
+    patterns: list[Pattern] = []
+    for rule in rules:
+        if rule.value is not None:
+            fields.append(Field(rule.kind, rule.keys, rule.value, rule.flags, _validator(rule.validate, rule.kind)))
+        for spec in rule.patterns:
+            validate = _validator(spec.validate, rule.kind)
+            anchor = spec.anchor or None
+            patterns.append(Pattern(rule.kind, spec.regex, anchor, validate, 0, spec.keywords, spec.start))
+    return tuple(fields), tuple(patterns)
+
+
+FIELDS: tuple[Field, ...]
+PATTERNS: tuple[Pattern, ...]
+FIELDS, PATTERNS = _build(BUILTIN_RULES.rules)
+
+#: AWS host names: each regex is tried where a host ending in an AWS domain starts (at most 300 characters
+#: before the domain). Named groups are kinds. No regex here may backtrack without bound: a label group is
+#: possessive (`[.-][a-z0-9-]++` splits only at dots; `[a-z0-9-]+` would try every split of `-a-a-a…`, 2^n), and a
+#: run of host characters before the domain is read at most 300 characters far.
 HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
     re.compile(rule)
     for rule in (
-        rf"(?P<S3_BUCKET>{_BUCKET})\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com",
-        rf"s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
+        rf"(?P<S3_BUCKET>{_BUCKET})\.s3(?:[.-][a-z0-9-]++)*\.amazonaws\.com",
+        rf"s3(?:[.-][a-z0-9-]++)*\.amazonaws\.com(?:\.cn)?/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
         r"(?P<RDS_INSTANCE>[a-z][a-z0-9-]{0,62})\.(?:endpoint\.)?(?:cluster-(?:ro-|custom-)?|proxy-)?"
         r"(?P<ENDPOINT_HASH>[a-z0-9]{8,16})\.[a-z0-9-]+\.rds\.amazonaws\.com",
         r"(?:internal-)?(?P<LOAD_BALANCER>[A-Za-z0-9][A-Za-z0-9-]{0,31}?)-"
@@ -757,18 +557,18 @@ HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
         r"(?P<LAMBDA_URL_ID>[a-z0-9]{32})\.lambda-url\.",
         r"(?:sqs\.[a-z0-9-]+\.amazonaws\.com|queue\.amazonaws\.com)(?:\.cn)?/(?P<ACCOUNT_ID>[0-9]{12})/"
         r"(?P<SQS_QUEUE>[A-Za-z0-9_-]{1,80}(?:\.fifo)?)" + _END,
-        r"[a-z0-9.-]*amazonaws\.com(?:\.cn)?(?::[0-9]+)?/(?P<ACCOUNT_ID>[0-9]{12})(?![0-9A-Za-z])",
+        r"[a-z0-9.-]{0,300}amazonaws\.com(?:\.cn)?(?::[0-9]+)?/(?P<ACCOUNT_ID>[0-9]{12})(?![0-9A-Za-z])",
         r"(?P<CLOUDFRONT_DOMAIN>d[a-z0-9]{12,14})\.cloudfront\.net",
         # Console links name resources in their path or fragment.
-        rf"[a-z0-9.-]*console\.aws\.amazon\.com/s3/(?:buckets|object)/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
-        rf"[a-z0-9.-]*console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/roles/(?:details/)?(?P<IAM_ROLE>{_IAM_NAME})",
-        rf"[a-z0-9.-]*console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/users/(?:details/)?(?P<IAM_USER>{_IAM_NAME})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/rds/home[^\s\"'#]*#[A-Za-z-]+:(?:[^\s\"'#;=]+=[^\s\"'#;]*;){0,8}?"
+        rf"[a-z0-9.-]{{0,300}}console\.aws\.amazon\.com/s3/(?:buckets|object)/(?P<S3_BUCKET>{_BUCKET}){_BUCKET_END}",
+        rf"[a-z0-9.-]{{0,300}}console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/roles/(?:details/)?(?P<IAM_ROLE>{_IAM_NAME})",
+        rf"[a-z0-9.-]{{0,300}}console\.aws\.amazon\.com/iam/home[^\s\"'#]*#/users/(?:details/)?(?P<IAM_USER>{_IAM_NAME})",
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/rds/home[^\s\"'#]*#[A-Za-z-]+:(?:[^\s\"'#;=]+=[^\s\"'#;]*;){0,8}?"
         r"id=(?:rds(?::|%3A))?(?P<RDS_INSTANCE>[A-Za-z][A-Za-z0-9-]{0,254})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/lambda/home[^\s\"'#]*#/functions/(?P<LAMBDA_FUNCTION>[A-Za-z0-9_-]{1,64})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/dynamodbv?2?/home[^\s\"'#]*#[a-z-]+\?(?:[^\s\"'#]*?&)?(?:name|table)="
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/lambda/home[^\s\"'#]*#/functions/(?P<LAMBDA_FUNCTION>[A-Za-z0-9_-]{1,64})",
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/dynamodbv?2?/home[^\s\"'#]*#[a-z-]+\?(?:[^\s\"'#]*?&)?(?:name|table)="
         r"(?P<DYNAMODB_TABLE>[A-Za-z0-9_.-]{3,255})",
-        r"[a-z0-9.-]*console\.aws\.amazon\.com/secretsmanager/[^\s\"'#?]*(?:#/)?secret\?name="
+        r"[a-z0-9.-]{0,300}console\.aws\.amazon\.com/secretsmanager/[^\s\"'#?]*(?:#/)?secret\?name="
         r"(?P<SECRET_NAME>[A-Za-z0-9/_+=.@%-]{1,512})",
     )
 )
@@ -778,6 +578,7 @@ _HOST_SUFFIXES = (
     ("cloudfront.net", re.compile(r"cloudfront\.net")),
 )
 _HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+_HOST_MAP = bytes(0x68 if chr(i) in _HOST_CHARS else 0x20 for i in range(256))
 #: EC2 private DNS names (`ip-10-0-1-5.ec2.internal`): masked only with `mask_private_ips`, like private IPs.
 _PRIVATE_DNS = Pattern(
     "HOSTNAME",
@@ -882,6 +683,7 @@ _IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4
 _NEXT_LABEL = re.compile(r"\.[A-Za-z0-9]+")
 #: Twelve digits, or three groups of four joined by dashes; `_bare_account_spans` checks what stands around them.
 _TWELVE = re.compile(r"[0-9]{4}(-?)[0-9]{4}\1[0-9]{4}")
+_TWELVE_MAPPED = re.compile(rb"0000(-?)0000(?:\1)0000")
 #: The word before a number that makes it a quantity, a phone or an order, not an account id.
 _NUMBER_WORDS = frozenset(
     "order orders invoice size bytes length count total amount ticket phone tel mobile fax serial tracking "
@@ -892,13 +694,15 @@ _LAST_PART = re.compile(r"[A-Z]?[a-z]+$|[A-Z]+$")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[^A-Za-z0-9\n]{0,6}$")
 
 
-def _bare_account_spans(text: str) -> Iterator[Span]:
+def _bare_account_spans(view: TextView) -> Iterator[Span]:
     """The bare-number policy: a 12-digit number standing alone is an account id (when in doubt, mask), and so
     is `1234-5678-9012`; except a compact timestamp `YYYYMMDDhhmm` (1970-2100), a number glued to `+` (a
     phone), part of a longer, decimal, dotted or dashed number, and a number after a quantity word (`order`,
     `Size`, `ContentLength`, `phone` ...)."""
+    text = view.text
     size = len(text)
-    for match in _TWELVE.finditer(text):
+    # `_TWELVE` over the digit view (every digit written `0`) finds the same runs, from a literal `0000`.
+    for match in _TWELVE_MAPPED.finditer(view.digits):
         start, end = match.span()
         before = text[start - 1] if start else " "
         after = text[end] if end < size else " "
@@ -908,7 +712,7 @@ def _bare_account_spans(text: str) -> Iterator[Span]:
             continue  # `x-123456789012`, `1-1234-5678-9012`
         if after in ".-" and end + 1 < size and text[end + 1] in _DIGITS:
             continue  # a decimal, a dotted or dashed number
-        if not _not_a_timestamp(match.group().replace("-", "")):
+        if not _not_a_timestamp(text[start:end].replace("-", "")):
             continue
         word = _WORD_BEFORE.search(text, max(0, start - 40), start)
         if word is not None and _is_quantity_word(word.group(1)):
@@ -922,23 +726,39 @@ def _is_quantity_word(word: str) -> bool:
     return last is not None and last.group().lower() in _NUMBER_WORDS
 
 
-def _ipv6_spans(text: str, keep: Callable[[str], bool]) -> Iterator[Span]:
-    for match in _IPV6.finditer(text):
+def _ipv6_spans(view: TextView, keep: Callable[[str], bool]) -> Iterator[Span]:
+    """`_IPV6` matches with 3+ colons. A match is a whole run of `[0-9A-Za-z:.]` (its lookarounds say so), and
+    three colons at most 4 hex digits apart are in it: the regex is tried only at the start of such runs."""
+    text = view.text
+    mapped = view.ascii.translate(_IPV6_MAP)
+    starts = _run_starts(mapped, (hit.start() for hit in _IPV6_HINT.finditer(mapped)))
+    for match in matches_at(_IPV6, text, starts):
         value = match.group()
         if value.count(":") >= 3 and len(value) >= 8 and keep(value):
             yield Span(match.start(), match.end(), "PUBLIC_IP")
 
 
+#: For `_ipv6_spans`: hex digits -> `h`, other letters, digits and `.` -> `x`, `:` stays, the rest a space.
+_IPV6_MAP = bytes(
+    0x68 if chr(i) in "0123456789ABCDEFabcdef" else 0x3A if i == 0x3A else 0x78 if chr(i).isascii() and (
+        chr(i).isalnum() or i == 0x2E) else 0x20
+    for i in range(256)
+)
+_IPV6_HINT = re.compile(rb":h{0,4}:h{0,4}:")
+
+
 def _host_spans(text: str) -> Iterator[Span]:
     """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts."""
     done: set[int] = set()
+    mapped: bytes | None = None
     for literal, suffix in _HOST_SUFFIXES:
         if literal not in text:
             continue
+        if mapped is None:  # host characters -> `h`, the rest a space: the host's start is one `rfind` away
+            mapped = text.encode("ascii", "replace").translate(_HOST_MAP)
         for match in suffix.finditer(text):
-            start = end = match.start()
-            while start > 0 and end - start < 300 and text[start - 1] in _HOST_CHARS:
-                start -= 1
+            end = match.start()
+            start = max(end - 300, 0, mapped.rfind(b" ", max(end - 300, 0), end) + 1)
             if start in done:
                 continue
             done.add(start)
@@ -988,10 +808,14 @@ _HOST_SERVICE_WORDS = frozenset(
 def _pem_spans(text: str) -> Iterator[Span]:
     """The body of every PEM private key, between BEGIN and END; a truncated key up to where its base64 stops.
     Line breaks may be real or JSON-escaped (`\\n`)."""
+    covered = 0
     for match in _PEM_BEGIN.finditer(text):
+        if match.start() < covered:
+            continue  # a BEGIN line inside the key before it: its span lies inside that one (bounded work)
         end = _PEM_END.search(text, match.end(), match.end() + 65536)
-        body = _PEM_BODY.match(text, match.end())
+        body = _PEM_BODY.match(text, match.end()) if end is None else None
         stop = end.start() if end else body.end() if body else match.end()
+        covered = stop
         start = match.end()
         while start < stop and (text[start].isspace() or text.startswith(("\\n", "\\r"), start)):
             start += 2 if text[start] == "\\" else 1
@@ -1005,23 +829,37 @@ def _pem_spans(text: str) -> Iterator[Span]:
 _HEADLESS_PEM = re.compile(r"(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{60,}={0,2}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,}={0,2})*")
 
 
-_BUCKETS_LIST = re.compile(r"""["']?Buckets["']?[ \t]*:[ \t]*\[""")
+#: (Starts with its literal, so `re` jumps to it; an opening quote before it changes nothing that is used.)
+_BUCKETS_LIST = re.compile(r"""Buckets["']?[ \t]*:[ \t]*\[""")
 _BUCKET_NAME = re.compile(rf"""["']?Name["']?[ \t]*:[ \t]*["'](?P<v>{_BUCKET})["']""")
 
 
 def _bucket_list_spans(text: str) -> Iterator[Span]:
     """`s3api list-buckets`: every `"Name"` inside `"Buckets": [...]` (the key `Name` alone names nothing)."""
+    covered = closed_until = 0
     for match in _BUCKETS_LIST.finditer(text):
-        end = _block_end(text, match.end() - 1, open_char="[", close_char="]")
-        for name in _BUCKET_NAME.finditer(text, match.end(), end):
+        if match.start() < closed_until:
+            continue  # a list inside the closed list before it: its names were read with that one
+        if match.start() < covered:
+            # Inside a list that did not close within its window: read on to the end of this list's window (where
+            # it would end at the latest; when in doubt, mask), not the whole window again (bounded work).
+            start, end = max(match.end(), covered - 256), min(len(text), match.end() - 1 + _BLOCK_LIMIT)
+        else:
+            start = match.end()
+            end, closed = _block_span(text, match.end() - 1, open_char="[", close_char="]")
+            closed_until = end if closed else closed_until
+        covered = max(covered, end)
+        for name in _BUCKET_NAME.finditer(text, start, end):
             if _is_name(name.group("v")):
                 yield Span(name.start("v"), name.end("v"), "S3_BUCKET")
 
 
-def _headless_pem_spans(text: str) -> Iterator[Span]:
+def _headless_pem_spans(view: TextView) -> Iterator[Span]:
     """Key bodies pasted without their BEGIN line. A body right after a `-----BEGIN …-----` line is left to
-    `_pem_spans` (private keys) or kept (certificates and public keys are public)."""
-    for match in _HEADLESS_PEM.finditer(text):
+    `_pem_spans` (private keys) or kept (certificates and public keys are public). A body starts a base64 run."""
+    text = view.text
+    starts = [start for start, end in view.b64_runs() if end - start >= 63 and text.startswith("MII", start)]
+    for match in matches_at(_HEADLESS_PEM, text, starts):
         before = text[max(0, match.start() - 80) : match.start()].rstrip()
         while before.endswith(("\\n", "\\r")):
             before = before[:-2].rstrip()
@@ -1099,12 +937,22 @@ def _terraform_spans(text: str) -> Iterator[Span]:
         yield Span(match.start("v"), match.end("v"), kind)
     if 'resource "aws_' not in text:
         return
+    outer_end = 0  # where the last block that was not inside another one ends
+    read: dict[tuple[str, tuple[str, ...]], int] = {}  # (kind, attributes) -> text read for them up to here
     for match in _TF_RESOURCE.finditer(text):
         kind, attributes = TERRAFORM_KINDS.get(match.group("type"), ("", ()))
         if not attributes:
             continue
-        end = _block_end(text, match.end() - 1)
-        for attribute in _TF_ATTRIBUTE.finditer(text, match.end(), end):
+        if match.start() < outer_end:
+            # A resource block inside another (not valid Terraform): read to the end of its window, where it would
+            # end at the latest (when in doubt, mask), without scanning for its closing brace (bounded work).
+            end = min(len(text), match.end() - 1 + _BLOCK_LIMIT)
+        else:
+            end = outer_end = _block_end(text, match.end() - 1)
+        # What an enclosing block of the same kind already read is not read again (same spans, bounded work).
+        start = max(match.end(), read.get((kind, attributes), 0))
+        read[(kind, attributes)] = max(end, read.get((kind, attributes), 0))
+        for attribute in _TF_ATTRIBUTE.finditer(text, start, end):
             if attribute.group("attr") not in attributes:
                 continue
             for group in ("v", "v2"):
@@ -1114,10 +962,23 @@ def _terraform_spans(text: str) -> Iterator[Span]:
 
 
 def _block_end(text: str, brace: int, limit: int = 65536, open_char: str = "{", close_char: str = "}") -> int:
-    """The index just past the `}` closing the `{` at `brace` (braces inside double-quoted strings ignored)."""
+    """The index just past the `}` closing the `{` at `brace` (braces inside double-quoted strings ignored), or
+    where the search stopped (`limit` characters on, or the end of the text)."""
+    return _block_span(text, brace, limit, open_char, close_char)[0]
+
+
+def _block_span(
+    text: str, brace: int, limit: int = 65536, open_char: str = "{", close_char: str = "}"
+) -> tuple[int, bool]:
+    """`_block_end`, and whether the block closed. Jumps from one character that matters to the next (a regex
+    search), not one character at a time."""
     depth, index, end = 0, brace, min(len(text), brace + limit)
     in_string = False
-    while index < end:
+    while True:
+        found = _BLOCK_CHARS.search(text, index, end)
+        if found is None:
+            return end, False
+        index = found.start()
         char = text[index]
         if in_string:
             if char == "\\":
@@ -1131,9 +992,12 @@ def _block_end(text: str, brace: int, limit: int = 65536, open_char: str = "{", 
         elif char == close_char:
             depth -= 1
             if depth == 0:
-                return index + 1
+                return index + 1, True
         index += 1
-    return end
+
+
+_BLOCK_CHARS = re.compile(r'[\[\]{}"\\\n]')
+_BLOCK_LIMIT = 65536
 
 
 # --- the detector -------------------------------------------------------------------------------------------------
@@ -1207,33 +1071,43 @@ class Detector:
             patterns.append(Pattern(kind, regex))
         return Detector(tuple(patterns), kinds, self.enabled, self.mask_private_ips, self.fields)
 
+    def with_rules(self, rules: Iterable[RuleSpec]) -> Detector:
+        """A detector that also applies parsed rule-file rules (`maskkit.detect.rules`). A rule's kind is new, or
+        an existing kind with its own prefix (the rule then adds keys or patterns to it); its prefix is its own.
+        Raises ValueError naming the rule otherwise."""
+        rules = tuple(rules)
+        kinds = dict(self.kinds)
+        owner = {prefix: kind for kind, prefix in kinds.items()}
+        for rule in rules:
+            if rule.kind in kinds and kinds[rule.kind] != rule.prefix:
+                raise ValueError(
+                    f"rule {rule.kind}: the kind already exists with the pseudonym prefix {kinds[rule.kind]!r}; "
+                    "use that prefix to extend it, or a new kind name"
+                )
+            if owner.get(rule.prefix, rule.kind) != rule.kind:
+                raise ValueError(
+                    f"rule {rule.kind}: the pseudonym prefix {rule.prefix!r} is already used by the kind "
+                    f"{owner[rule.prefix]}; every kind needs its own prefix"
+                )
+            kinds[rule.kind] = rule.prefix
+            owner[rule.prefix] = rule.kind
+        fields, patterns = _build(rules)
+        return Detector(
+            (*self.patterns, *patterns), kinds, self.enabled, self.mask_private_ips, (*self.fields, *fields)
+        )
+
     def detect(self, text: str, *, spread: bool = True) -> list[Span]:
         """Spans to mask in `text`, sorted, non-overlapping, each covering whole ASCII words."""
         found: list[Span] = []
-        if "arn:" in text:
-            found.extend(_arn_spans(text))
-        if "-" in text:
-            found.extend(_ec2_spans(text))
-        found.extend(self._field_spans(text))
-        for pattern in self.patterns:
-            if pattern.applies(text):
-                found.extend(pattern.spans(text))
-        found.extend(_host_spans(text))
-        if "." in text:
-            found.extend(_ip_spans(text, _is_ip if self.mask_private_ips else _is_public_ip))
-        if "::" in text or text.count(":") >= 7:
-            found.extend(_ipv6_spans(text, _is_ip if self.mask_private_ips else _is_public_ip))
-        if self.mask_private_ips and _PRIVATE_DNS.applies(text):
-            found.extend(_PRIVATE_DNS.spans(text))
-        if "PRIVATE KEY-----" in text:
-            found.extend(_pem_spans(text))
-        if "MII" in text:
-            found.extend(_headless_pem_spans(text))
-        if "Buckets" in text:
-            found.extend(_bucket_list_spans(text))
-        found.extend(_bare_account_spans(text))
-        if "[id=" in text or 'resource "aws_' in text:
-            found.extend(_terraform_spans(text))
+        view = TextView(text)
+        for scan, anchors in _SCANNER_PLAN:  # in the order rules.toml lists them
+            if anchors:
+                for anchor in anchors:
+                    if anchor in text:
+                        break
+                else:
+                    continue
+            found.extend(scan(self, view))
         if self.enabled is not None:
             found = [s for s in found if s.kind in self.enabled]
         found = _one_kind_per_original(text, found)
@@ -1340,16 +1214,19 @@ class Detector:
         singular: `LoadBalancerNames` -> `LoadBalancerName`). A value equal to its key (a JMESPath projection
         `{DBClusterIdentifier:DBClusterIdentifier}`) is a field name, not a value; nothing inside a `--query`
         argument is read as a key/value pair."""
-        cache = self._key_cache
+        get = self._key_cache.get
+        size = len(text)
         queries = _query_ranges(text) if "--query" in text else []
         for match in _KEY_VALUE.finditer(text):
             key = match.group(1)
-            rules = cache.get(key)
+            rules = get(key)
             if rules is None:
                 rules = self._rules_for_key(key)
+            if not rules and key[-1:] not in "sS":
+                continue  # (most keys: nothing to do, not even for a list after them)
             pos = match.end()
-            if pos < len(text) and text[pos] == "[":
-                if not rules and key[-1:] in "sS":
+            if pos < size and text[pos] == "[":
+                if not rules:
                     rules = self._rules_for_key(key[:-1])
                 yield from _list_spans(text, pos, rules)
                 continue
@@ -1518,32 +1395,50 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
     """
     if not spans:
         return []
-    widened = []
-    for span in spans:
+    size = len(text)
+    count = len(spans)
+    word = _WORD_CHARS
+    word_run = _WORD_RUN.match
+    # One int per span sorts by (start, longest first, input order): int keys sort several times faster than
+    # tuples, and the input order among equal extents keeps the first span first, as a stable sort would.
+    keys = []
+    for index, span in enumerate(spans):
         start, end = span.start, span.end
-        while start > 0 and text[start - 1] in _WORD_CHARS:
+        if start > 0 and text[start - 1] in word:
             start -= 1
-        while end < len(text) and text[end] in _WORD_CHARS:
-            end += 1
-        widened.append((start, end, span))
-    widened.sort(key=lambda item: (item[0], -item[1]))
+            while start > 0 and text[start - 1] in word:
+                start -= 1
+        if end < size and text[end] in word:
+            found = word_run(text, end)
+            assert found is not None
+            end = found.end()
+        keys.append((start * (size + 1) + size - end) * count + index)
+    keys.sort()
     merged: list[Span] = []
-    group_start, group_end, best = widened[0]
-    for start, end, span in widened[1:]:
+    group_start = group_end = -1
+    best = spans[0]
+    best_rank = (False, 0)
+    for key in keys:
+        extent, index = divmod(key, count)
+        start, negative_end = divmod(extent, size + 1)
+        end = size - negative_end
+        span = spans[index]
         if start <= group_end:
-            group_end = max(group_end, end)
-            if _rank(span) > _rank(best):
-                best = span
+            if end > group_end:
+                group_end = end
+            rank = (span.kind != LITERAL, span.end - span.start)
+            if rank > best_rank:
+                best, best_rank = span, rank
             continue
-        merged.append(Span(group_start, group_end, best.kind))
+        if group_end >= 0:
+            merged.append(Span(group_start, group_end, best.kind))
         group_start, group_end, best = start, end, span
+        best_rank = (best.kind != LITERAL, best.end - best.start)
     merged.append(Span(group_start, group_end, best.kind))
     return merged
 
 
-def _rank(span: Span) -> tuple[int, int]:
-    """Real identifiers beat pseudonym-shaped literals; then the longer span names the kind."""
-    return (span.kind != LITERAL, span.end - span.start)
+_WORD_RUN = re.compile(r"[A-Za-z0-9_]*")
 
 
 def plain_patterns(detector: Detector | None = None) -> list[Pattern]:
@@ -1575,3 +1470,46 @@ def plain_patterns(detector: Detector | None = None) -> list[Pattern]:
         )
     )
     return out
+
+
+def _keep_ip(detector: Detector) -> Callable[[str], bool]:
+    return _is_ip if detector.mask_private_ips else _is_public_ip
+
+
+def _ipv6_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
+    text = view.text
+    if "::" in text or text.count(":") >= 7:
+        return _ipv6_spans(view, _keep_ip(detector))
+    return ()
+
+
+def _private_dns_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
+    return _PRIVATE_DNS.spans(view.text) if detector.mask_private_ips else ()
+
+
+def _pattern_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
+    out: list[Span] = []
+    for pattern in detector.patterns:
+        out += pattern.find(view)
+    return out
+
+
+#: The Python scanners `rules.toml` names in its [[scanner]] tables.
+_SCANNERS: dict[str, Callable[[Detector, TextView], Iterable[Span]]] = {
+    "arn": lambda detector, view: _arn_spans(view.text),
+    "ec2-ids": lambda detector, view: _ec2_spans(view.text),
+    "fields": lambda detector, view: detector._field_spans(view.text),
+    "patterns": _pattern_scanner,
+    "hosts": lambda detector, view: _host_spans(view.text),
+    "ipv4": lambda detector, view: _ip_spans(view.text, _keep_ip(detector)),
+    "ipv6": _ipv6_scanner,
+    "private-dns": _private_dns_scanner,
+    "pem": lambda detector, view: _pem_spans(view.text),
+    "headless-pem": lambda detector, view: _headless_pem_spans(view),
+    "bucket-list": lambda detector, view: _bucket_list_spans(view.text),
+    "bare-account": lambda detector, view: _bare_account_spans(view),
+    "terraform": lambda detector, view: _terraform_spans(view.text),
+}
+if {scanner.name for scanner in BUILTIN_RULES.scanners} != set(_SCANNERS):
+    raise RuntimeError("rules.toml [[scanner]] names and the Python scanners differ")  # a packaging bug
+_SCANNER_PLAN = tuple((_SCANNERS[scanner.name], scanner.anchor) for scanner in BUILTIN_RULES.scanners)

@@ -1,0 +1,101 @@
+"""Cheap views of one text that every rule shares: where the keywords are, where the digit and base64 runs are.
+
+Pure; no I/O. `re` is fast when a pattern starts with a literal and slow when it must try every position, so
+the rules that would try every position are found from these views instead: the text is encoded once to ASCII
+bytes (one byte per character: anything else becomes `?`, so offsets stay the same), and small byte maps of it
+turn "a run of 12 digits" or "a run of 40 base64 characters" into a literal that `bytes.find` and `re` jump to.
+Each view is computed on first use and kept for the rest of the text's detection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+__all__ = ["TextView", "matches_at"]
+
+_ASCII_DIGITS = b"0123456789"
+#: Every ASCII digit becomes `0`, everything else stays: `0{12}` in the map is 12 digits in the text.
+_DIGIT_MAP = bytes(0x30 if 0x30 <= i <= 0x39 else i for i in range(256))
+_B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+#: Base64 characters (`A-Za-z0-9+/`) become `b`, everything else a space.
+_B64_MAP = bytes(0x62 if i in _B64_CHARS else 0x20 for i in range(256))
+_B64_RUN = re.compile(b"b" * 40 + b"b*")
+#: Characters that fold to an ASCII letter under `re.IGNORECASE` (`ſ` -> s, `ı` -> i, Kelvin `K` -> k): a text
+#: holding one is searched the slow way, so a case-insensitive keyword rule finds exactly what its regex finds.
+_FOLDS_TO_ASCII = ("\u017f", "\u0131", "\u212a")
+
+
+class TextView:
+    """One text and its lazily computed views. Offsets in every view are offsets in the text."""
+
+    __slots__ = ("_ascii", "_b64_runs", "_digits", "_lower", "_positions", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._ascii: bytes | None = None
+        self._lower: bytes | None = None
+        self._digits: bytes | None = None
+        self._b64_runs: list[tuple[int, int]] | None = None
+        self._positions: dict[str, list[int]] = {}
+
+    @property
+    def ascii(self) -> bytes:
+        if self._ascii is None:
+            self._ascii = self.text.encode("ascii", "replace")
+        return self._ascii
+
+    @property
+    def lower(self) -> bytes:
+        """The text in ASCII lower case (`?` for any other character)."""
+        if self._lower is None:
+            self._lower = self.ascii.lower()
+        return self._lower
+
+    @property
+    def digits(self) -> bytes:
+        """The text with every ASCII digit written `0`."""
+        if self._digits is None:
+            self._digits = self.ascii.translate(_DIGIT_MAP)
+        return self._digits
+
+    def folds_to_ascii(self) -> bool:
+        """Does the text hold a non-ASCII character that `re.IGNORECASE` matches to an ASCII letter?"""
+        text = self.text
+        return not text.isascii() and any(c in text for c in _FOLDS_TO_ASCII)
+
+    def keyword_positions(self, keyword: str) -> list[int]:
+        """Every offset where `keyword` (lower-case ASCII) occurs, in any case, overlapping ones included."""
+        found = self._positions.get(keyword)
+        if found is None:
+            lower, needle = self.lower, keyword.encode("ascii")
+            found = []
+            at = lower.find(needle)
+            while at != -1:
+                found.append(at)
+                at = lower.find(needle, at + 1)
+            self._positions[keyword] = found
+        return found
+
+    def b64_runs(self) -> list[tuple[int, int]]:
+        """(start, end) of every maximal run of at least 40 base64 characters (`A-Za-z0-9+/`)."""
+        if self._b64_runs is None:
+            mapped = self.ascii.translate(_B64_MAP)
+            self._b64_runs = [match.span() for match in _B64_RUN.finditer(mapped)]
+        return self._b64_runs
+
+
+def matches_at(compiled: re.Pattern[str], text: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
+    """What `compiled.finditer(text)` yields, given every offset where one of its matches can start (sorted).
+
+    The regex is tried only there; a start inside the previous match is skipped, as `finditer` skips it. Exact
+    whenever no match can start elsewhere (the caller's promise: the regex starts with the keyword at `starts`).
+    """
+    last = 0
+    for start in starts:
+        if start < last:
+            continue
+        match = compiled.match(text, start)
+        if match is not None:
+            yield match
+            last = match.end()
