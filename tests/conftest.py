@@ -4,19 +4,15 @@ an environment that never depends on the developer's own (no real keys, no real 
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mktests.proxyfixtures import claude_binary, model, proxy, standin  # noqa: F401  (fixtures for every test)
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
-
-from maskkit import Masker, Settings, load_settings  # noqa: E402
-from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis  # noqa: E402
+from maskkit import Masker, Settings, load_settings
+from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis
 
 _SCRUB = ("ANTHROPIC_", "MASKKIT_", "CLAUDE_", "AWS_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -87,5 +83,3 @@ def env(settings: Settings, vault_key: str, namespace: str) -> dict[str, str]:
         "MASKKIT_NAMESPACE": namespace,
     }
 
-
-from proxyfixtures import claude_binary, model, proxy, standin  # noqa: E402,F401  (fixtures for every test)

@@ -16,30 +16,12 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME with a 3-second TTL; nothing from the developer's environment.
-import atexit
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from maskkit.vault import stop_embedded_redis
+from mktests.notebook import sandbox
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-os.environ["MASKKIT_TTL"] = "3"
-
-
-
-def cleanup() -> None:
-    """Stop the embedded Redis and delete the vault (also runs at interpreter exit if a cell failed)."""
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox(MASKKIT_TTL="3")
 
 # %%
 from maskkit import Masker, UnknownPseudonym
@@ -214,5 +196,4 @@ _ = raw.delete("mk:{team-b}:p:ec2-002")
 raw.close()
 vault.close()
 cleanup()
-atexit.unregister(cleanup)
 print("vault stopped:", not (HOME / "redis.sock").exists())

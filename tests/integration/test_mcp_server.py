@@ -24,16 +24,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import awsgen
 import httpx
 import httpx2
 import pytest
-from leakcheck import find_planted
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Implementation
-from proxyfixtures import (
+from mktests import awsgen
+from mktests.leakcheck import find_planted
+from mktests.proxyfixtures import (
     Proxy,
     ProxyProcess,
     claude_env,
@@ -42,7 +42,7 @@ from proxyfixtures import (
     start_proxy_process,
     stop_proxy_process,
 )
-from standin_model import RecordedRequest, StandinModel, Text, ToolUse
+from mktests.standin_model import RecordedRequest, StandinModel, Text, ToolUse
 
 from maskkit import Masker, Settings
 from maskkit.vault import VaultKey

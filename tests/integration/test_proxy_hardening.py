@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, ServerThread, proxy_settings, serving
-from standin_model import StandinModel
+from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, ServerThread, proxy_settings, serving
+from mktests.standin_model import StandinModel
 
 from maskkit import Settings
 from maskkit.proxy.app import build_app
@@ -333,7 +333,7 @@ def test_requests_over_the_in_flight_limit_get_an_anthropic_529_with_retry_after
 def test_a_proxy_process_caps_connections_with_a_529_closes_half_open_ones_and_answers_bad_http_as_json(
     env: dict[str, str], model: StandinModel, tmp_path: Path
 ) -> None:
-    from proxyfixtures import start_proxy_process, stop_proxy_process
+    from mktests.proxyfixtures import start_proxy_process, stop_proxy_process
 
     proxy = start_proxy_process({**env, "MASKKIT_MAX_CONNECTIONS": "4"}, model.url, tmp_path)
     sockets: list[socket.socket] = []

@@ -25,13 +25,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import awsgen
 import httpx
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from leakcheck import find_planted
-from proxyfixtures import (
+from mktests import awsgen
+from mktests.leakcheck import find_planted
+from mktests.proxyfixtures import (
     CLIENT_KEY,
     HEADERS,
     PSEUDONYM,
@@ -42,7 +42,7 @@ from proxyfixtures import (
     start_proxy_process,
     stop_proxy_process,
 )
-from standin_model import (
+from mktests.standin_model import (
     DisconnectMidStream,
     Error,
     RecordedRequest,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from awsgen import fresh_rng, generate_documents, planted_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mktests.awsgen import fresh_rng, generate_documents, planted_values
 
 from maskkit import Masker, UnknownPseudonym, VaultFull, VaultKeyError, VaultUnavailable, load_settings
 from maskkit.config import Settings

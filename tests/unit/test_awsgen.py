@@ -7,15 +7,11 @@ import ipaddress
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import awsgen
+from mktests import awsgen
 
 SEEDS = range(40)
 

@@ -8,10 +8,10 @@ import json
 import random
 import re
 
-import awsgen
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktests import awsgen
 
 from maskkit.detect import detector as detectors
 from maskkit.detect.detector import EC2_PREFIXES, KINDS, LITERAL, Detector, plain_patterns

@@ -7,7 +7,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from purehelpers import DictMinter
+from mktests.purehelpers import DictMinter
 
 from maskkit.core.messages import unmask_text
 from maskkit.core.recall_safe import recall_safe

@@ -8,7 +8,7 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from purehelpers import DictMinter
+from mktests.purehelpers import DictMinter
 
 from maskkit.core.messages import unmask_text
 from maskkit.core.restorer import MessageStreamRestorer

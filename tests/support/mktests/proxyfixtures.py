@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from standin_model import StandinModel
 
 from maskkit import Settings
 from maskkit.proxy.app import build_app
+from mktests.standin_model import StandinModel
 
 CLIENT_KEY = "mk-test-client-key"
 UPSTREAM_KEY = "sk-ant-test-upstream-key"
