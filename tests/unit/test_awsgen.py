@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import ipaddress
 import json
 import random
@@ -47,6 +48,7 @@ FORMATS: dict[str, re.Pattern[str]] = {
 }
 
 
+@functools.cache  # seeded, so the same every call: generated once per run, read by several tests
 def _docs(seeds: range = SEEDS) -> list[awsgen.Document]:
     return [make(random.Random(f"{kind}-{seed}")) for seed in seeds for kind, make in awsgen.DOCUMENT_KINDS.items()]
 
