@@ -18,7 +18,6 @@
 # cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import contextlib
 import os
-import sys
 from pathlib import Path
 
 from mktests.notebook import sandbox
@@ -33,11 +32,12 @@ HOME, started, cleanup = sandbox()
 # own key for the upstream API) in its environment.
 
 # %%
-import subprocess
 import time
 
 import httpx
 from mktests.standin_model import StandinModel
+
+from maskkit.launch import start_proxy, terminate, wait_ready
 
 CLIENT_KEY = "mk-notebook-client-key"  # clients present this to the proxy
 UPSTREAM_KEY = "sk-ant-notebook-FAKE-upstream-key"  # the proxy presents this upstream (fake: the upstream is local)
@@ -45,38 +45,16 @@ UPSTREAM_KEY = "sk-ant-notebook-FAKE-upstream-key"  # the proxy presents this up
 model = started.enter_context(StandinModel(max_delta_chars=2))  # streams answers 1-2 characters per delta
 
 
-def healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/health").status_code == 200
-    except httpx.HTTPError:  # bound but not listening yet
-        return False
-
-
 @contextlib.contextmanager
 def maskkit_proxy(upstream: str, log: Path, **env: str):
-    """Run `maskkit proxy` on a free loopback port until the block ends; yields its URL."""
+    """Run `maskkit proxy` on a free loopback port until the block ends; yields its URL. maskkit.launch starts it,
+    waits for its port file and /health, and stops it: the same launcher `maskkit run` and the MCP server use."""
     port_file = HOME / f"proxy-{time.monotonic_ns()}.port"
-    command = [sys.executable, "-m", "maskkit", "proxy", "--port", "0", "--port-file", str(port_file)]
-    command += ["--upstream", upstream]
-    with open(log, "ab") as sink:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL
-        )
+    process = start_proxy(port=0, port_file=port_file, upstream=upstream, log_path=log, env={**os.environ, **env})
     try:
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"maskkit proxy did not start; see {log}")
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port_file.read_text()}"
-        while not healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"maskkit proxy did not become ready; see {log}")
-            time.sleep(0.05)
-        yield url
+        yield f"http://127.0.0.1:{wait_ready(process, port_file, log_path=log, timeout=30)}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        terminate(process.pid, process, timeout=10)
 
 
 PROXY_LOG = HOME / "proxy.log"

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, ServerThread, proxy_settings, serving
+from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, ServerThread, proxy_settings, serving, wait_for_proxy
 from mktests.standin_model import StandinModel
 
 from maskkit import Settings
@@ -382,17 +382,7 @@ def test_with_a_keys_file_and_no_api_key_the_proxy_generates_and_prints_no_key(
             env=run_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:
-        deadline = time.monotonic() + 30
-        url = ""
-        while not url:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-            if port_file.exists() and port_file.read_text():
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port_file.read_text()}/health", timeout=2).status_code == 200:
-                        url = f"http://127.0.0.1:{port_file.read_text()}"
-                except httpx.HTTPError:
-                    pass
+        url = wait_for_proxy(process, port_file, log)
         ok = httpx.post(url + "/v1/messages", headers={"x-api-key": "mk-team-key-0123456789"}, json=body(), timeout=30)
         assert ok.status_code == 200, ok.text
     finally:
