@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -30,7 +31,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, Implementation
+from mcp.types import LATEST_PROTOCOL_VERSION, CallToolResult, Implementation
 from mktests import awsgen
 from mktests.leakcheck import find_planted
 from mktests.proxyfixtures import (
@@ -609,10 +610,21 @@ def test_sigterm_stops_the_stdio_server_even_while_stdin_stays_open(env: dict[st
             [str(MCP_SCRIPT)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log
         )
     try:
-        time.sleep(1.5)
+        # Serving: it answers `initialize` (by then its signal handler is installed, so SIGTERM is its own stop).
+        assert process.stdin is not None and process.stdout is not None
+        hello = {"protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {},
+                 "clientInfo": {"name": "t", "version": "1"}}
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}).encode())
+        process.stdin.write(b"\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the server did not answer initialize within 60 s"
+        assert json.loads(process.stdout.readline())["id"] == 1
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) is not None
-        assert process.stdout is not None and process.stdout.read() == b""  # nothing but protocol on stdout
+        # 0: a graceful stop; 143: the hard exit after the grace period (stdin stays open); -15 would mean the
+        # default handler killed it, i.e. the server never handled the signal.
+        assert process.wait(timeout=10) in (0, 128 + signal.SIGTERM)
+        assert process.stdout.read() == b""  # nothing but protocol on stdout
     finally:
         process.kill()
         process.wait(timeout=5)

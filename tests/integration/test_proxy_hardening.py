@@ -342,8 +342,11 @@ def test_a_proxy_process_caps_connections_with_a_529_closes_half_open_ones_and_a
         address = (parts.hostname or "127.0.0.1", parts.port or 0)
         for _ in range(4):  # half-open: connected, never a byte sent
             sockets.append(socket.create_connection(address, timeout=30))
-        time.sleep(0.3)
-        status, headers, answer = raw_request(proxy.url, "GET /health HTTP/1.1\nHost: 127.0.0.1")
+        # The server counts a connection once its event loop has accepted it: ask until it has counted all four.
+        deadline = time.monotonic() + 30
+        while (answered := raw_request(proxy.url, "GET /health HTTP/1.1\nHost: 127.0.0.1"))[0] == 200:
+            assert time.monotonic() < deadline, "four idle connections never filled MASKKIT_MAX_CONNECTIONS=4"
+        status, headers, answer = answered
         assert status == 529 and headers["retry-after"] == "1"
         assert anthropic_error(status, answer)["type"] == "overloaded_error"
         started = time.monotonic()
