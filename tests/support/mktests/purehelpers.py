@@ -38,6 +38,7 @@ def examples(count: int) -> int:
     Hypothesis's own generation, not the code under test, is most of a property test's time (profiled: the
     detector is about a tenth of it), so the default run keeps `tests/unit` fast with counts that still fail on
     the bugs these properties exist for; `MKTESTS_HYPOTHESIS_SCALE=5 uv run pytest tests/unit` runs five times
-    as many cases (the counts of earlier rounds) for a deeper search.
+    as many cases (at least the counts of earlier rounds, in splits checked for the stream tests) for a deeper
+    search.
     """
     return count * max(1, int(os.environ.get("MKTESTS_HYPOTHESIS_SCALE", "1")))
