@@ -1,7 +1,7 @@
 """Detection quality: recall per label on a generated AWS corpus, false positives per decoy class, and the
 share of replaced spans that are over-masking.
 
-Recall: `tests/awsgen.py` writes a corpus (~2 MB by default, fresh random identifiers) and records every
+Recall: `mktests.awsgen` writes a corpus (~2 MB by default, fresh random identifiers) and records every
 sensitive value it planted, with a label. Each document is masked with `Detector().detect` (pseudonyms from a
 dict, no vault); a planted value counts as found when it no longer occurs anywhere in the masked document.
 Measured twice: each document alone, and documents in groups of 10 joined into one text (what a long
@@ -32,24 +32,21 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from mask_throughput import machine
+from mktests import awsgen
+
+import maskkit
+from maskkit.core.messages import apply_spans
+from maskkit.detect.detector import Detector
+from maskkit.types import Span
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import awsgen  # noqa: E402
-from mask_throughput import machine  # noqa: E402
-
-import maskkit  # noqa: E402
-from maskkit.core.messages import apply_spans  # noqa: E402
-from maskkit.detect.detector import Detector  # noqa: E402
-from maskkit.types import Span  # noqa: E402
 
 MB = 1_000_000
 N = 10_000

@@ -3,7 +3,7 @@
 Three `litellm --config` processes in one run, the same config (examples/litellm/config.yaml): without the
 `guardrails:` section (plain), with a do-nothing guardrail on the same hooks (noop: what LiteLLM's guardrail
 machinery costs by itself, the floor for any guardrail), and with maskkit (an embedded vault in a temporary
-MASKKIT_HOME). All are in front of one stand-in model process (`tests/standin_model.py`, Anthropic Messages API;
+MASKKIT_HOME). All are in front of one stand-in model process (`mktests.standin_model`, Anthropic Messages API;
 LiteLLM translates chat completions to it). Requests rotate over the three proxies, so drift on a shared 2-core
 box hits all alike. Every answer is checked: the stand-in echoes the prompt, and the client must get back exactly
 what it sent (the guarded proxy masks it on the way up and restores it on the way down).
@@ -209,7 +209,7 @@ def main() -> int:
         standin_port = _free_port()
         standin = _start(
             "standin",
-            [sys.executable, str(ROOT / "tests" / "standin_model.py"), "--port", str(standin_port)],
+            [sys.executable, "-m", "mktests.standin_model", "--port", str(standin_port)],
             base_env,
             "/v1/models",
             workdir,

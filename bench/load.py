@@ -1,6 +1,6 @@
 """Benchmark: `maskkit proxy` under load — N concurrent streaming clients for a fixed time, 1 and 2 workers.
 
-Everything is a separate process on 127.0.0.1: the stand-in model (`python tests/standin_model.py --port 0
+Everything is a separate process on 127.0.0.1: the stand-in model (`python -m mktests.standin_model --port 0
 --port-file F`, an echo that streams its answer in 1-3 character deltas, as Claude Code sees them), and each
 worker (`python -m maskkit proxy`, all sharing one embedded vault in a temporary MASKKIT_HOME, or `--cluster`: a
 local 3-master Redis Cluster). With 2 workers the client spreads its requests round-robin over them (what a load
@@ -52,7 +52,6 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 CLIENT_KEY = "mk-bench-client-key"
 UPSTREAM_KEY = "sk-ant-bench-upstream-key"
@@ -380,7 +379,7 @@ def run_burst(requests: int, max_connections: int) -> int:
             "MASKKIT_MAX_CONNECTIONS": str(max_connections)}
     standin: Child | None = None
     try:
-        standin = start_child("standin", [sys.executable, "tests/standin_model.py"], workdir, env, "/")
+        standin = start_child("standin", [sys.executable, "-m", "mktests.standin_model"], workdir, env, "/")
         with workers(1, env, standin.url, workdir) as started:
             counts, phase = asyncio.run(burst(started[0].url, requests))
             health = httpx.get(started[0].url + "/health", timeout=10, trust_env=False).status_code
@@ -521,11 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     rss: dict[str, list[tuple[float, float]]] = {}
     try:
         if args.cluster:
-            from rediscluster import LocalCluster
+            from mktests.rediscluster import LocalCluster
 
             cluster = LocalCluster().start()
             env["MASKKIT_REDIS_URL"] = cluster.url
-        standin = start_child("standin", [sys.executable, "tests/standin_model.py"], workdir, env, "/")
+        standin = start_child("standin", [sys.executable, "-m", "mktests.standin_model"], workdir, env, "/")
         redis_pids = [p.pid for p in cluster.processes] if cluster is not None else []
         direct = partial(run_phase, "direct", [standin.url], args.clients, args.duration)
         results["direct"] = measured(direct, {"standin": standin.pid})

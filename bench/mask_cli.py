@@ -2,7 +2,7 @@
 
 What a user meets when they pipe a large log or `describe-*` dump through `maskkit mask`. For each size (1x,
 4x, 16x of `--mb`, default 0.2 MB -> 0.8 -> 3.2 MB; plus the 1.6 MB headline) it generates a corpus with
-`tests/awsgen.py`, runs `python -m maskkit mask FILE` as a real process on a fresh data dir (its embedded
+`mktests.awsgen`, runs `python -m maskkit mask FILE` as a real process on a fresh data dir (its embedded
 redis-server started by it), and reports wall time and CPU seconds (the CLI process plus the redis-server, read
 from /proc), each minus the same run on a tiny input (start-up: interpreter, imports, the embedded server).
 
@@ -35,11 +35,9 @@ import time
 from pathlib import Path
 
 from benchinfo import commit, cpu
+from mktests import awsgen
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import awsgen  # noqa: E402
 
 MB = 1_000_000
 TICK = os.sysconf("SC_CLK_TCK")

@@ -1,6 +1,6 @@
 """Masking throughput with the real vault, against a bare regex masker on the same text.
 
-Builds a synthetic AWS corpus with `tests/awsgen.py` (fresh random identifiers, ~4 MB by default), starts an
+Builds a synthetic AWS corpus with `mktests.awsgen` (fresh random identifiers, ~4 MB by default), starts an
 embedded vault in a temporary MASKKIT_HOME (always stopped at the end), and measures:
 
 - `Detector.detect` alone, per document;
@@ -28,23 +28,21 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
+from mktests import awsgen
+
+from maskkit import Masker, load_settings
+from maskkit.core.plan import TextCache
+from maskkit.core.pseudonyms import format_pseudonym
+from maskkit.detect.detector import Detector, plain_patterns
+from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import awsgen  # noqa: E402
-import redis  # noqa: E402
-
-from maskkit import Masker, load_settings  # noqa: E402
-from maskkit.core.plan import TextCache  # noqa: E402
-from maskkit.core.pseudonyms import format_pseudonym  # noqa: E402
-from maskkit.detect.detector import Detector, plain_patterns  # noqa: E402
-from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis  # noqa: E402
 
 MB = 1_000_000
 

@@ -1,6 +1,6 @@
 """Benchmark: what the maskkit proxy adds to a Messages API call, against a do-nothing pass-through floor.
 
-Three ways to the same stand-in model (`tests/standin_model.py`), in one run, each server its own uvicorn process
+Three ways to the same stand-in model (`mktests.standin_model`), in one run, each server its own uvicorn process
 (so the client's CPU does not distort them): direct, through a plain Starlette + httpx pass-through that streams
 bytes (the floor: same stack as maskkit, no work), and through `python -m maskkit proxy` (embedded vault in a
 temporary MASKKIT_HOME, always stopped at the end). Requests are interleaved across the three targets (rotating
@@ -56,12 +56,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+import httpx
+from benchinfo import commit as _commit
+from mktests import awsgen
 
-import awsgen  # noqa: E402
-import httpx  # noqa: E402
-from benchinfo import commit as _commit  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CLIENT_KEY = "mk-bench-client-key"
 UPSTREAM_KEY = "sk-ant-bench-upstream-key"
@@ -170,7 +169,7 @@ def serve_floor(upstream: str, port_file: Path, parent: int) -> None:
 def _bench_responder(recorded: Any) -> Any:
     """Claude Code requests (marked in metadata) get a short answer that repeats the last Bash command (so it
     names AWS resources); everything else gets the stand-in's echo."""
-    from standin_model import Text
+    from mktests.standin_model import Text
 
     body = recorded.json
     if not (isinstance(body, dict) and isinstance(body.get("metadata"), dict)):
@@ -192,7 +191,7 @@ def _last_command(body: dict[str, Any]) -> str:
 
 def serve_standin(port_file: Path, parent: int) -> None:
     """The stand-in model in its own process (deltas of 1-3 characters, no delay between events)."""
-    from standin_model import StandinModel
+    from mktests.standin_model import StandinModel
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -31,15 +31,13 @@ import time
 from pathlib import Path
 
 from benchinfo import commit, cpu
+from mktests import awsgen
+
+from maskkit import Masker, load_settings
+from maskkit.core.recall import RecallIndex
+from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import awsgen  # noqa: E402
-
-from maskkit import Masker, load_settings  # noqa: E402
-from maskkit.core.recall import RecallIndex  # noqa: E402
-from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

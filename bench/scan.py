@@ -1,6 +1,6 @@
 """`maskkit scan` throughput on the generated corpus, against a bare regex scanner measured in the same run.
 
-Writes a synthetic AWS corpus (`tests/awsgen.py`, fresh random identifiers, ~4 MB by default) as one file per
+Writes a synthetic AWS corpus (`mktests.awsgen`, fresh random identifiers, ~4 MB by default) as one file per
 document into a temporary directory, then measures (best of `--repeat`):
 
 - the floor: reading every file (the walk and the I/O, no detection);
@@ -30,15 +30,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import benchinfo
+from mktests import awsgen
+
+from maskkit.detect import Detector, plain_patterns
+from maskkit.scan import Scanner
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import awsgen  # noqa: E402
-import benchinfo  # noqa: E402
-
-from maskkit.detect import Detector, plain_patterns  # noqa: E402
-from maskkit.scan import Scanner  # noqa: E402
 
 MB = 1_000_000
 

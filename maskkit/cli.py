@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -237,9 +238,31 @@ def run(ctx: click.Context, claude_args: tuple[str, ...]) -> None:
     Uses the proxy already running from this data dir, or starts one for the run.
     """
     with _errors():
-        from maskkit.launch import run_claude
+        sys.exit(_run_claude(_settings(ctx), claude_args))
 
-        sys.exit(run_claude(_settings(ctx), claude_args))
+
+def _run_claude(settings: Settings, args: Sequence[str]) -> int:
+    """`claude ARGS` with ANTHROPIC_BASE_URL pointing at the proxy (maskkit/launch.py); returns claude's exit code.
+
+    The proxy restores what Claude Code receives, so Claude Code's own output (text, json, stream-json) is already
+    restored: this only wires the environment and the proxy's lifetime."""
+    import shutil
+    import subprocess
+
+    from maskkit.launch import proxy_for_run
+    from maskkit.proxy.app import ensure_client_key
+    from maskkit.vault.embedded import private_dir
+
+    binary = os.environ.get("MASKKIT_CLAUDE_BIN") or shutil.which("claude")  # a setting (docs/settings.md)
+    if not binary:
+        raise ConfigError("the Claude Code CLI (`claude`) is not on PATH; npm install -g @anthropic-ai/claude-code")
+    private_dir(settings.home)
+    with proxy_for_run(settings) as url:
+        env = {**os.environ, "ANTHROPIC_BASE_URL": url}
+        if not settings.passthrough:
+            env["ANTHROPIC_API_KEY"] = ensure_client_key(settings)[0]
+            env.pop("ANTHROPIC_AUTH_TOKEN", None)
+        return subprocess.run([binary, *args], env=env, check=False).returncode
 
 
 @main.command()

@@ -21,9 +21,9 @@ import anyio
 from maskkit._version import __version__
 from maskkit.config import Settings, load_settings
 from maskkit.errors import MaskkitError
+from maskkit.launch import kill_attached_children
 from maskkit.loopback import is_loopback
 
-from .launcher import kill_attached_children
 from .server import server
 
 __all__ = ["main"]

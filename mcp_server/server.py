@@ -30,9 +30,9 @@ from maskkit._version import __version__
 from maskkit.config import Settings, check_namespace, load_settings
 from maskkit.core.pseudonyms import canonical
 from maskkit.errors import ConfigError, MaskkitError
+from maskkit.launch import ProxyLauncher
 from maskkit.masking import Masker
 
-from .launcher import ProxyLauncher
 from .reveal import AUDIT_FILE, AuditLog, Decision, RevealGate, refusal
 from .shell import FileTooLarge, read_text_file, run_command, write_text_file
 

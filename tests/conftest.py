@@ -4,19 +4,15 @@ an environment that never depends on the developer's own (no real keys, no real 
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
-
-from maskkit import Masker, Settings, load_settings  # noqa: E402
-from maskkit.vault import ensure_embedded_redis, generate_key, stop_embedded_redis  # noqa: E402
+if TYPE_CHECKING:  # the unit tests need none of these fixtures: they import the vault stack only when used
+    from maskkit import Masker, Settings
 
 _SCRUB = ("ANTHROPIC_", "MASKKIT_", "CLAUDE_", "AWS_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -24,6 +20,8 @@ _SCRUB = ("ANTHROPIC_", "MASKKIT_", "CLAUDE_", "AWS_", "HTTP_PROXY", "HTTPS_PROX
 @pytest.fixture(scope="session")
 def vault_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """MASKKIT_HOME for the whole session, with its embedded Redis started once and always stopped."""
+    from maskkit.vault import ensure_embedded_redis, stop_embedded_redis
+
     home = Path(tmp_path_factory.mktemp("mkhome", numbered=True))
     try:
         ensure_embedded_redis(home)
@@ -37,6 +35,8 @@ def vault_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def vault_key() -> str:
+    from maskkit.vault import generate_key
+
     return generate_key()
 
 
@@ -62,6 +62,8 @@ def namespace() -> str:
 
 @pytest.fixture
 def settings(vault_home: Path, vault_key: str, namespace: str) -> Settings:
+    from maskkit import load_settings
+
     return load_settings(
         {"MASKKIT_HOME": str(vault_home), "MASKKIT_VAULT_KEY": vault_key, "MASKKIT_NAMESPACE": namespace}
     )
@@ -69,6 +71,8 @@ def settings(vault_home: Path, vault_key: str, namespace: str) -> Settings:
 
 @pytest.fixture
 def masker(settings: Settings) -> Iterator[Masker]:
+    from maskkit import Masker
+
     masker = Masker.from_settings(settings)
     try:
         yield masker
@@ -87,5 +91,3 @@ def env(settings: Settings, vault_key: str, namespace: str) -> dict[str, str]:
         "MASKKIT_NAMESPACE": namespace,
     }
 
-
-from proxyfixtures import claude_binary, model, proxy, standin  # noqa: E402,F401  (fixtures for every test)

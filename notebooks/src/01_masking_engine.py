@@ -13,29 +13,10 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME; nothing from the developer's environment leaks in.
-import atexit
-import os
-import shutil
-import tempfile
-from pathlib import Path
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
+from mktests.notebook import sandbox
 
-from maskkit.vault import stop_embedded_redis
-
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-
-
-
-def cleanup() -> None:
-    """Stop the embedded Redis and delete the vault (also runs at interpreter exit if a cell failed)."""
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox()
 
 # %%
 from maskkit import Masker
@@ -196,5 +177,4 @@ print(masker.unmask("ec2-002 is fine, ec2-017 was never issued, ec2-0020 is not 
 other_process.vault.close()
 masker.vault.close()
 cleanup()
-atexit.unregister(cleanup)
 print("vault stopped:", not (HOME / "redis.sock").exists())

@@ -16,30 +16,12 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME with a 3-second TTL; nothing from the developer's environment.
-import atexit
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from maskkit.vault import stop_embedded_redis
+from mktests.notebook import sandbox
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-os.environ["MASKKIT_TTL"] = "3"
-
-
-
-def cleanup() -> None:
-    """Stop the embedded Redis and delete the vault (also runs at interpreter exit if a cell failed)."""
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox(MASKKIT_TTL="3")
 
 # %%
 from maskkit import Masker, UnknownPseudonym
@@ -63,11 +45,17 @@ def state(pseudonym: str, namespace: str = "default") -> str:
 #
 # Two instances are masked at the same moment. After 1.5 s only the first one is used again (the conversation
 # that mentions it is re-sent); 2 s later the used one is alive (idle for 2 s) and the idle one has expired (idle
-# for 3.5 s). The margins are a second or more either way, so a slow machine does not change the outcome.
+# for 3.5 s). Nothing sleeps: time passes in Redis with `PEXPIRE` (`let_time_pass` shortens every expiring key's
+# TTL by the elapsed time, which is all that waiting changes in the vault), so a slow machine cannot change the
+# outcome. This process also refreshes a mapping it uses at most once per TTL/100 of its own clock; that window is
+# set to 0 here, so every use goes to the vault.
 
 # %%
-import time
+import redis
+from mktests.vaulttime import let_time_pass
 
+clock = redis.Redis(unix_socket_path=str(HOME / "redis.sock"))
+masker.refresh_seconds = 0
 used = masker.mask("web server i-0aaaaaaaaaaaaaaa1").text
 idle = masker.mask("batch host i-0bbbbbbbbbbbbbbb2").text
 print(used, "|", idle)
@@ -75,16 +63,17 @@ print(state("ec2-001"))
 print(state("ec2-002"))
 
 # %%
-time.sleep(1.5)
+let_time_pass(clock, 1.5)
 print(masker.mask("web server i-0aaaaaaaaaaaaaaa1").text, "(used again: its TTL starts over)")
 print(state("ec2-001"))
 print(state("ec2-002"))
 
 # %%
-time.sleep(2.0)
+let_time_pass(clock, 2.0)
 print(state("ec2-001"))
 print(state("ec2-002"))
 print("unmask('ec2-001 and ec2-002') ->", masker.unmask("ec2-001 and ec2-002"))
+clock.close()
 
 # %% [markdown]
 # The expired pseudonym no longer restores (it comes back as written), and masking its original again issues a
@@ -214,5 +203,4 @@ _ = raw.delete("mk:{team-b}:p:ec2-002")
 raw.close()
 vault.close()
 cleanup()
-atexit.unregister(cleanup)
 print("vault stopped:", not (HOME / "redis.sock").exists())

@@ -8,41 +8,21 @@
 # pseudonyms arrive split over many tiny deltas, and for tool calls, whose input is restored so the command
 # names the real instance. The upstream also never sees the client's key: the proxy uses its own.
 #
-# The "model" is the local stand-in of the Anthropic API (`tests/standin_model.py`): it records every request
-# it receives and answers with the pseudonyms it was shown. The proxy is the real `maskkit proxy` command, run as
-# a separate process on a free loopback port, with its own embedded vault in a throw-away `MASKKIT_HOME`.
-# Nothing leaves 127.0.0.1, and every key below is an obviously fake one.
+# The "model" is the local stand-in of the Anthropic API (`mktests.standin_model`, in tests/support): it records
+# every request it receives and answers with the pseudonyms it was shown. The proxy is the real `maskkit proxy`
+# command, run as a separate process on a free loopback port, with its own embedded vault in a throw-away
+# `MASKKIT_HOME`. Nothing leaves 127.0.0.1, and every key below is an obviously fake one.
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME; nothing from the developer's environment leaks in.
-import atexit
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import contextlib
 import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
-from maskkit.vault import stop_embedded_redis
+from mktests.notebook import sandbox
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-sys.path.insert(0, "../tests")  # the stand-in model lives with the tests
-
-started = contextlib.ExitStack()  # what this notebook starts; cleanup() stops it in reverse order
-
-
-def cleanup() -> None:
-    """Stop the proxy, the stand-in and the embedded Redis; delete the vault (also runs at interpreter exit)."""
-    started.close()
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox()
 
 # %% [markdown]
 # ## Start the stand-in model and `maskkit proxy`
@@ -52,11 +32,12 @@ _ = atexit.register(cleanup)
 # own key for the upstream API) in its environment.
 
 # %%
-import subprocess
 import time
 
 import httpx
-from standin_model import StandinModel
+from mktests.standin_model import StandinModel
+
+from maskkit.launch import start_proxy, terminate, wait_ready
 
 CLIENT_KEY = "mk-notebook-client-key"  # clients present this to the proxy
 UPSTREAM_KEY = "sk-ant-notebook-FAKE-upstream-key"  # the proxy presents this upstream (fake: the upstream is local)
@@ -64,38 +45,16 @@ UPSTREAM_KEY = "sk-ant-notebook-FAKE-upstream-key"  # the proxy presents this up
 model = started.enter_context(StandinModel(max_delta_chars=2))  # streams answers 1-2 characters per delta
 
 
-def healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/health").status_code == 200
-    except httpx.HTTPError:  # bound but not listening yet
-        return False
-
-
 @contextlib.contextmanager
 def maskkit_proxy(upstream: str, log: Path, **env: str):
-    """Run `maskkit proxy` on a free loopback port until the block ends; yields its URL."""
+    """Run `maskkit proxy` on a free loopback port until the block ends; yields its URL. maskkit.launch starts it,
+    waits for its port file and /health, and stops it: the same launcher `maskkit run` and the MCP server use."""
     port_file = HOME / f"proxy-{time.monotonic_ns()}.port"
-    command = [sys.executable, "-m", "maskkit", "proxy", "--port", "0", "--port-file", str(port_file)]
-    command += ["--upstream", upstream]
-    with open(log, "ab") as sink:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL
-        )
+    process = start_proxy(port=0, port_file=port_file, upstream=upstream, log_path=log, env={**os.environ, **env})
     try:
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"maskkit proxy did not start; see {log}")
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port_file.read_text()}"
-        while not healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"maskkit proxy did not become ready; see {log}")
-            time.sleep(0.05)
-        yield url
+        yield f"http://127.0.0.1:{wait_ready(process, port_file, log_path=log, timeout=30)}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        terminate(process.pid, process, timeout=10)
 
 
 PROXY_LOG = HOME / "proxy.log"
@@ -116,7 +75,7 @@ print("proxy health:", httpx.get(PROXY_URL + "/health").json())
 import re
 
 import anthropic
-from standin_model import Text, ToolUse
+from mktests.standin_model import Text, ToolUse
 
 INSTANCE, SG, ACCOUNT = "i-0a1b2c3d4e5f60718", "sg-0123456789abcdef0", "493827160512"
 PROMPT = f"Why is {INSTANCE} unreachable from {SG}? It runs in account_id={ACCOUNT}."
@@ -234,5 +193,4 @@ print("an original in the proxy log  :", any(o in log for o in (INSTANCE, SG, AC
 # %%
 # Cleanup: stop the proxy, the stand-in and the embedded Redis; delete the throw-away vault.
 cleanup()
-atexit.unregister(cleanup)
 print("proxy and stand-in stopped, vault stopped:", not (HOME / "redis.sock").exists())

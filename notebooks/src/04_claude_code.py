@@ -15,34 +15,14 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME; nothing from the developer's environment leaks in.
-import atexit
-import contextlib
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import os
 import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from maskkit.vault import stop_embedded_redis
+from mktests.notebook import sandbox
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-sys.path.insert(0, "../tests")  # the stand-in model and the test suite's Claude Code helpers
-
-started = contextlib.ExitStack()  # what this notebook starts; cleanup() stops it in reverse order
-
-
-def cleanup() -> None:
-    """Stop the proxy, the stand-in and the embedded Redis; delete the vault (also runs at interpreter exit)."""
-    started.close()
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox()
 
 # %% [markdown]
 # ## The Claude Code CLI, from the test suite's cache
@@ -50,7 +30,7 @@ _ = atexit.register(cleanup)
 # %%
 import subprocess
 
-from proxyfixtures import CACHE, CLAUDE_VERSION
+from mktests.proxyfixtures import CACHE, CLAUDE_VERSION
 
 prefix = CACHE / f"claude-code-{CLAUDE_VERSION}"
 claude = prefix / "bin" / "claude"
@@ -67,15 +47,15 @@ print("Claude Code CLI installed, pinned version:", version.stdout.split()[0] ==
 # %% [markdown]
 # ## The stand-in model and `maskkit proxy`
 #
-# `start_proxy_process` (from `tests/proxyfixtures.py`) runs `python -m maskkit proxy --port 0 --port-file F
+# `start_proxy_process` (from `mktests.proxyfixtures`) runs `python -m maskkit proxy --port 0 --port-file F
 # --upstream URL` with test keys, and waits for `/health`. `claude_env` is the environment that keeps Claude Code
 # offline (no telemetry, no auto-update, no retries, a throw-away config dir).
 
 # %%
 import re
 
-from proxyfixtures import claude_env, run_claude, start_proxy_process, stop_proxy_process
-from standin_model import StandinModel, Text, ToolUse
+from mktests.proxyfixtures import claude_env, run_claude, start_proxy_process, stop_proxy_process
+from mktests.standin_model import StandinModel, Text, ToolUse
 
 model = started.enter_context(StandinModel(max_delta_chars=2))
 proxy = start_proxy_process(dict(os.environ), model.url, HOME)
@@ -174,5 +154,4 @@ print("an original in the proxy log:", INSTANCE in proxy.log_text() or SG in pro
 # %%
 # Cleanup: stop the proxy, the stand-in and the embedded Redis; delete the throw-away vault.
 cleanup()
-atexit.unregister(cleanup)
 print("proxy stopped:", proxy.process.poll() is not None, "| vault stopped:", not (HOME / "redis.sock").exists())

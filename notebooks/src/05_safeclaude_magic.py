@@ -14,34 +14,12 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME; nothing from the developer's environment leaks in.
-import atexit
-import contextlib
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import os
-import shutil
-import sys
-import tempfile
-from pathlib import Path
 
-from maskkit.vault import stop_embedded_redis
+from mktests.notebook import sandbox
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-sys.path.insert(0, "../tests")  # the stand-in model lives with the tests
-
-started = contextlib.ExitStack()  # what this notebook starts; cleanup() stops it in reverse order
-
-
-def cleanup() -> None:
-    """Stop the stand-in and the embedded Redis; delete the vault (also runs at interpreter exit)."""
-    started.close()
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox()
 
 # %% [markdown]
 # ## The stand-in model as the upstream
@@ -51,7 +29,7 @@ _ = atexit.register(cleanup)
 # %%
 import re
 
-from standin_model import StandinModel, Text
+from mktests.standin_model import StandinModel, Text
 
 model = started.enter_context(StandinModel(max_delta_chars=2))
 os.environ["MASKKIT_UPSTREAM"] = model.url  # where %%safeclaude sends (LiteLLM's api_base)
@@ -123,5 +101,4 @@ print("an original in anything the model received:",
 # %%
 # Cleanup: stop the stand-in and the embedded Redis; delete the throw-away vault.
 cleanup()
-atexit.unregister(cleanup)
 print("vault stopped:", not (HOME / "redis.sock").exists())

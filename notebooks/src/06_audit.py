@@ -13,31 +13,13 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME; nothing from the developer's environment leaks in.
-import atexit
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import logging
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from maskkit.vault import stop_embedded_redis
+from mktests.notebook import sandbox
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
+HOME, started, cleanup = sandbox()
 logging.getLogger("matplotlib").setLevel(logging.ERROR)  # no "building the font cache" notice on a fresh machine
-
-
-
-def cleanup() -> None:
-    """Stop the embedded Redis and delete the vault (also runs at interpreter exit if a cell failed)."""
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
 
 # %% [markdown]
 # ## Some masked work, in two namespaces
@@ -125,5 +107,4 @@ audit(kind="INSTANCE_ID", reveal=True)[["namespace", "pseudonym", "hits", "origi
 plt.close("all")
 masker.vault.close()
 cleanup()
-atexit.unregister(cleanup)
 print("vault stopped:", not (HOME / "redis.sock").exists())

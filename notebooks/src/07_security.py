@@ -14,41 +14,20 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME; nothing from the developer's environment leaks in.
-import atexit
-import contextlib
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from maskkit.vault import stop_embedded_redis
+from mktests.notebook import sandbox
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-sys.path.insert(0, "../tests")  # the stand-in model and the test suite's proxy helpers
-
-started = contextlib.ExitStack()  # what this notebook starts; cleanup() stops it in reverse order
-
-
-def cleanup() -> None:
-    """Stop the proxies, the stand-in, the Redis servers; delete the vault (also runs at interpreter exit)."""
-    started.close()
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox()
 
 # %%
 import json
 
 import httpx
-from proxyfixtures import CLIENT_KEY, start_proxy_process, stop_proxy_process
-from standin_model import StandinModel
+from mktests.proxyfixtures import CLIENT_KEY, start_proxy_process, stop_proxy_process
+from mktests.standin_model import StandinModel
 
 model = started.enter_context(StandinModel())
 INSTANCE = "i-0a1b2c3d4e5f60718"
@@ -183,5 +162,4 @@ for what, request in bad.items():
 right.vault.close()
 wrong.vault.close()
 cleanup()
-atexit.unregister(cleanup)
 print("stopped:", external.poll() is not None, "| vault stopped:", not (HOME / "redis.sock").exists())

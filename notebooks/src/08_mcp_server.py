@@ -16,34 +16,18 @@
 
 # %%
 # Setup: a fresh vault in a throw-away MASKKIT_HOME; nothing from the developer's environment leaks in.
-import atexit
-import contextlib
+# cleanup() (last cell, or at exit) stops what `started` holds and the embedded Redis, and deletes HOME.
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from mktests.notebook import sandbox
+
 from maskkit.vault import stop_embedded_redis
 
-for name in list(os.environ):
-    if name.startswith(("MASKKIT_", "ANTHROPIC_", "CLAUDE_", "AWS_")):
-        del os.environ[name]
-HOME = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
-os.environ["MASKKIT_HOME"] = str(HOME)
-sys.path.insert(0, "../tests")  # the stand-in model and the test suite's proxy helpers
-
-started = contextlib.ExitStack()  # what this notebook starts; cleanup() stops it in reverse order
-
-
-def cleanup() -> None:
-    """Stop the MCP servers, proxies, stand-in and embedded Redis; delete the vaults (also runs at exit)."""
-    started.close()
-    stop_embedded_redis(HOME)
-    shutil.rmtree(HOME, ignore_errors=True)
-
-
-_ = atexit.register(cleanup)
+HOME, started, cleanup = sandbox()
 
 # %% [markdown]
 # ## A synchronous handle on an MCP session
@@ -152,7 +136,7 @@ print("lookup reveal=true -> is_error:", refused.is_error, "|", text(refused)[:9
 # MCP session stands for the Claude Code restarted with those settings: its `ANTHROPIC_BASE_URL` is the proxy.
 
 # %%
-from standin_model import StandinModel
+from mktests.standin_model import StandinModel
 
 model = started.enter_context(StandinModel())
 status = direct.call("start_proxy", upstream=model.url).structured_content
@@ -191,7 +175,7 @@ print("an original in the audit log:", INSTANCE in audit_log or SG in audit_log)
 # cannot compute this vault's proof, so reveals stay refused.
 
 # %%
-from proxyfixtures import start_proxy_process, stop_proxy_process
+from mktests.proxyfixtures import start_proxy_process, stop_proxy_process
 
 other_home = Path(tempfile.mkdtemp(prefix="maskkit-nb-"))
 impostor = start_proxy_process({**os.environ, "MASKKIT_HOME": str(other_home)}, model.url, other_home)
@@ -215,5 +199,4 @@ print("running afterwards:", direct.call("proxy_status").structured_content["run
 # %%
 # Cleanup: stop the MCP servers, the proxies, the stand-in and the embedded Redis; delete the throw-away vaults.
 cleanup()
-atexit.unregister(cleanup)
 print("vault stopped:", not (HOME / "redis.sock").exists())

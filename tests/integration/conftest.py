@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 from mcp import Client
+from mktests.proxyfixtures import claude_binary, model, proxy, standin  # noqa: F401  (fixtures for every test)
 
 from maskkit.vault import ensure_embedded_redis, stop_embedded_redis
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from proxyfixtures import (
+from mktests.proxyfixtures import (
     ProxyProcess,
     claude_env,
     run_claude,
@@ -16,7 +16,7 @@ from proxyfixtures import (
     stop_proxy_process,
     stream_json_events,
 )
-from standin_model import RecordedRequest, StandinModel, Text, ToolUse
+from mktests.standin_model import RecordedRequest, StandinModel, Text, ToolUse
 
 INSTANCE = "i-07c3d2e1f0a9b8c7d"
 SG = "sg-0fedcba9876543210"
@@ -122,7 +122,7 @@ def test_bash_tool_round_trip_runs_on_the_real_id_and_the_model_sees_only_pseudo
 def test_claude_code_shows_the_upstream_error_restored(
     claude_binary: Path, cc_proxy: ProxyProcess, model: StandinModel, tmp_path: Path
 ) -> None:
-    from standin_model import Error
+    from mktests.standin_model import Error
 
     model.responder = lambda r: Error(529, "overloaded_error", f"Overloaded while reading {_pseudonym(r, 'ec2')}")
     result = run_claude(claude_binary, claude_env(cc_proxy.url, tmp_path / "home"), tmp_path, "-p", PROMPT)
@@ -165,7 +165,7 @@ def test_claude_code_route_runs_headless_behind_the_proxy(
     claude_binary: Path, settings: object, model: StandinModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import httpx
-    from proxyfixtures import CLIENT_KEY, ServerThread, proxy_settings
+    from mktests.proxyfixtures import CLIENT_KEY, ServerThread, proxy_settings
 
     from maskkit.proxy.app import build_app
 
@@ -203,7 +203,7 @@ def test_the_headless_child_talks_only_to_this_proxy_inherits_no_key_and_leaves_
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     import httpx
-    from proxyfixtures import CLIENT_KEY, ServerThread, proxy_settings
+    from mktests.proxyfixtures import CLIENT_KEY, ServerThread, proxy_settings
 
     from maskkit import Settings
     from maskkit.proxy.app import build_app

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from proxyfixtures import (
+from mktests.proxyfixtures import (
     HEADERS,
     PSEUDONYM,
     ProxyProcess,
@@ -33,7 +33,7 @@ from proxyfixtures import (
     start_proxy_process,
     stop_proxy_process,
 )
-from standin_model import DisconnectMidStream, Garbage, RecordedRequest, Stall, StandinModel, Text, Thinking
+from mktests.standin_model import DisconnectMidStream, Garbage, RecordedRequest, Stall, StandinModel, Text, Thinking
 
 from maskkit import Masker, load_settings
 from maskkit.proxy.app import build_app

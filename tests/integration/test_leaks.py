@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-import awsgen
 import pytest
-from leakcheck import assert_decoys_survive, assert_no_planted, find_lost_decoys, find_planted
+from mktests import awsgen
+from mktests.leakcheck import assert_decoys_survive, assert_no_planted, find_lost_decoys, find_planted
 
 from maskkit import Masker
 

@@ -21,9 +21,9 @@ import httpx
 import openai
 import pytest
 import yaml
-from proxyfixtures import PSEUDONYM, UPSTREAM_KEY, free_port
-from standin_model import Error, RecordedRequest, StandinModel, ToolUse
-from standin_openai import ChatText, ChatToolCall, OpenAIStandin
+from mktests.proxyfixtures import PSEUDONYM, UPSTREAM_KEY, free_port
+from mktests.standin_model import Error, RecordedRequest, StandinModel, ToolUse
+from mktests.standin_openai import ChatText, ChatToolCall, OpenAIStandin
 
 from maskkit import Masker, load_settings
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import awsgen
 import pytest
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from leakcheck import find_planted
-from standin_model import Error, StandinModel, Text
+from mktests import awsgen
+from mktests.leakcheck import find_planted
+from mktests.standin_model import Error, StandinModel, Text
 from traitlets.config import Config
 
 import maskkit.notebook.magics as magics

@@ -187,7 +187,7 @@ async def test_the_refusal_names_the_address_of_the_proxy_the_user_runs(
 async def test_start_proxy_comes_back_on_the_same_port_in_the_next_session(
     env: dict[str, str], private_home: Path, tmp_path: Path
 ) -> None:
-    from standin_model import StandinModel
+    from mktests.standin_model import StandinModel
 
     own = {**env, "MASKKIT_HOME": str(private_home), "MASKKIT_VAULT_KEY": generate_key()}
     pids: list[int] = []

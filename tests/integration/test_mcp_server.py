@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -24,16 +25,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import awsgen
 import httpx
 import httpx2
 import pytest
-from leakcheck import find_planted
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, Implementation
-from proxyfixtures import (
+from mcp.types import LATEST_PROTOCOL_VERSION, CallToolResult, Implementation
+from mktests import awsgen
+from mktests.leakcheck import find_planted
+from mktests.proxyfixtures import (
     Proxy,
     ProxyProcess,
     claude_env,
@@ -42,7 +43,7 @@ from proxyfixtures import (
     start_proxy_process,
     stop_proxy_process,
 )
-from standin_model import RecordedRequest, StandinModel, Text, ToolUse
+from mktests.standin_model import RecordedRequest, StandinModel, Text, ToolUse
 
 from maskkit import Masker, Settings
 from maskkit.vault import VaultKey
@@ -609,10 +610,21 @@ def test_sigterm_stops_the_stdio_server_even_while_stdin_stays_open(env: dict[st
             [str(MCP_SCRIPT)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log
         )
     try:
-        time.sleep(1.5)
+        # Serving: it answers `initialize` (by then its signal handler is installed, so SIGTERM is its own stop).
+        assert process.stdin is not None and process.stdout is not None
+        hello = {"protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {},
+                 "clientInfo": {"name": "t", "version": "1"}}
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}).encode())
+        process.stdin.write(b"\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the server did not answer initialize within 60 s"
+        assert json.loads(process.stdout.readline())["id"] == 1
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) is not None
-        assert process.stdout is not None and process.stdout.read() == b""  # nothing but protocol on stdout
+        # 0: a graceful stop; 143: the hard exit after the grace period (stdin stays open); -15 would mean the
+        # default handler killed it, i.e. the server never handled the signal.
+        assert process.wait(timeout=10) in (0, 128 + signal.SIGTERM)
+        assert process.stdout.read() == b""  # nothing but protocol on stdout
     finally:
         process.kill()
         process.wait(timeout=5)
@@ -846,27 +858,32 @@ def test_claude_mcp_add_then_list_shows_maskkit_connected(
 def test_claude_code_unmask_behind_the_proxy_reveals_to_the_tool_and_the_model_sees_pseudonyms(
     claude_binary: Path, env: dict[str, str], masker: Masker, model: StandinModel, tmp_path: Path
 ) -> None:
-    """Claude Code through a real `maskkit proxy` starts maskkit-mcp as its child. The model asks `unmask` about a
+    """Claude Code through a real `maskkit proxy` starts maskkit-mcp as its child (through mktests.stdio_tap, a relay
+    that changes no byte and marks when the server's tools reached Claude Code). The model asks `unmask` about a
     pseudonym from an earlier session (so the proxy itself cannot restore it): the server proves the proxy,
     reveals, audits, and the proxy masks the original again before the tool result reaches the model."""
     earlier = masker.mask(f"yesterday's instance {INSTANCE}").pseudonyms[0][1]
     proxy_process: ProxyProcess = start_proxy_process(env, model.url, tmp_path)
     try:
+        connected = tmp_path / "mcp-connected"  # created once the server has answered Claude Code's tools/list
         config = {
             "mcpServers": {
                 "maskkit": {
-                    "command": str(MCP_SCRIPT),
-                    "args": [],
+                    "command": sys.executable,
+                    "args": ["-m", "mktests.stdio_tap", str(connected), str(MCP_SCRIPT)],
                     "env": {k: env[k] for k in ("MASKKIT_HOME", "MASKKIT_VAULT_KEY", "MASKKIT_NAMESPACE")},
                 }
             }
         }
         (tmp_path / "mcp.json").write_text(json.dumps(config))
+        asked_with_the_tool = False
 
         def respond(request: RecordedRequest) -> ToolUse | Text:
-            # `claude -p` may ask the model before the MCP server has connected (it takes ~1.5 s to start): the
-            # tool result is then "No such tool available", and the model asks again, paced, until it has connected.
+            # `claude -p` may ask the model before the MCP server has connected: the request then offers no
+            # maskkit tool, and the call fails as "No such tool available". The model then waits until the server
+            # has answered Claude Code's tools/list and asks again (a new turn, with the tools Claude Code has then).
             # Claude Code may add a system message after a tool result, so look at the latest tool result.
+            nonlocal asked_with_the_tool
             results = [
                 block
                 for message in request.json["messages"]
@@ -874,14 +891,19 @@ def test_claude_code_unmask_behind_the_proxy_reveals_to_the_tool_and_the_model_s
                 for block in message["content"]
                 if isinstance(block, dict) and block.get("type") == "tool_result"
             ]
-            if results and (not results[-1].get("is_error") or time.monotonic() - started > 90):
-                return Text("Done.")
-            if results:  # the server is still connecting (slow on a busy box): ask again in a moment, not at once
-                time.sleep(0.25)
+            if results and (not results[-1].get("is_error") or asked_with_the_tool):
+                return Text("Done.")  # the call made with the tool offered: its result is what the test checks
+            offered = {tool.get("name") for tool in request.json.get("tools", []) if isinstance(tool, dict)}
+            if "mcp__maskkit__unmask" in offered:
+                asked_with_the_tool = True
+            else:
+                deadline = time.monotonic() + 120
+                while not connected.exists():
+                    assert time.monotonic() < deadline, "Claude Code never connected the maskkit MCP server"
+                    time.sleep(0.02)
             return ToolUse("mcp__maskkit__unmask", {"text": f"what is {earlier}?"})
 
         model.responder = respond
-        started = time.monotonic()
         result = run_claude(
             claude_binary,
             claude_env(proxy_process.url, tmp_path / "home"),

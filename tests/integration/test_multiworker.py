@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from proxyfixtures import CLIENT_KEY, ProxyProcess, start_proxy_process, stop_proxy_process
-from rediscluster import LocalCluster
-from standin_model import StandinModel
+from mktests.proxyfixtures import CLIENT_KEY, ProxyProcess, start_proxy_process, stop_proxy_process
+from mktests.rediscluster import LocalCluster
+from mktests.standin_model import StandinModel
 
 WORKERS = 3
 CLIENTS = 24

@@ -14,8 +14,8 @@ from pathlib import Path
 import anthropic
 import httpx
 import pytest
-from proxyfixtures import CLIENT_KEY, serving, start_proxy_process, stop_proxy_process
-from standin_model import StandinModel
+from mktests.proxyfixtures import CLIENT_KEY, serving, start_proxy_process, stop_proxy_process
+from mktests.standin_model import StandinModel
 
 from maskkit import Settings
 

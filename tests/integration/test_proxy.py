@@ -10,8 +10,8 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, serving
-from standin_model import (
+from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, serving
+from mktests.standin_model import (
     DisconnectMidStream,
     Error,
     Garbage,
@@ -424,7 +424,7 @@ def test_client_disconnect_mid_stream_cancels_the_upstream_request(proxy: Proxy)
 
 
 def test_upstream_unreachable_is_502(settings: Any, model: StandinModel) -> None:
-    from proxyfixtures import free_port
+    from mktests.proxyfixtures import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     with serving(settings, model, upstream=dead) as url:

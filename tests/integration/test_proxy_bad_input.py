@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from proxyfixtures import Proxy
+from mktests.proxyfixtures import Proxy
 
 INSTANCE = "i-0badc0ffee0ddf00d"
 _NESTED = b"[" * 50_000 + b"]" * 50_000

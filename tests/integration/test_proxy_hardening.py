@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, ServerThread, proxy_settings, serving
-from standin_model import StandinModel
+from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, ServerThread, proxy_settings, serving, wait_for_proxy
+from mktests.standin_model import StandinModel
 
 from maskkit import Settings
 from maskkit.proxy.app import build_app
@@ -333,7 +333,7 @@ def test_requests_over_the_in_flight_limit_get_an_anthropic_529_with_retry_after
 def test_a_proxy_process_caps_connections_with_a_529_closes_half_open_ones_and_answers_bad_http_as_json(
     env: dict[str, str], model: StandinModel, tmp_path: Path
 ) -> None:
-    from proxyfixtures import start_proxy_process, stop_proxy_process
+    from mktests.proxyfixtures import start_proxy_process, stop_proxy_process
 
     proxy = start_proxy_process({**env, "MASKKIT_MAX_CONNECTIONS": "4"}, model.url, tmp_path)
     sockets: list[socket.socket] = []
@@ -342,8 +342,11 @@ def test_a_proxy_process_caps_connections_with_a_529_closes_half_open_ones_and_a
         address = (parts.hostname or "127.0.0.1", parts.port or 0)
         for _ in range(4):  # half-open: connected, never a byte sent
             sockets.append(socket.create_connection(address, timeout=30))
-        time.sleep(0.3)
-        status, headers, answer = raw_request(proxy.url, "GET /health HTTP/1.1\nHost: 127.0.0.1")
+        # The server counts a connection once its event loop has accepted it: ask until it has counted all four.
+        deadline = time.monotonic() + 30
+        while (answered := raw_request(proxy.url, "GET /health HTTP/1.1\nHost: 127.0.0.1"))[0] == 200:
+            assert time.monotonic() < deadline, "four idle connections never filled MASKKIT_MAX_CONNECTIONS=4"
+        status, headers, answer = answered
         assert status == 529 and headers["retry-after"] == "1"
         assert anthropic_error(status, answer)["type"] == "overloaded_error"
         started = time.monotonic()
@@ -382,17 +385,7 @@ def test_with_a_keys_file_and_no_api_key_the_proxy_generates_and_prints_no_key(
             env=run_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:
-        deadline = time.monotonic() + 30
-        url = ""
-        while not url:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-            if port_file.exists() and port_file.read_text():
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port_file.read_text()}/health", timeout=2).status_code == 200:
-                        url = f"http://127.0.0.1:{port_file.read_text()}"
-                except httpx.HTTPError:
-                    pass
+        url = wait_for_proxy(process, port_file, log)
         ok = httpx.post(url + "/v1/messages", headers={"x-api-key": "mk-team-key-0123456789"}, json=body(), timeout=30)
         assert ok.status_code == 200, ok.text
     finally:

@@ -7,8 +7,8 @@ from typing import Any
 
 import anthropic
 import pytest
-from proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, serving
-from standin_model import Error, RecordedRequest, StandinModel, ToolUse
+from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, serving
+from mktests.standin_model import Error, RecordedRequest, StandinModel, ToolUse
 
 INSTANCE = "i-0abc1234def567890"
 PROMPT = f"reboot {INSTANCE} please"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from proxyfixtures import Proxy
-from standin_model import StandinModel, Text
+from mktests.proxyfixtures import Proxy
+from mktests.standin_model import StandinModel, Text
 
 from maskkit import Masker, Settings
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from proxyfixtures import ProxyProcess, claude_env, run_claude, start_proxy_process, stop_proxy_process
-from standin_model import RecordedRequest, StandinModel, Text, ToolUse
+from mktests.proxyfixtures import ProxyProcess, claude_env, run_claude, start_proxy_process, stop_proxy_process
+from mktests.standin_model import RecordedRequest, StandinModel, Text, ToolUse
 
 BUCKET = "acme-payroll-archive-7731"
 PASSWORD = "Xk9mQ2vLp8Rw4z"

@@ -19,19 +19,18 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import awsgen
 import httpx
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from leakcheck import find_planted
-from proxyfixtures import (
+from mktests import awsgen
+from mktests.leakcheck import find_planted
+from mktests.proxyfixtures import (
     CLIENT_KEY,
     HEADERS,
     PSEUDONYM,
@@ -41,8 +40,9 @@ from proxyfixtures import (
     parse_sse,
     start_proxy_process,
     stop_proxy_process,
+    wait_for_proxy,
 )
-from standin_model import (
+from mktests.standin_model import (
     DisconnectMidStream,
     Error,
     RecordedRequest,
@@ -450,17 +450,9 @@ class _Launched:
             raise AssertionError(f"the proxy kept running: {self.output()[-2000:]}") from None
 
     def wait_ready(self, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the proxy exited with {self.process.returncode}: {self.output()[-2000:]}")
-            if self.port_file.exists() and self.port_file.read_text().strip():
-                url = f"http://127.0.0.1:{self.port_file.read_text().strip()}"
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        return url
-            time.sleep(0.05)
-        raise AssertionError("the proxy did not become ready in time")
+        url = wait_for_proxy(self.process, self.port_file, self.log, timeout)
+        assert httpx.get(url + "/health", timeout=5).status_code == 200, self.output()[-2000:]
+        return url
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -13,12 +13,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-if str(TESTS_DIR) not in sys.path:  # tests/conftest.py normally does this already
-    sys.path.insert(0, str(TESTS_DIR))
-
-from standin_model import (  # noqa: E402
+from mktests.standin_model import (
     DisconnectMidStream,
     Error,
     Garbage,
@@ -34,7 +29,6 @@ from standin_model import (  # noqa: E402
 )
 
 MODEL = "claude-sonnet-4-6"
-STANDIN_SCRIPT = TESTS_DIR / "standin_model.py"
 
 
 @pytest.fixture(scope="module")
@@ -538,7 +532,7 @@ def test_start_and_stop() -> None:
 def test_process_mode(tmp_path: Path) -> None:
     port_file = tmp_path / "port"
     process = subprocess.Popen(
-        [sys.executable, str(STANDIN_SCRIPT), "--port", "0", "--port-file", str(port_file)],
+        [sys.executable, "-m", "mktests.standin_model", "--port", "0", "--port-file", str(port_file)],
         stdout=subprocess.PIPE,
         text=True,
     )

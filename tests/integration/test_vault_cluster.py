@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from mktests.rediscluster import SLOTS, LocalCluster
 from redis.crc import key_slot
-from rediscluster import SLOTS, LocalCluster
 
 from maskkit import Masker, UnknownPseudonym, VaultKeyError, VaultUnavailable, load_settings
 from maskkit.config import Settings

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import ast
+import functools
 import ipaddress
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import awsgen
+from mktests import awsgen
 
 SEEDS = range(40)
 
@@ -51,6 +48,7 @@ FORMATS: dict[str, re.Pattern[str]] = {
 }
 
 
+@functools.cache  # seeded, so the same every call: generated once per run, read by several tests
 def _docs(seeds: range = SEEDS) -> list[awsgen.Document]:
     return [make(random.Random(f"{kind}-{seed}")) for seed in seeds for kind, make in awsgen.DOCUMENT_KINDS.items()]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mktests.purehelpers import examples
 
 from maskkit.detect.detector import Detector
 
@@ -47,13 +48,13 @@ _RUNS = [
 hostile = st.lists(st.sampled_from(_RUNS), min_size=1, max_size=40).map("".join)
 
 
-@settings(max_examples=300, deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile)
 def test_detection_of_hostile_text_finishes(text: str) -> None:
     DETECTOR.detect(text)
 
 
-@settings(max_examples=50, deadline=20_000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=20_000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(_RUNS), min_size=50, max_size=200).map("".join))
 def test_detection_of_long_hostile_text_finishes(text: str) -> None:
     DETECTOR.detect(text * 5)
@@ -62,7 +63,7 @@ def test_detection_of_long_hostile_text_finishes(text: str) -> None:
 _CHUNKS = ["AKIA", "EXAMPLE", "ec", "abcdef", "0", "12", "Ab", "xyz", "Q", "77", "Word", "KEY"]
 
 
-@settings(max_examples=200, deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(_CHUNKS), min_size=10, max_size=30).map("".join))
 def test_a_bare_40_character_candidate_is_judged_quickly(chunks: str) -> None:
     """The bare secret-key rule judges every 40-character base64 run; its word test must be linear."""

@@ -8,10 +8,11 @@ import json
 import random
 import re
 
-import awsgen
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktests import awsgen
+from mktests.purehelpers import examples
 
 from maskkit.detect import detector as detectors
 from maskkit.detect.detector import EC2_PREFIXES, KINDS, LITERAL, Detector, plain_patterns
@@ -709,7 +710,7 @@ _LITERAL_PIECES = ["ec2", "001", "\u2011", "EC2", "acct", "0"]
 _pieces_text = st.lists(st.sampled_from(_PIECES + _LITERAL_PIECES), max_size=30).map("".join)
 
 
-@settings(max_examples=1500)
+@settings(max_examples=examples(300))
 @given(st.one_of(_pieces_text, st.text(alphabet="ivpctgwa-_0123456789abcdef xA", max_size=60)))
 def test_ec2_scanner_finds_exactly_what_the_prefix_alternation_finds(text: str) -> None:
     fast = [(s.start, s.end, s.kind) for s in detectors._ec2_spans(text) if s.kind != "RESOURCE_ID"]
@@ -720,14 +721,14 @@ def test_ec2_scanner_finds_exactly_what_the_prefix_alternation_finds(text: str) 
     assert fast == plain
 
 
-@settings(max_examples=1500)
+@settings(max_examples=examples(300))
 @given(st.one_of(_pieces_text, st.text(max_size=40)))
 def test_literal_scanner_finds_exactly_what_the_grammar_finds(text: str) -> None:
     fast = [(s.start, s.end) for s in DETECTOR._literal_spans(text)]
     assert sorted(fast) == [m.span() for m in DETECTOR.grammar.finditer(text)]
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(200))
 @given(
     st.text(alphabet="ab-_c0123 ", max_size=120),
     st.lists(st.text(alphabet="ab-_c0123", min_size=1, max_size=9), min_size=1, max_size=8),

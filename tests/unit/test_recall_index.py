@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktests.purehelpers import examples
 
 from maskkit.core.encoded import ENCODED_KIND, encoded_runs
 from maskkit.core.messages import apply_spans, unmask_text
@@ -159,7 +160,7 @@ _ATOMS = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.lists(_ATOMS, max_size=12).map("".join), min_size=1, max_size=4))
 def test_round_trip_is_exact_with_recall_on(texts: list[str]) -> None:
     """Known originals, their substrings and superstrings, pseudonym-shaped literals: exact round trip."""
@@ -174,7 +175,7 @@ def test_round_trip_is_exact_with_recall_on(texts: list[str]) -> None:
         assert not re.search(r"(?<![A-Za-z0-9_])acme-payroll-archive(?![A-Za-z0-9_])", text)  # a name, as a word
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.text(alphabet=string.ascii_letters + string.digits + " -_./:", max_size=60))
 def test_ordinary_words_and_regions_next_to_known_values_survive(noise: str) -> None:
     state = NamespaceRecall()

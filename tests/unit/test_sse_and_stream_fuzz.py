@@ -8,7 +8,7 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from purehelpers import DictMinter
+from mktests.purehelpers import DictMinter, examples
 
 from maskkit.core.messages import unmask_text
 from maskkit.core.restorer import MessageStreamRestorer
@@ -32,7 +32,7 @@ events_strategy = st.lists(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(150))
 @given(events_strategy, st.lists(st.integers(0, 10_000), max_size=20), st.sampled_from(["\n", "\r\n", "\r"]))
 def test_sse_decoder_returns_the_same_events_for_any_byte_split_and_line_ending(
     events: list[tuple[str | None, str]], cuts: list[int], newline: str
@@ -45,7 +45,7 @@ def test_sse_decoder_returns_the_same_events_for_any_byte_split_and_line_ending(
     assert [(e.event, e.data) for e in got if e.event is not None or e.data] == expected
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(150))
 @given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=10))
 def test_sse_decoder_never_crashes_on_garbage(data: bytes, cuts: list[int]) -> None:
     decoder = SSEDecoder()
@@ -93,7 +93,7 @@ def scripted_stream(draw: st.DrawFn) -> tuple[list[tuple[str, dict[str, object]]
     return events, original, minter.reverse, originals
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(150))
 @given(scripted_stream())
 def test_restored_stream_equals_the_original_and_keeps_every_other_event_in_order(
     case: tuple[list[tuple[str, dict[str, object]]], str, dict[str, str], list[str]],
@@ -110,7 +110,7 @@ def test_restored_stream_equals_the_original_and_keeps_every_other_event_in_orde
     assert all(d["type"] != "content_block_delta" for _, d in out[stop:])
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(200))
 @given(
     st.recursive(
         st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
@@ -149,7 +149,7 @@ def _streamed_tool_input(partial_json: str, cuts: list[int], reverse: dict[str, 
     return json.loads("".join(out))
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(100))
 @given(st.lists(st.integers(0, 200), max_size=6), st.sets(st.integers(0, 6)), st.booleans())
 def test_stream_and_json_restore_agree_on_u_escaped_pseudonyms(cuts: list[int], escaped: set[int], upper: bool) -> None:
     """issue 13 item 18: `ec2\\u002d001` inside partial_json is the same string as `ec2-001`; the whole-answer

@@ -8,6 +8,7 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktests.purehelpers import examples
 
 from maskkit.core.messages import unmask_text
 from maskkit.core.restorer import MessageStreamRestorer
@@ -74,7 +75,7 @@ def _run(wire: bytes, cuts: list[int]) -> bytes:
     return b"".join(out)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.lists(st.lists(_WORDS, min_size=1, max_size=8).map("".join), min_size=1, max_size=3),
     st.data(),

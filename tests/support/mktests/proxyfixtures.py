@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
-from standin_model import StandinModel
 
 from maskkit import Settings
+from maskkit.launch import LaunchError, wait_ready
 from maskkit.proxy.app import build_app
+from mktests.standin_model import StandinModel
 
 CLIENT_KEY = "mk-test-client-key"
 UPSTREAM_KEY = "sk-ant-test-upstream-key"
@@ -190,20 +190,18 @@ def start_proxy_process(env: dict[str, str], upstream: str, workdir: Path, *extr
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"maskkit proxy exited with {process.returncode}: {log_path.read_text()}")
-        if port_file.exists() and port_file.read_text():
-            url = f"http://127.0.0.1:{port_file.read_text()}"
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code in (200, 503):
-                    return ProxyProcess(url, process, log_path)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("maskkit proxy did not become ready in 30 s")
+    return ProxyProcess(wait_for_proxy(process, port_file, log_path), process, log_path)
+
+
+def wait_for_proxy(process: subprocess.Popen[bytes], port_file: Path, log_path: Path, timeout: float = 30) -> str:
+    """The URL of a `maskkit proxy` child once it wrote its port file and its /health answers (any status: a
+    proxy whose vault is down answers 503). The one wait in the test suite: maskkit.launch.wait_ready, the wait
+    `maskkit run` and the MCP server use. Fails with the end of the proxy's log; a child that timed out is stopped."""
+    try:
+        return f"http://127.0.0.1:{wait_ready(process, port_file, log_path=log_path, timeout=timeout)}"
+    except LaunchError as exc:
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:] if log_path.exists() else ""
+        raise AssertionError(f"{exc}\n{tail}") from None
 
 
 def stop_proxy_process(proxy: ProxyProcess) -> None:

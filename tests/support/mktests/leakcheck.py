@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from awsgen import Document
+from mktests.awsgen import Document
 
 __all__ = ["Finding", "assert_decoys_survive", "assert_no_planted", "find_lost_decoys", "find_planted"]
 
