@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 import re
 
-import awsgen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mktests import awsgen
 
 from maskkit.detect import detector as detectors
 from maskkit.detect._view import TextView
