@@ -279,12 +279,15 @@ class Masker:
         """Load the namespace's originals into the recall index (once per process, and after a purge)."""
         if state is None or state.view is not None:
             return
-        view, entries = self.vault.recall_snapshot(self.namespace)
-        with state.lock:
-            if state.view is None:
-                state.index.add_many((k, o, p) for k, o, p in entries if learnable(k, o))
-                for kind, original, pseudonym in entries:
-                    state.remember((kind, original), pseudonym)
+        with state.loading:
+            if state.view is not None:
+                return  # another request loaded it while this one waited
+            view, entries = self.vault.recall_snapshot(self.namespace)
+            with state.lock:
+                state.index.add_many(entry for entry in entries if learnable(entry[0], entry[1]))
+                state.remember_many(entries)
+            state.index.compile()  # the whole snapshot in one automaton, before the first find
+            with state.lock:
                 state.view = view
 
     def _rounds(

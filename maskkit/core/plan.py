@@ -72,6 +72,9 @@ class NamespaceRecall:
     planned: TextCache = field(default_factory=TextCache, repr=False)
     deletions: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: Held while the namespace loads: a second request waits for the load instead of loading it again (and
+    #: no request is planned with a partly loaded index: `view` is set only once the whole snapshot is in).
+    loading: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reset(self) -> None:
         """The namespace changed under us (purged): forget everything; the caller reloads it."""
@@ -91,6 +94,15 @@ class NamespaceRecall:
             self.refreshed.clear()
         self.known[item] = pseudonym
         self.item_of[pseudonym] = item
+
+    def remember_many(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        """`remember` for many (kind, original, pseudonym) at once (loading a namespace)."""
+        if len(self.known) + len(entries) > _KNOWN_MAX:
+            self.known.clear()
+            self.item_of.clear()
+            self.refreshed.clear()
+        self.known.update(((kind, original), pseudonym) for kind, original, pseudonym in entries)
+        self.item_of.update((pseudonym, (kind, original)) for kind, original, pseudonym in entries)
 
     def forget(self, pseudonym: str) -> None:
         """A mapping expired or was deleted in the vault: it is no longer used or recalled."""

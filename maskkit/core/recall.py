@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import ahocorasick_rs
 
@@ -36,9 +36,9 @@ _TAIL = 256
 _FEW = 32
 
 
-@dataclass(frozen=True, slots=True)
-class RecallEntry:
-    """One known original's kind and pseudonym. The repr never shows the original (it is not stored here)."""
+class RecallEntry(NamedTuple):
+    """One known original's kind and pseudonym. The repr never shows the original (it is not stored here).
+    A named tuple: a million of them are made when a large namespace loads."""
 
     kind: str
     pseudonym: str
@@ -121,15 +121,14 @@ class RecallIndex:
         """`add` for every (kind, original, pseudonym); returns how many were new."""
         added = 0
         with self._lock:
-            known, log = self._entries, self._log
+            known, log, safe = self._entries, self._log, recall_safe
             for kind, original, pseudonym in entries:
-                if not recall_safe(kind, original) or matchable(original) is not original:
+                if not safe(kind, original) or (not original.isascii() and matchable(original) is not original):
                     continue  # (an original with a lone surrogate cannot be matched; its context still masks it)
-                new = original not in known
-                known[original] = RecallEntry(kind, pseudonym)
-                if new:
+                if original not in known:
                     log.append(original)
                     added += 1
+                known[original] = RecallEntry(kind, pseudonym)
         return added
 
     def discard(self, original: str) -> None:
@@ -167,6 +166,11 @@ class RecallIndex:
                 covered = version
             lo = max(since, self._cleared_at)
             return [level for level in self._levels if level.hi > lo and level.automaton is not None], covered
+
+    def compile(self) -> None:
+        """Build the automata for everything added so far (a namespace just loaded: one automaton over the
+        whole snapshot, built before the first request instead of during it)."""
+        self._automata(0)
 
     def find(self, text: str, since: int = 0) -> list[Span]:
         """Every occurrence in `text` of an original added at version >= `since` (leftmost-longest, whole

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -73,6 +74,24 @@ class VaultKey:
                 "vault was created with"
             ) from None
         return plain.decode("utf-8", "surrogatepass")
+
+    def decrypt_many(self, namespace: str, rows: Iterable[tuple[str, bytes]]) -> list[str]:
+        """`decrypt` for many (prefix, blob) pairs of one namespace at once (loading a recall index: a million
+        mappings), with the associated data built once per prefix."""
+        aead, aads = self._aead, dict[str, bytes]()
+        out = []
+        try:
+            for prefix, blob in rows:
+                aad = aads.get(prefix)
+                if aad is None:
+                    aad = aads[prefix] = _aad(namespace, prefix)
+                out.append(aead.decrypt(blob[:12], blob[12:], aad).decode("utf-8", "surrogatepass"))
+        except (InvalidTag, ValueError):
+            raise VaultKeyError(
+                "the vault key cannot decrypt this vault's mappings; set MASKKIT_VAULT_KEY to the key the "
+                "vault was created with"
+            ) from None
+        return out
 
     def prove(self, challenge: str) -> str:
         """An HMAC over `challenge`: lets a peer check that we hold the same vault key without revealing it."""
