@@ -154,12 +154,16 @@ def _planned(
             kept = [s for s in cached.recalled if _still_known(text, s, index)]
         else:
             kept = list(cached.recalled)
-    found = index.find(text, since)
-    for start, end, plain in runs:
-        if index.find(plain, since):
-            found.append(Span(start, end, ENCODED_KIND))
+    # A recalled span where detection already put the same span (most of them, in a text seen for the first time)
+    # cannot change the merge: it is only made a Span, and handed to `resolve`, when it differs.
+    raw = index.find_raw(text, since)
     if enabled is not None:
-        found = [s for s in found if s.kind in enabled or s.kind == ENCODED_KIND]
+        raw = [r for r in raw if r[2] in enabled]
+    same = {(s.start, s.end) for s in detected if s.kind != LITERAL} if raw else set()
+    found = [Span(start, end, kind) for start, end, kind in raw if (start, end) not in same]
+    for start, end, plain in runs:
+        if index.find_raw(plain, since):
+            found.append(Span(start, end, ENCODED_KIND))
     if isinstance(cached, _Planned) and not found and len(kept) == len(cached.recalled):
         spans = cached.spans  # nothing learned since touches this text: the merged spans stand
         recalled = cached.recalled

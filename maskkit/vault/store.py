@@ -563,19 +563,31 @@ class Vault:
         args: list[Any] = [self.key.fingerprint, int(time.time()), self.ttl]
         cache = self._arg_cache
         key = self.key
+        fingerprint = key.fingerprint
+        # Claude Code re-sends the whole conversation every turn: HMAC and encryption are done once per value.
+        # (A reused ciphertext only ever encrypts the same value under the same key.) The new ones are sealed
+        # together (`VaultKey.seal_many`).
+        memos: list[tuple[str, bytes] | None] = []
+        new: list[tuple[str, str, str]] = []
+        where: list[int] = []
         for kind, original in items:
             prefix = prefixes.get(kind)
             if prefix is None:
                 raise ConfigError(f"no pseudonym prefix for kind {kind}")
-            # Claude Code re-sends the whole conversation every turn: HMAC and encryption are done once per
-            # value. (A reused ciphertext only ever encrypts the same value under the same key.)
-            memo = cache.get((key.fingerprint, namespace, kind, original))
+            memo = cache.get((fingerprint, namespace, kind, original))
             if memo is None:
-                memo = (key.index(namespace, kind, original), key.encrypt(namespace, prefix, original))
-                if len(cache) >= _ARG_CACHE_SIZE:
-                    cache.clear()
-                cache[(key.fingerprint, namespace, kind, original)] = memo
-            args += [memo[0], prefix, kind, memo[1]]
+                where.append(len(memos))
+                new.append((kind, prefix, original))
+            memos.append(memo)
+        if new:
+            if len(cache) + len(new) > _ARG_CACHE_SIZE:
+                cache.clear()
+            for position, (kind, _, original), memo in zip(where, new, key.seal_many(namespace, new), strict=True):
+                memos[position] = memo
+                cache[(fingerprint, namespace, kind, original)] = memo
+        for (kind, _original), memo in zip(items, memos, strict=True):
+            assert memo is not None
+            args += [memo[0], prefixes[kind], kind, memo[1]]
         return args
 
     _arg_cache: dict[tuple[str, str, str, str], tuple[str, bytes]]

@@ -15,7 +15,8 @@
 -- does one more than `keep` entries behind.
 --
 -- The recall set (hash pseudonym -> 'kind code|ciphertext') is what a new process loads its index from (one
--- HSCAN walk, no per-key work). Fields of mappings that expired are swept here, a few per minting call. A
+-- HSCAN walk, no per-key work). Fields of mappings that expired are swept here: twice as many fields as the call
+-- mints (16 to 1000), so the set stays within about twice the live mappings in steady use. A
 -- namespace that mints its first mapping ever (no kind table yet) has a complete recall set from the start.
 --
 -- When Redis is full (maxmemory, noeviction) it refuses a script's first memory-growing write, but not the
@@ -40,17 +41,33 @@ end
 local codes = {}
 local out = {}
 local minted = 0
+local journal, recall = {}, {}
+-- Numbers are taken per prefix in one INCRBY. 8-digit numbers would read like 8-hex EC2 ids (sg-12345678): a
+-- range that reaches 10000000 skips straight to 9 digits from there on.
+local wanted, number, skip = {}, {}, {}
+for j = 1, n do
+  if not known[j] then
+    local prefix = ARGV[5 + 4 * j]
+    wanted[prefix] = (wanted[prefix] or 0) + 1
+  end
+end
+for prefix, count in pairs(wanted) do
+  local ckey = base .. 'n:' .. prefix
+  local last = redis.call('INCRBY', ckey, count)
+  number[prefix] = last - count + 1
+  if last - count + 1 <= 10000000 and last >= 10000000 then
+    redis.call('INCRBY', ckey, 90000000)
+    skip[prefix] = true
+  end
+end
 for j = 1, n do
   local i = 4 + 4 * j
   local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local p = known[j]
   if not p then
-    local ckey = base .. 'n:' .. prefix
-    local n = redis.call('INCR', ckey)
-    if n == 10000000 then
-      -- 8-digit numbers would read like 8-hex EC2 ids (sg-12345678): skip straight to 9 digits.
-      n = redis.call('INCRBY', ckey, 90000000)
-    end
+    local n = number[prefix]
+    number[prefix] = n + 1
+    if skip[prefix] and n >= 10000000 then n = n + 90000000 end
     local code = codes[kind]
     if not code then
       code = redis.call('HGET', KEYS[3], kind)
@@ -65,11 +82,17 @@ for j = 1, n do
     redis.call('HSET', pkey, 'c', ct, 'k', code, 'f', now, 'l', now, 'h', 1, 'i', id)
     redis.call('EXPIRE', pkey, ttl)
     redis.call('SET', base .. 'f:' .. id, p, 'EX', ttl)
-    redis.call('RPUSH', KEYS[4], p)
-    redis.call('HSET', KEYS[7], p, code .. '|' .. ct)
     minted = minted + 1
+    journal[minted] = p
+    recall[2 * minted - 1] = p
+    recall[2 * minted] = code .. '|' .. ct
   end
   out[j] = p
+end
+-- The journal and the recall set are written in a few large calls (unpack takes at most a few thousand values).
+for k = 1, minted, 1000 do
+  redis.call('RPUSH', KEYS[4], unpack(journal, k, math.min(k + 999, minted)))
+  redis.call('HSET', KEYS[7], unpack(recall, 2 * k - 1, 2 * math.min(k + 999, minted)))
 end
 for j = 1, n do
   local p = known[j]
@@ -112,7 +135,7 @@ local function tidy()
     redis.pcall('INCRBY', KEYS[6], length - keep)
   end
   if minted > 0 then
-    local sweep = redis.call('HSCAN', KEYS[7], redis.call('GET', KEYS[8]) or '0', 'COUNT', math.max(16, 2 * minted))
+    local sweep = redis.call('HSCAN', KEYS[7], redis.call('GET', KEYS[8]) or '0', 'COUNT', math.min(1000, math.max(16, 2 * minted)))
     for k = 1, #sweep[2], 2 do
       if redis.call('EXISTS', base .. 'p:' .. sweep[2][k]) == 0 then redis.pcall('HDEL', KEYS[7], sweep[2][k]) end
     end
