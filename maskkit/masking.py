@@ -15,7 +15,7 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +136,9 @@ class Masker:
         #: by one process: a minute, or a hundredth of the TTL if that is shorter.
         self.refresh_seconds = min(60.0, vault.ttl / 100)
         self._recall: dict[str, NamespaceRecall] = {}  # shared by the for_namespace copies
+        #: Called after a successful plan with (namespace, kind -> recall hits): values masked because the
+        #: namespace knew them, not because detection found them (the proxy counts them in /metrics).
+        self.on_recall: Callable[[str, dict[str, int]], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, namespace: str | None = None) -> Masker:
@@ -318,6 +321,8 @@ class Masker:
             if self._learn(state, request, reply):
                 plan = self._plan(texts, state, keyed)
             if all(item in mapping for item in plan.items):
+                if plan.recalled and self.on_recall is not None:
+                    self.on_recall(self.namespace, plan.recalled)
                 return _Masked(plan, {item: mapping[item] for item in plan.items})
         raise DetectionError("the vault kept changing while this text was masked; nothing was sent, retry")
 

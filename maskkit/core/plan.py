@@ -130,6 +130,9 @@ class MaskPlan:
 
     spans: dict[str, list[Span]] = field(repr=False)
     items: list[tuple[str, str]] = field(repr=False)
+    #: kind -> how many of the items are masked only because the namespace knew them (recall hits: not found
+    #: by detection in this request, known with a pseudonym before it). Kinds only, never values.
+    recalled: dict[str, int] = field(default_factory=dict)
 
 
 def _planned(
@@ -235,7 +238,17 @@ def plan_mask(
     for text in unique:
         for span in spans_by_text[text]:
             items[(span.kind, text[span.start : span.end])] = None
-    return MaskPlan(spans_by_text, list(items))
+    recalled: dict[str, int] = {}
+    if state is not None:
+        seen = {text[span.start : span.end] for text in unique for span in detected[text]}
+        seen.update(keyed)
+        for kind, original in items:
+            if original in seen:
+                continue
+            entry = state.index.get(original) if kind != ENCODED_KIND else None
+            if kind == ENCODED_KIND or (entry is not None and entry.pseudonym):
+                recalled[kind] = recalled.get(kind, 0) + 1
+    return MaskPlan(spans_by_text, list(items), recalled)
 
 
 def secret_in(decoded: str, detect: Detect) -> bool:

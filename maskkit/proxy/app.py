@@ -57,7 +57,15 @@ from maskkit.errors import (
 )
 from maskkit.loopback import is_loopback, is_loopback_host_header
 from maskkit.masking import Masker, detector_from_settings
-from maskkit.proxy.metrics import Metrics, Observe, instrument_vault, note_masked, note_namespace, upstream_hooks
+from maskkit.proxy.metrics import (
+    Metrics,
+    Observe,
+    instrument_masker,
+    instrument_vault,
+    note_masked,
+    note_namespace,
+    upstream_hooks,
+)
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
 from maskkit.vault.keys import write_secret_file
@@ -357,6 +365,7 @@ class _Proxy:
         vault = Vault.from_settings(settings)
         instrument_vault(vault, self.metrics)
         masker = Masker(vault, detector_from_settings(settings), settings.namespace)
+        instrument_masker(masker, self.metrics)
         timeout = httpx.Timeout(settings.upstream_timeout, connect=10.0)
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
         hooks = upstream_hooks(self.metrics)
