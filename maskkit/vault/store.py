@@ -44,10 +44,10 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -308,6 +308,34 @@ def _ahead(call: Callable[[Any], tuple[Any, list[Any]]]) -> Iterator[list[Any]]:
         thread.join()
 
 
+@dataclass(frozen=True)
+class _Eval:
+    """An operation's step: run the vault script `name` (EVALSHA)."""
+
+    name: str
+    keys: Sequence[Any]
+    args: Sequence[Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Get:
+    """An operation's step: GET one key."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class _Bind:
+    """An operation's step: bind a namespace to the vault key (`Vault._bind`, a few round trips, once)."""
+
+    namespace: str
+
+
+_T = TypeVar("_T")
+#: A vault operation: yields steps, receives each step's result, returns its own.
+_Op: TypeAlias = Generator[_Eval | _Get | _Bind, Any, _T]
+
+
 def _keycheck(namespace: str) -> str:
     return _base(namespace) + "keycheck"
 
@@ -350,7 +378,8 @@ def _cluster_url(url: str) -> tuple[str, list[tuple[str, int]]] | None:
 
 
 class Vault:
-    """Mappings in Redis. Every method exists twice: `x()` (sync) and `ax()` (asyncio); both share the encoding.
+    """Mappings in Redis. The hot-path methods exist twice, `x()` (sync) and `ax()` (asyncio): each is one
+    operation (`_mint`, `_originals`, `_ping`: a generator of Redis steps) run by `_run_sync` or `_run_async`.
 
     Construct with `Vault.from_settings(settings)`: it starts the embedded Redis unless MASKKIT_REDIS_URL is set
     (a `redis+cluster://` URL selects Redis Cluster). After an outage the next call reconnects (and restarts the
@@ -529,33 +558,72 @@ class Vault:
         self._verify(client.get(_KEYCHECK))
         _eval(client, "bind", [_keycheck(namespace)], [fingerprint, "promote"])
 
-    def _run(self, client: _SyncClient, namespace: str, script: str, keys: Sequence[str], args: Sequence[Any],
-             *, reread: Sequence[Any] | None = None) -> Any:
+    # -- operations: each vault operation is written once, as a generator of Redis steps; `_run_sync` runs it
+    # with the sync client and `_run_async` with the asyncio client: no sync/async copies of the same logic
+
+    def _script(
+        self, namespace: str, name: str, keys: Sequence[str], args: Sequence[Any],
+        *, reread: Sequence[Any] | None = None,
+    ) -> _Op[Any]:
         """Run a namespace's script. If the namespace is not bound yet: bind it and run again; or, to only read it,
         check mk:keycheck here and run again with the `reread` arguments (reading never binds a namespace)."""
         try:
-            return _eval(client, script, keys, args)
+            return (yield _Eval(name, keys, args))
         except redis.exceptions.ResponseError as exc:
             if "MKINIT" not in str(exc):
                 raise
         if reread is None:
-            self._bind(namespace)
+            yield _Bind(namespace)
         else:
-            self._verify(client.get(_KEYCHECK))
-        return _eval(client, script, keys, args if reread is None else reread)
+            self._verify((yield _Get(_KEYCHECK)))
+        return (yield _Eval(name, keys, args if reread is None else reread))
 
-    async def _arun(self, client: _AsyncClient, namespace: str, script: str, keys: Sequence[str],
-                    args: Sequence[Any], *, reread: Sequence[Any] | None = None) -> Any:
-        try:
-            return await _aeval(client, script, keys, args)
-        except redis.exceptions.ResponseError as exc:
-            if "MKINIT" not in str(exc):
-                raise
-        if reread is None:
-            await asyncio.to_thread(self._bind, namespace)  # once per namespace: the sync client keeps it simple
-        else:
-            self._verify(await client.get(_KEYCHECK))
-        return await _aeval(client, script, keys, args if reread is None else reread)
+    def _run_sync(self, operation: _Op[_T]) -> _T:
+        """Run an operation with the sync client."""
+        with self._guard():
+            client = self._client()
+            value: Any = None
+            error: BaseException | None = None
+            while True:
+                try:
+                    step = operation.send(value) if error is None else operation.throw(error)
+                except StopIteration as stop:
+                    result: _T = stop.value
+                    return result
+                value, error = None, None
+                try:
+                    if isinstance(step, _Eval):
+                        value = _eval(client, step.name, step.keys, step.args)
+                    elif isinstance(step, _Get):
+                        value = client.get(step.key)
+                    else:
+                        self._bind(step.namespace)
+                except Exception as exc:  # handed to the operation, which may handle it (MKINIT)
+                    error = exc
+
+    async def _run_async(self, operation: _Op[_T]) -> _T:
+        """Run an operation with the asyncio client (binding a namespace, once, uses the sync client in a
+        thread: it keeps `_bind` in one copy)."""
+        with self._guard():
+            client = await self._aclient()
+            value: Any = None
+            error: BaseException | None = None
+            while True:
+                try:
+                    step = operation.send(value) if error is None else operation.throw(error)
+                except StopIteration as stop:
+                    result: _T = stop.value
+                    return result
+                value, error = None, None
+                try:
+                    if isinstance(step, _Eval):
+                        value = await _aeval(client, step.name, step.keys, step.args)
+                    elif isinstance(step, _Get):
+                        value = await client.get(step.key)
+                    else:
+                        await asyncio.to_thread(self._bind, step.namespace)
+                except Exception as exc:
+                    error = exc
 
     # -- minting
 
@@ -634,6 +702,18 @@ class Vault:
             learned.append((kind, self.key.decrypt(namespace, _prefix(pseudonym), tail[index + 2]), pseudonym))
         return MintReply(pseudonyms, gone, view, learned, reset=False)
 
+    def _mint(
+        self,
+        namespace: str,
+        items: Iterable[tuple[str, str]],
+        prefixes: dict[str, str],
+        refresh: Sequence[str],
+        view: JournalView | None,
+    ) -> _Op[MintReply]:
+        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
+        reply = yield from self._script(namespace, "mint", self._mint_keys(namespace), args)
+        return self._mint_reply(namespace, unique, refresh, reply)
+
     def mint(
         self,
         namespace: str,
@@ -646,10 +726,7 @@ class Vault:
         """The pseudonym of every (kind, original), minting the missing ones; a use (TTL slide, hit) of every
         pseudonym in `refresh`, reporting those that no longer exist; and what other callers minted since
         `view`. One round trip, atomic."""
-        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
-        with self._guard():
-            reply = self._run(self._client(), namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, refresh, reply)
+        return self._run_sync(self._mint(namespace, items, prefixes, refresh, view))
 
     async def amint(
         self,
@@ -660,24 +737,26 @@ class Vault:
         refresh: Sequence[str] = (),
         view: JournalView | None = None,
     ) -> MintReply:
-        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
-        with self._guard():
-            client = await self._aclient()
-            reply = await self._arun(client, namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, refresh, reply)
+        return await self._run_async(self._mint(namespace, items, prefixes, refresh, view))
+
+    def _pseudonyms(
+        self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
+    ) -> _Op[dict[tuple[str, str], str]]:
+        items = list(items)
+        if not items:
+            return {}
+        return (yield from self._mint(namespace, items, prefixes, (), None)).pseudonyms
 
     def pseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
     ) -> dict[tuple[str, str], str]:
         """The pseudonym of every (kind, original), minting the missing ones: one round trip, atomic."""
-        items = list(items)
-        return self.mint(namespace, items, prefixes).pseudonyms if items else {}
+        return self._run_sync(self._pseudonyms(namespace, items, prefixes))
 
     async def apseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
     ) -> dict[tuple[str, str], str]:
-        items = list(items)
-        return (await self.amint(namespace, items, prefixes)).pseudonyms if items else {}
+        return await self._run_async(self._pseudonyms(namespace, items, prefixes))
 
     # -- recall: the namespace's originals, for the recall index
 
@@ -740,27 +819,21 @@ class Vault:
     def _resolve_args(self, pseudonyms: Sequence[str], unbound_ok: bool) -> list[Any]:
         return [self.key.fingerprint, int(time.time()), self.ttl, "1" if unbound_ok else "0", *pseudonyms]
 
-    def originals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
-        """pseudonym -> original for those this namespace issued (others are absent). Refreshes their TTL."""
+    def _originals(self, namespace: str, pseudonyms: Iterable[str]) -> _Op[dict[str, str]]:
         unique = list(dict.fromkeys(pseudonyms))
         if not unique:
             return {}
         keys = (_base(namespace), _keycheck(namespace))
         args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
-        with self._guard():
-            blobs = self._run(self._client(), namespace, "resolve", keys, args, reread=reread)
+        blobs = yield from self._script(namespace, "resolve", keys, args, reread=reread)
         return self._decode_resolved(namespace, unique, blobs)
 
+    def originals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
+        """pseudonym -> original for those this namespace issued (others are absent). Refreshes their TTL."""
+        return self._run_sync(self._originals(namespace, pseudonyms))
+
     async def aoriginals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
-        unique = list(dict.fromkeys(pseudonyms))
-        if not unique:
-            return {}
-        keys = (_base(namespace), _keycheck(namespace))
-        args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
-        with self._guard():
-            client = await self._aclient()
-            blobs = await self._arun(client, namespace, "resolve", keys, args, reread=reread)
-        return self._decode_resolved(namespace, unique, blobs)
+        return await self._run_async(self._originals(namespace, pseudonyms))
 
     # -- inspection and maintenance
 
@@ -963,24 +1036,18 @@ class Vault:
             for script_keys, script_args in by_namespace.values()
         )
 
+    def _ping(self) -> _Op[None]:
+        self._checked = False
+        stored = yield _Get(_keycheck(self.namespace))
+        if stored is None or _text(stored).startswith(_PENDING):
+            yield _Bind(self.namespace)
+        else:
+            self._verify(stored)
+
     def ping(self) -> None:
         """Raise VaultError unless the vault answers and the key matches. Binds the configured namespace if it is
         new, so the first mask() after a ping costs one round trip like every other."""
-        with self._guard():
-            client = self._client()
-            self._checked = False
-            stored = client.get(_keycheck(self.namespace))
-            if stored is None or _text(stored).startswith(_PENDING):
-                self._bind(self.namespace)
-            else:
-                self._verify(stored)
+        self._run_sync(self._ping())
 
     async def aping(self) -> None:
-        with self._guard():
-            client = await self._aclient()
-            self._checked = False
-            stored = await client.get(_keycheck(self.namespace))
-            if stored is None or _text(stored).startswith(_PENDING):
-                await asyncio.to_thread(self._bind, self.namespace)
-            else:
-                self._verify(stored)
+        await self._run_async(self._ping())
