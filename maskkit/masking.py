@@ -293,6 +293,18 @@ class Masker:
             with state.lock:
                 state.view = view
 
+    def warm(self, namespaces: Sequence[str] = ()) -> None:
+        """Load the recall index of each namespace (default: this one) now, e.g. in a thread at start-up, so the
+        first request does not wait for a large namespace. A request that arrives meanwhile waits for this load
+        (`NamespaceRecall.loading`): no request is ever planned with a partly loaded index. Best effort: on a
+        failure the first request loads the namespace itself (or fails closed)."""
+        for namespace in namespaces or (self.namespace,):
+            masker = self.for_namespace(namespace)
+            try:
+                masker._load(masker._state())
+            except MaskkitError as exc:
+                log.debug("warming namespace %s failed: %s", namespace, type(exc).__name__)
+
     def _rounds(
         self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
     ) -> Generator[_MintRequest | None, MintReply | None, _Masked]:

@@ -8,6 +8,7 @@ that guesses `ec2-017` gets `ec2-017` back. Only this module speaks the Anthropi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -373,9 +374,14 @@ class _Proxy:
             timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, event_hooks=hooks
         ) as http:
             self.state = _State(settings, masker, http, client_keys(settings))
+            # The recall indexes load in a thread now, not on the first request (which waits for it if it comes
+            # first; docs/recall.md).
+            namespaces = sorted({settings.namespace, *settings.key_namespaces.values()})
+            warming = asyncio.ensure_future(asyncio.to_thread(masker.warm, namespaces))
             try:
                 yield
             finally:
+                warming.cancel()
                 await vault.aclose()
 
     def _state(self) -> _State:

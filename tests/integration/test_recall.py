@@ -298,3 +298,22 @@ def test_a_deleted_mapping_leaves_the_recall_set_and_a_new_process_does_not_reca
     assert recalled.returncode == 0 and BUCKET.encode() in recalled.stdout, "an expired mapping was recalled"
     assert PASSWORD.encode() not in recalled.stdout
     assert not client.hexists(base + "r", bucket), "the recall set kept an expired mapping it was told about"
+
+
+def test_a_request_during_warming_waits_for_the_one_load_and_recalls(masker: Masker, settings: Settings) -> None:
+    import threading
+
+    masker.mask(CONTEXT)
+    fresh = Masker.from_settings(settings)
+    try:
+        client = fresh.vault._client()
+        client.config_resetstat()
+        warming = threading.Thread(target=fresh.warm)
+        warming.start()
+        result = fresh.mask(BARE)  # while the warm-up may still be loading: waits for it, never plans half-loaded
+        warming.join()
+        assert BUCKET not in result.text and PASSWORD not in result.text
+        stats = client.info("commandstats")
+        assert stats["cmdstat_hscan"]["calls"] == 1, "the namespace was loaded twice"
+    finally:
+        fresh.vault.close()
