@@ -11,15 +11,19 @@ Cluster slot and every script runs on one node; the same layout serves a single 
     mk:{ns}:keycheck       -> fingerprint of the vault key the namespace is bound to ("pending:<fp>" while it is
                               being bound, "rotating:<new fp>" while rotate-key runs)
     mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.vault.memo)
-    mk:{ns}:j              -> the recall journal: every pseudonym in minting order (pseudonyms only); each mint
-                              call returns what others appended since the caller's offset (docs/recall.md)
+    mk:{ns}:j              -> the recall journal: the latest pseudonyms in minting order (pseudonyms only); each
+                              mint call returns what others appended since the caller's offset (docs/recall.md)
+    mk:{ns}:jb             -> how many entries were trimmed from the journal's head (offsets are absolute)
     mk:{ns}:je             -> the journal's epoch (new after a purge: every process reloads its recall index)
+    mk:{ns}:r              -> the recall set: hash pseudonym -> kind code "|" ciphertext, what a new process loads
+                              its recall index from; mk:{ns}:rc marks it complete, mk:{ns}:rs is its sweep cursor
     mk:keycheck            -> fingerprint of the vault key: the vault-wide authority a namespace is checked against
                               when it is bound (never read by a script)
     mk:namespaces          -> set of namespaces (written when a namespace is bound, never by a script)
 
 About 270 bytes of Redis memory per mapping of a 20-character original in namespace `default` (both keys,
-`MEMORY USAGE`; a longer namespace name adds up to ~30 bytes). Timestamps are stored as ziplist integers.
+`MEMORY USAGE`; a longer namespace name adds up to ~30 bytes), plus its field in the recall set (~125 bytes).
+Timestamps are stored as ziplist integers.
 
 The scripts are `.lua` files in `scripts/`, run by EVALSHA. Minting runs in one script per call, which also compares
 the namespace's key check with the caller's fingerprint: a text with a hundred identifiers costs one round trip (on

@@ -317,3 +317,23 @@ def test_a_request_during_warming_waits_for_the_one_load_and_recalls(masker: Mas
         assert stats["cmdstat_hscan"]["calls"] == 1, "the namespace was loaded twice"
     finally:
         fresh.vault.close()
+
+
+def test_after_a_key_rotation_a_new_process_loads_and_recalls_under_the_new_key(private_home: Path) -> None:
+    from maskkit import load_settings
+    from maskkit.vault.keys import VaultKey, generate_key
+
+    old_key, new_key = generate_key(), generate_key()
+    old = Masker.from_settings(load_settings({"MASKKIT_HOME": str(private_home), "MASKKIT_VAULT_KEY": old_key}))
+    try:
+        old.mask(CONTEXT)
+        old.vault.rotate_key(VaultKey.parse(new_key, "test"))
+    finally:
+        old.vault.close()
+    fresh = Masker.from_settings(load_settings({"MASKKIT_HOME": str(private_home), "MASKKIT_VAULT_KEY": new_key}))
+    try:
+        result = fresh.mask(BARE)  # loads the recall set: its ciphertexts were re-encrypted with the mappings
+        assert BUCKET not in result.text and PASSWORD not in result.text
+        assert fresh.unmask(result.text) == BARE
+    finally:
+        fresh.vault.close()
