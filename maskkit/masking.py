@@ -285,10 +285,13 @@ class Masker:
         with state.loading:
             if state.view is not None:
                 return  # another request loaded it while this one waited
-            view, entries = self.vault.recall_snapshot(self.namespace)
-            with state.lock:
-                state.index.add_many(entry for entry in entries if learnable(entry[0], entry[1]))
-                state.remember_many(entries)
+            def take(entries: list[tuple[str, str, str]]) -> None:
+                # Batches join the index as they arrive; nothing is planned with it before `view` is set below.
+                with state.lock:
+                    state.index.add_many(entry for entry in entries if learnable(entry[0], entry[1]))
+                    state.remember_many(entries)
+
+            view, _ = self.vault.recall_snapshot(self.namespace, sink=take)
             state.index.compile()  # the whole snapshot in one automaton, before the first find
             with state.lock:
                 state.view = view

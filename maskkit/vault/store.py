@@ -764,7 +764,13 @@ class Vault:
 
     # -- recall: the namespace's originals, for the recall index
 
-    def recall_snapshot(self, namespace: str, batch: int = 20_000) -> tuple[JournalView, list[tuple[str, str, str]]]:
+    def recall_snapshot(
+        self,
+        namespace: str,
+        batch: int = 20_000,
+        *,
+        sink: Callable[[list[tuple[str, str, str]]], None] | None = None,
+    ) -> tuple[JournalView, list[tuple[str, str, str]]]:
         """Every (kind, original, pseudonym) of a namespace's recall set, decrypted, and the journal position they
         are current at (read first: what is minted during the walk comes again through the journal, harmlessly).
 
@@ -773,7 +779,8 @@ class Vault:
         that expired since the last sweep: a process that recalls one refreshes it before use, learns it is gone
         and drops it (as for any mapping that expires while a process knows it), so nothing is sent on its
         strength. A namespace written before the recall set existed is walked once by SCAN (`load.lua`), which
-        fills the set and marks it complete."""
+        fills the set and marks it complete. With `sink`, each decrypted batch is handed to it as it arrives
+        (while the server gathers the next) and the list returned is empty."""
         base = _base(namespace)
         with self._guard():
             client = self._client()
@@ -810,7 +817,10 @@ class Vault:
                         codes.append(kinds[code])
                         rows.append((pseudonym.rpartition("-")[0], blob))
                 originals = self.key.decrypt_many(namespace, rows)
-                out += zip(codes, originals, pseudonyms, strict=True)
+                if sink is None:
+                    out += zip(codes, originals, pseudonyms, strict=True)
+                else:
+                    sink(list(zip(codes, originals, pseudonyms, strict=True)))
         return JournalView(_text(epoch), int(offset)), out
 
     # -- resolving
