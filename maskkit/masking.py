@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
 import logging
 import time
@@ -285,16 +286,27 @@ class Masker:
         with state.loading:
             if state.view is not None:
                 return  # another request loaded it while this one waited
+            generation = state.generation
+
             def take(entries: list[tuple[str, str, str]]) -> None:
                 # Batches join the index as they arrive; nothing is planned with it before `view` is set below.
                 with state.lock:
                     state.index.add_many(entry for entry in entries if learnable(entry[0], entry[1]))
                     state.remember_many(entries)
 
-            view, _ = self.vault.recall_snapshot(self.namespace, sink=take)
-            state.index.compile()  # the whole snapshot in one automaton, before the first find
+            # A million originals are millions of new objects: the cyclic collector would walk them again and
+            # again while they arrive (none of them forms a cycle), so it pauses for the load.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                view, _ = self.vault.recall_snapshot(self.namespace, sink=take)
+                state.index.compile()  # the whole snapshot in one automaton, before the first find
+            finally:
+                if collecting:
+                    gc.enable()
             with state.lock:
-                state.view = view
+                if state.generation == generation:  # else a reset emptied the index mid-load: the next request reloads
+                    state.view = view
 
     def warm(self, namespaces: Sequence[str] = ()) -> None:
         """Load the recall index of each namespace (default: this one) now, e.g. in a thread at start-up, so the
@@ -308,6 +320,16 @@ class Masker:
             except MaskkitError as exc:
                 log.debug("warming namespace %s failed: %s", namespace, type(exc).__name__)
 
+    @staticmethod
+    def _loaded(state: NamespaceRecall | None) -> Generator[None, MintReply | None, None]:
+        """Ask for the namespace to be loaded until it is (a load cut short by a concurrent purge leaves it
+        unloaded): nothing is planned with a partly loaded index."""
+        for _ in range(_MAX_ROUNDS):
+            if state is None or state.view is not None:
+                return
+            yield None
+        raise DetectionError("the namespace kept changing while its recall index loaded; nothing was sent, retry")
+
     def _rounds(
         self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
     ) -> Generator[_MintRequest | None, MintReply | None, _Masked]:
@@ -316,8 +338,7 @@ class Masker:
         before the answer is used: if they (or an expired mapping) change the plan, plan again and mint again,
         so a worker never sends a value another worker learned."""
         state = self._state()
-        if state is not None and state.view is None:
-            yield None
+        yield from self._loaded(state)
         plan = self._plan(texts, state, keyed)
         mapping: dict[tuple[str, str], str] = {}
         for _ in range(_MAX_ROUNDS):
@@ -326,7 +347,7 @@ class Masker:
             assert reply is not None
             if reply.reset and state is not None:
                 state.reset()
-                yield None
+                yield from self._loaded(state)
                 plan = self._plan(texts, state, keyed)
                 continue
             mapping.update(request.local)

@@ -75,10 +75,14 @@ class NamespaceRecall:
     #: Held while the namespace loads: a second request waits for the load instead of loading it again (and
     #: no request is planned with a partly loaded index: `view` is set only once the whole snapshot is in).
     loading: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Grows with every `reset`.
+    generation: int = 0
 
     def reset(self) -> None:
-        """The namespace changed under us (purged): forget everything; the caller reloads it."""
+        """The namespace changed under us (purged): forget everything; the caller reloads it. A load running
+        meanwhile sees `generation` change and does not mark the index loaded (it may have lost batches)."""
         with self.lock:
+            self.generation += 1
             self.index.clear()
             self.view = None
             self.known.clear()
