@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
 import logging
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,9 @@ class Masker:
         #: by one process: a minute, or a hundredth of the TTL if that is shorter.
         self.refresh_seconds = min(60.0, vault.ttl / 100)
         self._recall: dict[str, NamespaceRecall] = {}  # shared by the for_namespace copies
+        #: Called after a successful plan with (namespace, kind -> recall hits): values masked because the
+        #: namespace knew them, not because detection found them (the proxy counts them in /metrics).
+        self.on_recall: Callable[[str, dict[str, int]], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, namespace: str | None = None) -> Masker:
@@ -279,13 +283,52 @@ class Masker:
         """Load the namespace's originals into the recall index (once per process, and after a purge)."""
         if state is None or state.view is not None:
             return
-        view, entries = self.vault.recall_snapshot(self.namespace)
-        with state.lock:
-            if state.view is None:
-                state.index.add_many((k, o, p) for k, o, p in entries if learnable(k, o))
-                for kind, original, pseudonym in entries:
-                    state.remember((kind, original), pseudonym)
-                state.view = view
+        with state.loading:
+            if state.view is not None:
+                return  # another request loaded it while this one waited
+            generation = state.generation
+
+            def take(entries: list[tuple[str, str, str]]) -> None:
+                # Batches join the index as they arrive; nothing is planned with it before `view` is set below.
+                with state.lock:
+                    state.index.add_many(entry for entry in entries if learnable(entry[0], entry[1]))
+                    state.remember_many(entries)
+
+            # A million originals are millions of new objects: the cyclic collector would walk them again and
+            # again while they arrive (none of them forms a cycle), so it pauses for the load.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                view, _ = self.vault.recall_snapshot(self.namespace, sink=take)
+                state.index.compile()  # the whole snapshot in one automaton, before the first find
+            finally:
+                if collecting:
+                    gc.enable()
+            with state.lock:
+                if state.generation == generation:  # else a reset emptied the index mid-load: the next request reloads
+                    state.view = view
+
+    def warm(self, namespaces: Sequence[str] = ()) -> None:
+        """Load the recall index of each namespace (default: this one) now, e.g. in a thread at start-up, so the
+        first request does not wait for a large namespace. A request that arrives meanwhile waits for this load
+        (`NamespaceRecall.loading`): no request is ever planned with a partly loaded index. Best effort: on a
+        failure the first request loads the namespace itself (or fails closed)."""
+        for namespace in namespaces or (self.namespace,):
+            masker = self.for_namespace(namespace)
+            try:
+                masker._load(masker._state())
+            except MaskkitError as exc:
+                log.debug("warming namespace %s failed: %s", namespace, type(exc).__name__)
+
+    @staticmethod
+    def _loaded(state: NamespaceRecall | None) -> Generator[None, MintReply | None, None]:
+        """Ask for the namespace to be loaded until it is (a load cut short by a concurrent purge leaves it
+        unloaded): nothing is planned with a partly loaded index."""
+        for _ in range(_MAX_ROUNDS):
+            if state is None or state.view is not None:
+                return
+            yield None
+        raise DetectionError("the namespace kept changing while its recall index loaded; nothing was sent, retry")
 
     def _rounds(
         self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
@@ -295,8 +338,7 @@ class Masker:
         before the answer is used: if they (or an expired mapping) change the plan, plan again and mint again,
         so a worker never sends a value another worker learned."""
         state = self._state()
-        if state is not None and state.view is None:
-            yield None
+        yield from self._loaded(state)
         plan = self._plan(texts, state, keyed)
         mapping: dict[tuple[str, str], str] = {}
         for _ in range(_MAX_ROUNDS):
@@ -305,7 +347,7 @@ class Masker:
             assert reply is not None
             if reply.reset and state is not None:
                 state.reset()
-                yield None
+                yield from self._loaded(state)
                 plan = self._plan(texts, state, keyed)
                 continue
             mapping.update(request.local)
@@ -315,6 +357,8 @@ class Masker:
             if self._learn(state, request, reply):
                 plan = self._plan(texts, state, keyed)
             if all(item in mapping for item in plan.items):
+                if plan.recalled and self.on_recall is not None:
+                    self.on_recall(self.namespace, plan.recalled)
                 return _Masked(plan, {item: mapping[item] for item in plan.items})
         raise DetectionError("the vault kept changing while this text was masked; nothing was sent, retry")
 

@@ -46,10 +46,11 @@ def _text(raw: bytes) -> str | None:
 
 def _base64(run: str) -> str | None:
     body = run.rstrip("=")
-    if len(body) % 4 == 1 or (body.isalpha() and body.islower()) or _AWS_ID.fullmatch(body):
-        return None  # a lower-case word or an AWS-style id (`i-0abc…`, `vpc-…`) is not base64 of anything
-    if body[::4].translate(_PRINTABLE_LEAD):
+    # Cheapest rejections first: most candidates in AWS text are ids and hashes, rejected by the lead test.
+    if len(body) % 4 == 1 or body[::4].translate(_PRINTABLE_LEAD):
         return None  # some 3-byte group does not start with a printable ASCII byte: not base64 of text
+    if (body.isalpha() and body.islower()) or _AWS_ID.fullmatch(body):
+        return None  # a lower-case word or an AWS-style id (`i-0abc…`, `vpc-…`) is not base64 of anything
     padded = body + "=" * (-len(body) % 4)
     try:
         raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
@@ -72,12 +73,21 @@ def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
     mostly printable text. Runs may overlap (hex digits are base64 too); the caller merges what it masks."""
     if len(text) < 16:
         return
-    for pattern, decode in ((_BASE64, _base64), (_HEX_RUN, _hex)):
-        for match in pattern.finditer(text):
-            if match.end() - match.start() <= MAX_RUN:
-                decoded = decode(match.group())
+    # One scan of the text: hex digits are base64 characters, so every hex run lies inside a base64-alphabet run
+    # (bounded there by the same characters), and only those runs are searched for hex.
+    hex_runs = _HEX_RUN.finditer
+    for match in _BASE64.finditer(text):
+        start, end = match.span()
+        run = match.group()
+        if end - start <= MAX_RUN:
+            decoded = _base64(run)
+            if decoded is not None:
+                yield start, end, decoded
+        for inner in hex_runs(run):
+            if inner.end() - inner.start() <= MAX_RUN:
+                decoded = _hex(inner.group())
                 if decoded is not None:
-                    yield match.start(), match.end(), decoded
+                    yield start + inner.start(), start + inner.end(), decoded
     if "%" in text:
         # From each escape, the run of non-space characters around it (found from the escapes: linear).
         end = 0

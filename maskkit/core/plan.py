@@ -72,10 +72,17 @@ class NamespaceRecall:
     planned: TextCache = field(default_factory=TextCache, repr=False)
     deletions: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: Held while the namespace loads: a second request waits for the load instead of loading it again (and
+    #: no request is planned with a partly loaded index: `view` is set only once the whole snapshot is in).
+    loading: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Grows with every `reset`.
+    generation: int = 0
 
     def reset(self) -> None:
-        """The namespace changed under us (purged): forget everything; the caller reloads it."""
+        """The namespace changed under us (purged): forget everything; the caller reloads it. A load running
+        meanwhile sees `generation` change and does not mark the index loaded (it may have lost batches)."""
         with self.lock:
+            self.generation += 1
             self.index.clear()
             self.view = None
             self.known.clear()
@@ -91,6 +98,15 @@ class NamespaceRecall:
             self.refreshed.clear()
         self.known[item] = pseudonym
         self.item_of[pseudonym] = item
+
+    def remember_many(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        """`remember` for many (kind, original, pseudonym) at once (loading a namespace)."""
+        if len(self.known) + len(entries) > _KNOWN_MAX:
+            self.known.clear()
+            self.item_of.clear()
+            self.refreshed.clear()
+        self.known.update(((kind, original), pseudonym) for kind, original, pseudonym in entries)
+        self.item_of.update((pseudonym, (kind, original)) for kind, original, pseudonym in entries)
 
     def forget(self, pseudonym: str) -> None:
         """A mapping expired or was deleted in the vault: it is no longer used or recalled."""
@@ -118,6 +134,9 @@ class MaskPlan:
 
     spans: dict[str, list[Span]] = field(repr=False)
     items: list[tuple[str, str]] = field(repr=False)
+    #: kind -> how many of the items are masked only because the namespace knew them (recall hits: not found
+    #: by detection in this request, known with a pseudonym before it). Kinds only, never values.
+    recalled: dict[str, int] = field(default_factory=dict)
 
 
 def _planned(
@@ -142,12 +161,16 @@ def _planned(
             kept = [s for s in cached.recalled if _still_known(text, s, index)]
         else:
             kept = list(cached.recalled)
-    found = index.find(text, since)
-    for start, end, plain in runs:
-        if index.find(plain, since):
-            found.append(Span(start, end, ENCODED_KIND))
+    # A recalled span where detection already put the same span (most of them, in a text seen for the first time)
+    # cannot change the merge: it is only made a Span, and handed to `resolve`, when it differs.
+    raw = index.find_raw(text, since)
     if enabled is not None:
-        found = [s for s in found if s.kind in enabled or s.kind == ENCODED_KIND]
+        raw = [r for r in raw if r[2] in enabled]
+    same = {(s.start, s.end) for s in detected if s.kind != LITERAL} if raw else set()
+    found = [Span(start, end, kind) for start, end, kind in raw if (start, end) not in same]
+    for start, end, plain in runs:
+        if index.find_raw(plain, since):
+            found.append(Span(start, end, ENCODED_KIND))
     if isinstance(cached, _Planned) and not found and len(kept) == len(cached.recalled):
         spans = cached.spans  # nothing learned since touches this text: the merged spans stand
         recalled = cached.recalled
@@ -219,7 +242,17 @@ def plan_mask(
     for text in unique:
         for span in spans_by_text[text]:
             items[(span.kind, text[span.start : span.end])] = None
-    return MaskPlan(spans_by_text, list(items))
+    recalled: dict[str, int] = {}
+    if state is not None:
+        seen = {text[span.start : span.end] for text in unique for span in detected[text]}
+        seen.update(keyed)
+        for kind, original in items:
+            if original in seen:
+                continue
+            entry = state.index.get(original) if kind != ENCODED_KIND else None
+            if kind == ENCODED_KIND or (entry is not None and entry.pseudonym):
+                recalled[kind] = recalled.get(kind, 0) + 1
+    return MaskPlan(spans_by_text, list(items), recalled)
 
 
 def secret_in(decoded: str, detect: Detect) -> bool:

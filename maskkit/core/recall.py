@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import ahocorasick_rs
 
@@ -36,9 +36,9 @@ _TAIL = 256
 _FEW = 32
 
 
-@dataclass(frozen=True, slots=True)
-class RecallEntry:
-    """One known original's kind and pseudonym. The repr never shows the original (it is not stored here)."""
+class RecallEntry(NamedTuple):
+    """One known original's kind and pseudonym. The repr never shows the original (it is not stored here).
+    A named tuple: a million of them are made when a large namespace loads."""
 
     kind: str
     pseudonym: str
@@ -121,15 +121,19 @@ class RecallIndex:
         """`add` for every (kind, original, pseudonym); returns how many were new."""
         added = 0
         with self._lock:
-            known, log = self._entries, self._log
+            known, log, safe = self._entries, self._log, recall_safe
             for kind, original, pseudonym in entries:
-                if not recall_safe(kind, original) or matchable(original) is not original:
+                entry = known.get(original)
+                if entry is not None and entry.kind == kind:  # known (it passed the rule): a pseudonym arrives
+                    if entry.pseudonym != pseudonym:
+                        known[original] = RecallEntry(kind, pseudonym)
+                    continue
+                if not safe(kind, original) or (not original.isascii() and matchable(original) is not original):
                     continue  # (an original with a lone surrogate cannot be matched; its context still masks it)
-                new = original not in known
-                known[original] = RecallEntry(kind, pseudonym)
-                if new:
+                if entry is None:
                     log.append(original)
                     added += 1
+                known[original] = RecallEntry(kind, pseudonym)
         return added
 
     def discard(self, original: str) -> None:
@@ -168,9 +172,19 @@ class RecallIndex:
             lo = max(since, self._cleared_at)
             return [level for level in self._levels if level.hi > lo and level.automaton is not None], covered
 
+    def compile(self) -> None:
+        """Build the automata for everything added so far (a namespace just loaded: one automaton over the
+        whole snapshot, built before the first request instead of during it)."""
+        self._automata(0)
+
     def find(self, text: str, since: int = 0) -> list[Span]:
         """Every occurrence in `text` of an original added at version >= `since` (leftmost-longest, whole
         tokens for names and ids; secrets anywhere, since a secret glued to other text is still a secret)."""
+        return [Span(start, end, kind) for start, end, kind in self.find_raw(text, since)]
+
+    def find_raw(self, text: str, since: int = 0) -> list[tuple[int, int, str]]:
+        """`find` as (start, end, kind) tuples, in order: a caller that drops most of them (the ones detection
+        already found) makes no Span for those."""
         if not text or since >= len(self._log):
             return []
         log = self._log
@@ -195,7 +209,7 @@ class RecallIndex:
                 start = text.find(original, start + 1)
         return found
 
-    def _keep(self, text: str, matches: Iterable[tuple[int, int, int]]) -> list[Span]:
+    def _keep(self, text: str, matches: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, str]]:
         """The valid matches (names and ids as whole tokens), leftmost-longest among them. Matches are all
         occurrences, overlapping ones included: a longer original glued to a word must not hide a shorter one
         that stands as a token at the same place (`bucket-2x` hiding `bucket`)."""
@@ -215,10 +229,10 @@ class RecallIndex:
                 continue  # a name inside a longer word is another word
             valid.append((start, -end, entry.kind))
         valid.sort()
-        out: list[Span] = []
+        out: list[tuple[int, int, str]] = []
         cursor = 0
         for start, negative_end, kind in valid:
             if start >= cursor:
-                out.append(Span(start, -negative_end, kind))
+                out.append((start, -negative_end, kind))
                 cursor = -negative_end
         return out

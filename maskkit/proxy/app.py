@@ -8,6 +8,7 @@ that guesses `ec2-017` gets `ec2-017` back. Only this module speaks the Anthropi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -57,7 +58,15 @@ from maskkit.errors import (
 )
 from maskkit.loopback import is_loopback, is_loopback_host_header
 from maskkit.masking import Masker, detector_from_settings
-from maskkit.proxy.metrics import Metrics, Observe, instrument_vault, note_masked, note_namespace, upstream_hooks
+from maskkit.proxy.metrics import (
+    Metrics,
+    Observe,
+    instrument_masker,
+    instrument_vault,
+    note_masked,
+    note_namespace,
+    upstream_hooks,
+)
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
 from maskkit.vault.keys import write_secret_file
@@ -357,6 +366,7 @@ class _Proxy:
         vault = Vault.from_settings(settings)
         instrument_vault(vault, self.metrics)
         masker = Masker(vault, detector_from_settings(settings), settings.namespace)
+        instrument_masker(masker, self.metrics)
         timeout = httpx.Timeout(settings.upstream_timeout, connect=10.0)
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
         hooks = upstream_hooks(self.metrics)
@@ -364,9 +374,14 @@ class _Proxy:
             timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, event_hooks=hooks
         ) as http:
             self.state = _State(settings, masker, http, client_keys(settings))
+            # The recall indexes load in a thread now, not on the first request (which waits for it if it comes
+            # first; docs/recall.md).
+            namespaces = sorted({settings.namespace, *settings.key_namespaces.values()})
+            warming = asyncio.ensure_future(asyncio.to_thread(masker.warm, namespaces))
             try:
                 yield
             finally:
+                warming.cancel()
                 await vault.aclose()
 
     def _state(self) -> _State:

@@ -30,6 +30,7 @@ from maskkit.loopback import is_loopback
 __all__ = [
     "Metrics",
     "Observe",
+    "instrument_masker",
     "instrument_vault",
     "note_masked",
     "note_namespace",
@@ -86,6 +87,12 @@ class Metrics:
                                      registry=r)
         self.overloaded = Counter("maskkit_overloaded", "Responses with status 529 (overloaded), by route.",
                                   ["route"], registry=r)
+        self.recall_hits = Counter(
+            "maskkit_recall_hits",
+            "Distinct values masked per request because the namespace knew them (recall), not because detection "
+            "found them in the request, by kind.",
+            ["kind"], registry=r,
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text format: this process's registry, or every worker's with PROMETHEUS_MULTIPROC_DIR."""
@@ -123,6 +130,16 @@ def instrument_vault(vault: Any, target: Metrics) -> None:
         method = getattr(vault, name, None)
         if method is not None:
             setattr(vault, name, _timed(method, target.vault.labels(operation=operation)))
+
+
+def instrument_masker(masker: Any, target: Metrics) -> None:
+    """Count the masker's recall hits (`Masker.on_recall`, kinds only) into maskkit_recall_hits."""
+
+    def counted(namespace: str, kinds: dict[str, int]) -> None:
+        for kind, count in kinds.items():
+            target.recall_hits.labels(kind=kind).inc(count)
+
+    masker.on_recall = counted
 
 
 def _timed(method: Callable[..., Awaitable[Any]], histogram: Any) -> Callable[..., Awaitable[Any]]:

@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -57,12 +59,40 @@ class VaultKey:
     def index(self, namespace: str, kind: str, original: str) -> str:
         """The forward-index id of an original: an HMAC (96 bits, 16 characters), so Redis never holds the value."""
         message = f"{namespace}\0{kind}\0{original}".encode("utf-8", "surrogatepass")
-        return base64.urlsafe_b64encode(hmac.new(self._mac, message, hashlib.sha256).digest()[:12]).decode()
+        return base64.urlsafe_b64encode(hmac.digest(self._mac, message, "sha256")[:12]).decode()
 
     def encrypt(self, namespace: str, prefix: str, original: str) -> bytes:
         """nonce + AES-GCM(original), bound to the namespace and pseudonym prefix (it cannot be moved elsewhere)."""
         nonce = secrets.token_bytes(12)
         return nonce + self._aead.encrypt(nonce, original.encode("utf-8", "surrogatepass"), _aad(namespace, prefix))
+
+    def seal_many(self, namespace: str, items: Sequence[tuple[str, str, str]]) -> list[tuple[str, bytes]]:
+        """(`index`, `encrypt`) of many (kind, prefix, original) of one namespace: what minting a large paste
+        needs, with one call for all the nonces and the associated data built once per prefix."""
+        aead = self._aead
+        nonces = secrets.token_bytes(12 * len(items))
+        aads: dict[str, bytes] = {}
+        # HMAC-SHA256 from its definition, with the padded-key states (and the "namespace\0kind\0" head) hashed
+        # once per kind and copied per original: a third of the cost of one `hmac.digest` call each.
+        heads: dict[str, Any] = {}
+        outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in self._mac.ljust(64, b"\0")))
+        out = []
+        for position, (kind, prefix, original) in enumerate(items):
+            plain = original.encode("utf-8", "surrogatepass")
+            head = heads.get(kind)
+            if head is None:
+                head = heads[kind] = hashlib.sha256(bytes(byte ^ 0x36 for byte in self._mac.ljust(64, b"\0")))
+                head.update(f"{namespace}\0{kind}\0".encode())
+            inner = head.copy()
+            inner.update(plain)
+            tag = outer.copy()
+            tag.update(inner.digest())
+            aad = aads.get(prefix)
+            if aad is None:
+                aad = aads[prefix] = _aad(namespace, prefix)
+            nonce = nonces[12 * position : 12 * position + 12]
+            out.append((base64.urlsafe_b64encode(tag.digest()[:12]).decode(), nonce + aead.encrypt(nonce, plain, aad)))
+        return out
 
     def decrypt(self, namespace: str, prefix: str, blob: bytes) -> str:
         try:
@@ -73,6 +103,24 @@ class VaultKey:
                 "vault was created with"
             ) from None
         return plain.decode("utf-8", "surrogatepass")
+
+    def decrypt_many(self, namespace: str, rows: Iterable[tuple[str, bytes]]) -> list[str]:
+        """`decrypt` for many (prefix, blob) pairs of one namespace at once (loading a recall index: a million
+        mappings), with the associated data built once per prefix."""
+        aead, aads = self._aead, dict[str, bytes]()
+        out = []
+        try:
+            for prefix, blob in rows:
+                aad = aads.get(prefix)
+                if aad is None:
+                    aad = aads[prefix] = _aad(namespace, prefix)
+                out.append(aead.decrypt(blob[:12], blob[12:], aad).decode("utf-8", "surrogatepass"))
+        except (InvalidTag, ValueError):
+            raise VaultKeyError(
+                "the vault key cannot decrypt this vault's mappings; set MASKKIT_VAULT_KEY to the key the "
+                "vault was created with"
+            ) from None
+        return out
 
     def prove(self, challenge: str) -> str:
         """An HMAC over `challenge`: lets a peer check that we hold the same vault key without revealing it."""

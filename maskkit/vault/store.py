@@ -11,15 +11,19 @@ Cluster slot and every script runs on one node; the same layout serves a single 
     mk:{ns}:keycheck       -> fingerprint of the vault key the namespace is bound to ("pending:<fp>" while it is
                               being bound, "rotating:<new fp>" while rotate-key runs)
     mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.vault.memo)
-    mk:{ns}:j              -> the recall journal: every pseudonym in minting order (pseudonyms only); each mint
-                              call returns what others appended since the caller's offset (docs/recall.md)
+    mk:{ns}:j              -> the recall journal: the latest pseudonyms in minting order (pseudonyms only); each
+                              mint call returns what others appended since the caller's offset (docs/recall.md)
+    mk:{ns}:jb             -> how many entries were trimmed from the journal's head (offsets are absolute)
     mk:{ns}:je             -> the journal's epoch (new after a purge: every process reloads its recall index)
+    mk:{ns}:r              -> the recall set: hash pseudonym -> kind code "|" ciphertext, what a new process loads
+                              its recall index from; mk:{ns}:rc marks it complete, mk:{ns}:rs is its sweep cursor
     mk:keycheck            -> fingerprint of the vault key: the vault-wide authority a namespace is checked against
                               when it is bound (never read by a script)
     mk:namespaces          -> set of namespaces (written when a namespace is bound, never by a script)
 
 About 270 bytes of Redis memory per mapping of a 20-character original in namespace `default` (both keys,
-`MEMORY USAGE`; a longer namespace name adds up to ~30 bytes). Timestamps are stored as ziplist integers.
+`MEMORY USAGE`; a longer namespace name adds up to ~30 bytes), plus its field in the recall set (~125 bytes).
+Timestamps are stored as ziplist integers.
 
 The scripts are `.lua` files in `scripts/`, run by EVALSHA. Minting runs in one script per call, which also compares
 the namespace's key check with the caller's fingerprint: a text with a hundred identifiers costs one round trip (on
@@ -40,12 +44,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -78,6 +84,9 @@ _NAMESPACES = "mk:namespaces"
 _ROTATING = "rotating:"
 _PENDING = "pending:"
 _ARG_CACHE_SIZE = 100_000  # (index, ciphertext) pairs kept per Vault, so re-sent text costs no crypto
+_JOURNAL_KEEP = 20_000
+#: Fields per HSCAN call when loading a recall set (larger counts were slower per field, measured on Redis 6 and 7).
+_HSCAN_COUNT = 1000
 
 
 
@@ -264,6 +273,73 @@ async def _aeval(client: _AsyncClient, name: str, keys: Sequence[Any], args: Seq
         return await client.evalsha(lua.sha, len(keys), *keys, *args)
 
 
+def _ahead(call: Callable[[Any], tuple[Any, list[Any]]]) -> Iterator[list[Any]]:
+    """The batches of a cursor walk (`call(cursor) -> (next cursor, batch)`, "0" first and last), fetched by a
+    thread one step ahead of the consumer: the server gathers the next batch while this process decrypts the
+    last one. The thread's errors are raised here; it stops when the consumer does."""
+    ready: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: list[Any] | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def walk() -> None:
+        cursor: Any = "0"
+        try:
+            while not stop.is_set():
+                cursor, batch = call(cursor)
+                put(batch)
+                if cursor in (0, b"0", "0"):
+                    break
+            put(None)
+        except BaseException as exc:  # handed to the consumer, which maps it like its own
+            put(exc)
+
+    thread = threading.Thread(target=walk, name="maskkit-recall-load", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass(frozen=True)
+class _Eval:
+    """An operation's step: run the vault script `name` (EVALSHA)."""
+
+    name: str
+    keys: Sequence[Any]
+    args: Sequence[Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Get:
+    """An operation's step: GET one key."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class _Bind:
+    """An operation's step: bind a namespace to the vault key (`Vault._bind`, a few round trips, once)."""
+
+    namespace: str
+
+
+_T = TypeVar("_T")
+#: A vault operation: yields steps, receives each step's result, returns its own.
+_Op: TypeAlias = Generator[_Eval | _Get | _Bind, Any, _T]
+
+
 def _keycheck(namespace: str) -> str:
     return _base(namespace) + "keycheck"
 
@@ -306,7 +382,8 @@ def _cluster_url(url: str) -> tuple[str, list[tuple[str, int]]] | None:
 
 
 class Vault:
-    """Mappings in Redis. Every method exists twice: `x()` (sync) and `ax()` (asyncio); both share the encoding.
+    """Mappings in Redis. The hot-path methods exist twice, `x()` (sync) and `ax()` (asyncio): each is one
+    operation (`_mint`, `_originals`, `_ping`: a generator of Redis steps) run by `_run_sync` or `_run_async`.
 
     Construct with `Vault.from_settings(settings)`: it starts the embedded Redis unless MASKKIT_REDIS_URL is set
     (a `redis+cluster://` URL selects Redis Cluster). After an outage the next call reconnects (and restarts the
@@ -339,6 +416,9 @@ class Vault:
         self._checked = False
         #: Grows whenever this object deletes mappings (forget, purge): maskers re-check what they know.
         self.deletions = 0
+        #: The recall journal keeps its last `journal_keep` to `2 journal_keep` entries; a process further behind
+        #: than `journal_keep` reloads the namespace instead of catching up (docs/recall.md).
+        self.journal_keep = _JOURNAL_KEEP
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
@@ -482,33 +562,72 @@ class Vault:
         self._verify(client.get(_KEYCHECK))
         _eval(client, "bind", [_keycheck(namespace)], [fingerprint, "promote"])
 
-    def _run(self, client: _SyncClient, namespace: str, script: str, keys: Sequence[str], args: Sequence[Any],
-             *, reread: Sequence[Any] | None = None) -> Any:
+    # -- operations: each vault operation is written once, as a generator of Redis steps; `_run_sync` runs it
+    # with the sync client and `_run_async` with the asyncio client: no sync/async copies of the same logic
+
+    def _script(
+        self, namespace: str, name: str, keys: Sequence[str], args: Sequence[Any],
+        *, reread: Sequence[Any] | None = None,
+    ) -> _Op[Any]:
         """Run a namespace's script. If the namespace is not bound yet: bind it and run again; or, to only read it,
         check mk:keycheck here and run again with the `reread` arguments (reading never binds a namespace)."""
         try:
-            return _eval(client, script, keys, args)
+            return (yield _Eval(name, keys, args))
         except redis.exceptions.ResponseError as exc:
             if "MKINIT" not in str(exc):
                 raise
         if reread is None:
-            self._bind(namespace)
+            yield _Bind(namespace)
         else:
-            self._verify(client.get(_KEYCHECK))
-        return _eval(client, script, keys, args if reread is None else reread)
+            self._verify((yield _Get(_KEYCHECK)))
+        return (yield _Eval(name, keys, args if reread is None else reread))
 
-    async def _arun(self, client: _AsyncClient, namespace: str, script: str, keys: Sequence[str],
-                    args: Sequence[Any], *, reread: Sequence[Any] | None = None) -> Any:
-        try:
-            return await _aeval(client, script, keys, args)
-        except redis.exceptions.ResponseError as exc:
-            if "MKINIT" not in str(exc):
-                raise
-        if reread is None:
-            await asyncio.to_thread(self._bind, namespace)  # once per namespace: the sync client keeps it simple
-        else:
-            self._verify(await client.get(_KEYCHECK))
-        return await _aeval(client, script, keys, args if reread is None else reread)
+    def _run_sync(self, operation: _Op[_T]) -> _T:
+        """Run an operation with the sync client."""
+        with self._guard():
+            client = self._client()
+            value: Any = None
+            error: BaseException | None = None
+            while True:
+                try:
+                    step = operation.send(value) if error is None else operation.throw(error)
+                except StopIteration as stop:
+                    result: _T = stop.value
+                    return result
+                value, error = None, None
+                try:
+                    if isinstance(step, _Eval):
+                        value = _eval(client, step.name, step.keys, step.args)
+                    elif isinstance(step, _Get):
+                        value = client.get(step.key)
+                    else:
+                        self._bind(step.namespace)
+                except Exception as exc:  # handed to the operation, which may handle it (MKINIT)
+                    error = exc
+
+    async def _run_async(self, operation: _Op[_T]) -> _T:
+        """Run an operation with the asyncio client (binding a namespace, once, uses the sync client in a
+        thread: it keeps `_bind` in one copy)."""
+        with self._guard():
+            client = await self._aclient()
+            value: Any = None
+            error: BaseException | None = None
+            while True:
+                try:
+                    step = operation.send(value) if error is None else operation.throw(error)
+                except StopIteration as stop:
+                    result: _T = stop.value
+                    return result
+                value, error = None, None
+                try:
+                    if isinstance(step, _Eval):
+                        value = await _aeval(client, step.name, step.keys, step.args)
+                    elif isinstance(step, _Get):
+                        value = await client.get(step.key)
+                    else:
+                        await asyncio.to_thread(self._bind, step.namespace)
+                except Exception as exc:
+                    error = exc
 
     # -- minting
 
@@ -516,19 +635,31 @@ class Vault:
         args: list[Any] = [self.key.fingerprint, int(time.time()), self.ttl]
         cache = self._arg_cache
         key = self.key
+        fingerprint = key.fingerprint
+        # Claude Code re-sends the whole conversation every turn: HMAC and encryption are done once per value.
+        # (A reused ciphertext only ever encrypts the same value under the same key.) The new ones are sealed
+        # together (`VaultKey.seal_many`).
+        memos: list[tuple[str, bytes] | None] = []
+        new: list[tuple[str, str, str]] = []
+        where: list[int] = []
         for kind, original in items:
             prefix = prefixes.get(kind)
             if prefix is None:
                 raise ConfigError(f"no pseudonym prefix for kind {kind}")
-            # Claude Code re-sends the whole conversation every turn: HMAC and encryption are done once per
-            # value. (A reused ciphertext only ever encrypts the same value under the same key.)
-            memo = cache.get((key.fingerprint, namespace, kind, original))
+            memo = cache.get((fingerprint, namespace, kind, original))
             if memo is None:
-                memo = (key.index(namespace, kind, original), key.encrypt(namespace, prefix, original))
-                if len(cache) >= _ARG_CACHE_SIZE:
-                    cache.clear()
-                cache[(key.fingerprint, namespace, kind, original)] = memo
-            args += [memo[0], prefix, kind, memo[1]]
+                where.append(len(memos))
+                new.append((kind, prefix, original))
+            memos.append(memo)
+        if new:
+            if len(cache) + len(new) > _ARG_CACHE_SIZE:
+                cache.clear()
+            for position, (kind, _, original), memo in zip(where, new, key.seal_many(namespace, new), strict=True):
+                memos[position] = memo
+                cache[(fingerprint, namespace, kind, original)] = memo
+        for (kind, _original), memo in zip(items, memos, strict=True):
+            assert memo is not None
+            args += [memo[0], prefixes[kind], kind, memo[1]]
         return args
 
     _arg_cache: dict[tuple[str, str, str, str], tuple[str, bytes]]
@@ -536,7 +667,10 @@ class Vault:
     @staticmethod
     def _mint_keys(namespace: str) -> tuple[str, ...]:
         base = _base(namespace)
-        return (base, _keycheck(namespace), _kinds(namespace), base + "j", base + "je")
+        return (
+            base, _keycheck(namespace), _kinds(namespace), base + "j", base + "je", base + "jb", base + "r",
+            base + "rs", base + "rc",
+        )
 
     def _mint_call(
         self,
@@ -548,7 +682,13 @@ class Vault:
     ) -> tuple[list[tuple[str, str]], list[Any]]:
         unique = list(dict.fromkeys(items))
         args = self._mint_args(namespace, unique, prefixes)
-        head = [*args[:3], "*" if view is None else view.epoch, 0 if view is None else view.offset, len(unique)]
+        head = [
+            *args[:3],
+            "*" if view is None else view.epoch,
+            0 if view is None else view.offset,
+            self.journal_keep,
+            len(unique),
+        ]
         return unique, [*head, *args[3:], *refresh]
 
     def _mint_reply(
@@ -566,6 +706,18 @@ class Vault:
             learned.append((kind, self.key.decrypt(namespace, _prefix(pseudonym), tail[index + 2]), pseudonym))
         return MintReply(pseudonyms, gone, view, learned, reset=False)
 
+    def _mint(
+        self,
+        namespace: str,
+        items: Iterable[tuple[str, str]],
+        prefixes: dict[str, str],
+        refresh: Sequence[str],
+        view: JournalView | None,
+    ) -> _Op[MintReply]:
+        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
+        reply = yield from self._script(namespace, "mint", self._mint_keys(namespace), args)
+        return self._mint_reply(namespace, unique, refresh, reply)
+
     def mint(
         self,
         namespace: str,
@@ -578,10 +730,7 @@ class Vault:
         """The pseudonym of every (kind, original), minting the missing ones; a use (TTL slide, hit) of every
         pseudonym in `refresh`, reporting those that no longer exist; and what other callers minted since
         `view`. One round trip, atomic."""
-        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
-        with self._guard():
-            reply = self._run(self._client(), namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, refresh, reply)
+        return self._run_sync(self._mint(namespace, items, prefixes, refresh, view))
 
     async def amint(
         self,
@@ -592,52 +741,87 @@ class Vault:
         refresh: Sequence[str] = (),
         view: JournalView | None = None,
     ) -> MintReply:
-        unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
-        with self._guard():
-            client = await self._aclient()
-            reply = await self._arun(client, namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, refresh, reply)
+        return await self._run_async(self._mint(namespace, items, prefixes, refresh, view))
+
+    def _pseudonyms(
+        self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
+    ) -> _Op[dict[tuple[str, str], str]]:
+        items = list(items)
+        if not items:
+            return {}
+        return (yield from self._mint(namespace, items, prefixes, (), None)).pseudonyms
 
     def pseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
     ) -> dict[tuple[str, str], str]:
         """The pseudonym of every (kind, original), minting the missing ones: one round trip, atomic."""
-        items = list(items)
-        return self.mint(namespace, items, prefixes).pseudonyms if items else {}
+        return self._run_sync(self._pseudonyms(namespace, items, prefixes))
 
     async def apseudonyms_for(
         self, namespace: str, items: Iterable[tuple[str, str]], prefixes: dict[str, str]
     ) -> dict[tuple[str, str], str]:
-        items = list(items)
-        return (await self.amint(namespace, items, prefixes)).pseudonyms if items else {}
+        return await self._run_async(self._pseudonyms(namespace, items, prefixes))
 
     # -- recall: the namespace's originals, for the recall index
 
-    def recall_snapshot(self, namespace: str, batch: int = 10_000) -> tuple[JournalView, list[tuple[str, str, str]]]:
-        """Every live (kind, original, pseudonym) of a namespace, decrypted, and the journal position they are
-        current at (read first: what is minted during the scan comes again through the journal, harmlessly)."""
+    def recall_snapshot(
+        self,
+        namespace: str,
+        batch: int = 20_000,
+        *,
+        sink: Callable[[list[tuple[str, str, str]]], None] | None = None,
+    ) -> tuple[JournalView, list[tuple[str, str, str]]]:
+        """Every (kind, original, pseudonym) of a namespace's recall set, decrypted, and the journal position they
+        are current at (read first: what is minted during the walk comes again through the journal, harmlessly).
+
+        The recall set (`mk:{ns}:r`, pseudonym -> kind code and ciphertext, written by the mint script) is read by
+        HSCAN, `batch` fields a call, by a thread one call ahead of the decryption. It may still hold a mapping
+        that expired since the last sweep: a process that recalls one refreshes it before use, learns it is gone
+        and drops it (as for any mapping that expires while a process knows it), so nothing is sent on its
+        strength. A namespace written before the recall set existed is walked once by SCAN (`load.lua`), which
+        fills the set and marks it complete. With `sink`, each decrypted batch is handed to it as it arrives
+        (while the server gathers the next) and the list returned is empty."""
         base = _base(namespace)
-        out: list[tuple[str, str, str]] = []
-        kinds: dict[str, dict[str, str]] = {}
         with self._guard():
             client = self._client()
+            epoch, offset, complete = _eval(client, "view", [base + "j", base + "je", base + "jb", base + "rc"], [])
             pipe = client.pipeline(transaction=False)
             pipe.get(_keycheck(namespace))
-            pipe.get(base + "je")
-            pipe.llen(base + "j")
-            stored, epoch, length = pipe.execute()
+            pipe.hgetall(_kinds(namespace))
+            stored, table = pipe.execute()
             self._verify(client.get(_KEYCHECK) if stored is None else stored)
-            for keys in self._scan(client, base + "p:*", batch, namespace):
-                for key, row, _ttl in self._fetch_rows(client, keys):
-                    found = _MAPPING_KEY.fullmatch(_text(key))
-                    if found is None or row[1] is None or row[0] is None:
-                        continue
-                    kind = self._kinds_of(client, namespace, kinds).get(_text(row[0]))
-                    if kind is None:
-                        continue
-                    pseudonym = found["p"]
-                    out.append((kind, self.key.decrypt(namespace, _prefix(pseudonym), row[1]), pseudonym))
-        return JournalView(_text(epoch) if epoch else "", int(length or 0)), out
+            kinds = {code.encode(): kind for code, kind in _kind_table(table).items()}
+            if complete:
+                def call(cursor: Any) -> tuple[Any, list[Any]]:
+                    following, fields = client.hscan(base + "r", int(cursor), count=_HSCAN_COUNT)
+                    assert isinstance(fields, dict)
+                    return following, list(fields.items())
+            else:
+                copied = ["1"]
+
+                def call(cursor: Any) -> tuple[Any, list[Any]]:
+                    cursor, flat, ok = _eval(
+                        client, "load", [base, base + "r", base + "rc"], [cursor, 4 * batch, batch, copied[0]]
+                    )
+                    copied[0] = "1" if copied[0] == "1" and ok in (b"1", "1") else "0"
+                    return cursor, [(flat[i], flat[i + 1] + b"|" + flat[i + 2]) for i in range(0, len(flat), 3)]
+
+            out: list[tuple[str, str, str]] = []
+            for fields in _ahead(call):
+                pseudonyms, rows, codes = [], [], []
+                for field, value in fields:
+                    pseudonym = field.decode()
+                    code, _, blob = value.partition(b"|")
+                    if code in kinds:
+                        pseudonyms.append(pseudonym)
+                        codes.append(kinds[code])
+                        rows.append((pseudonym.rpartition("-")[0], blob))
+                originals = self.key.decrypt_many(namespace, rows)
+                if sink is None:
+                    out += zip(codes, originals, pseudonyms, strict=True)
+                else:
+                    sink(list(zip(codes, originals, pseudonyms, strict=True)))
+        return JournalView(_text(epoch), int(offset)), out
 
     # -- resolving
 
@@ -649,27 +833,21 @@ class Vault:
     def _resolve_args(self, pseudonyms: Sequence[str], unbound_ok: bool) -> list[Any]:
         return [self.key.fingerprint, int(time.time()), self.ttl, "1" if unbound_ok else "0", *pseudonyms]
 
-    def originals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
-        """pseudonym -> original for those this namespace issued (others are absent). Refreshes their TTL."""
+    def _originals(self, namespace: str, pseudonyms: Iterable[str]) -> _Op[dict[str, str]]:
         unique = list(dict.fromkeys(pseudonyms))
         if not unique:
             return {}
         keys = (_base(namespace), _keycheck(namespace))
         args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
-        with self._guard():
-            blobs = self._run(self._client(), namespace, "resolve", keys, args, reread=reread)
+        blobs = yield from self._script(namespace, "resolve", keys, args, reread=reread)
         return self._decode_resolved(namespace, unique, blobs)
 
+    def originals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
+        """pseudonym -> original for those this namespace issued (others are absent). Refreshes their TTL."""
+        return self._run_sync(self._originals(namespace, pseudonyms))
+
     async def aoriginals_for(self, namespace: str, pseudonyms: Iterable[str]) -> dict[str, str]:
-        unique = list(dict.fromkeys(pseudonyms))
-        if not unique:
-            return {}
-        keys = (_base(namespace), _keycheck(namespace))
-        args, reread = self._resolve_args(unique, False), self._resolve_args(unique, True)
-        with self._guard():
-            client = await self._aclient()
-            blobs = await self._arun(client, namespace, "resolve", keys, args, reread=reread)
-        return self._decode_resolved(namespace, unique, blobs)
+        return await self._run_async(self._originals(namespace, pseudonyms))
 
     # -- inspection and maintenance
 
@@ -803,7 +981,8 @@ class Vault:
                     deleted = client.delete(*keys)
                     if part == "p:*":
                         removed += int(deleted)
-            client.delete(_base(namespace) + "j", _base(namespace) + "je")  # every recall index reloads
+            base = _base(namespace)
+            client.delete(base + "j", base + "je", base + "jb", base + "r", base + "rc", base + "rs")  # all reload
             client.srem(_NAMESPACES, namespace)
             client.delete(_keycheck(namespace))
         return removed
@@ -871,24 +1050,18 @@ class Vault:
             for script_keys, script_args in by_namespace.values()
         )
 
+    def _ping(self) -> _Op[None]:
+        self._checked = False
+        stored = yield _Get(_keycheck(self.namespace))
+        if stored is None or _text(stored).startswith(_PENDING):
+            yield _Bind(self.namespace)
+        else:
+            self._verify(stored)
+
     def ping(self) -> None:
         """Raise VaultError unless the vault answers and the key matches. Binds the configured namespace if it is
         new, so the first mask() after a ping costs one round trip like every other."""
-        with self._guard():
-            client = self._client()
-            self._checked = False
-            stored = client.get(_keycheck(self.namespace))
-            if stored is None or _text(stored).startswith(_PENDING):
-                self._bind(self.namespace)
-            else:
-                self._verify(stored)
+        self._run_sync(self._ping())
 
     async def aping(self) -> None:
-        with self._guard():
-            client = await self._aclient()
-            self._checked = False
-            stored = await client.get(_keycheck(self.namespace))
-            if stored is None or _text(stored).startswith(_PENDING):
-                await asyncio.to_thread(self._bind, self.namespace)
-            else:
-                self._verify(stored)
+        await self._run_async(self._ping())

@@ -174,3 +174,19 @@ def test_metrics_add_up_over_workers_with_a_multiprocess_dir(
     assert metric(text, "maskkit_requests_total", route="/v1/messages", status="200") == 3
     assert metric(text, "maskkit_masked_values_total", kind="INSTANCE_ID") == 3
     assert os.listdir(shared)
+
+
+def test_recall_hits_are_counted_by_kind_when_a_known_value_comes_back_bare(
+    settings: Settings, model: StandinModel
+) -> None:
+    bare = f"compare {BUCKET} with last week"
+    with serving(settings, model) as url:
+        ask(url)  # learns the bucket from its context (`s3://`): detection, not recall
+        first = httpx.get(f"{url}/metrics", headers={"x-api-key": CLIENT_KEY}).text
+        client = anthropic.Anthropic(base_url=url, api_key=CLIENT_KEY, max_retries=0, timeout=30)
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=50, messages=[{"role": "user", "content": bare}])
+        text = httpx.get(f"{url}/metrics", headers={"x-api-key": CLIENT_KEY}).text
+    assert metric(first, "maskkit_recall_hits_total", kind="S3_BUCKET") == 0
+    assert metric(text, "maskkit_recall_hits_total", kind="S3_BUCKET") == 1
+    assert metric(text, "maskkit_recall_hits_total", kind="INSTANCE_ID") == 0
+    assert BUCKET not in text and not re.search(r"\bs3-\d{3}", text)

@@ -221,3 +221,119 @@ def test_values_named_by_their_json_key_are_masked_in_tool_calls_and_json_result
     tool_input = masked["messages"][1]["content"][0]["input"]
     assert tool_input["Count"] == 3
     assert {reverse[tool_input["Password"]], reverse[tool_input["Bucket"]]} == {"hunter2", "logs"}
+
+
+# --- loading and the journal's growth ------------------------------------------------------------------------------
+
+_WORKER = """
+import sys
+from maskkit import Masker
+masker = Masker.from_settings()
+masker.vault.journal_keep = int(sys.argv[1])
+for text in sys.argv[2:]:
+    masker.mask(text)
+masker.vault.close()
+"""
+
+
+def test_a_worker_behind_a_trimmed_journal_reloads_and_misses_nothing(env: dict[str, str], masker: Masker) -> None:
+    masker.vault.journal_keep = 4
+    masker.mask("warm up the index")  # this worker is loaded and current: its journal offset is the start
+    buckets = [f"trimmed-bucket-{i:04d}" for i in range(12)]
+    # Another process learns twelve values in twelve calls: its journal keeps 4 to 8 entries, the rest is trimmed.
+    learned = subprocess.run(
+        [sys.executable, "-c", _WORKER, "4", *(f"aws s3 ls s3://{b}/" for b in buckets)],
+        env=env, capture_output=True, timeout=60,
+    )
+    assert learned.returncode == 0, learned.stderr.decode()[-2000:]
+    client = masker.vault._client()
+    base = f"mk:{{{masker.namespace}}}:"
+    assert client.llen(base + "j") <= 8 and int(client.get(base + "jb") or 0) >= 4, "the journal was not trimmed"
+    bare = "compare " + " ".join(buckets)
+    result = masker.mask(bare)
+    assert not any(b in result.text for b in buckets), "a worker behind the trimmed point missed a value"
+    assert masker.unmask(result.text) == bare
+
+
+def test_a_worker_within_the_kept_journal_catches_up_without_reloading(env: dict[str, str], masker: Masker) -> None:
+    masker.vault.journal_keep = 4
+    masker.mask("warm up the index")
+    state = masker._state()
+    assert state is not None
+    index = state.index
+    learned = subprocess.run(
+        [sys.executable, "-c", _WORKER, "4", "aws s3 ls s3://kept-bucket-0001/"],
+        env=env, capture_output=True, timeout=60,
+    )
+    assert learned.returncode == 0, learned.stderr.decode()[-2000:]
+    assert "kept-bucket-0001" not in masker.mask("list kept-bucket-0001").text
+    assert masker._state() is state and state.index is index and len(index) >= 1
+
+
+def test_a_namespace_written_before_the_recall_set_is_loaded_by_a_scan_once(
+    env: dict[str, str], masker: Masker
+) -> None:
+    masker.mask(CONTEXT)
+    client = masker.vault._client()
+    base = f"mk:{{{masker.namespace}}}:"
+    client.delete(base + "r", base + "rc")  # what an older release left: mappings, no recall set
+    recalled = run_cli(env, "mask", input=BARE.encode())
+    assert recalled.returncode == 0, recalled.stderr.decode()[-2000:]
+    assert BUCKET.encode() not in recalled.stdout and PASSWORD.encode() not in recalled.stdout
+    assert client.get(base + "rc") == b"1" and client.hlen(base + "r") == 2
+    again = run_cli(env, "mask", input=BARE.encode())  # from the recall set now
+    assert again.returncode == 0 and BUCKET.encode() not in again.stdout
+
+
+def test_a_deleted_mapping_leaves_the_recall_set_and_a_new_process_does_not_recall_it(
+    env: dict[str, str], masker: Masker
+) -> None:
+    first = masker.mask(CONTEXT)
+    bucket = next(p for p, o in first.reverse.items() if o == BUCKET)
+    client = masker.vault._client()
+    base = f"mk:{{{masker.namespace}}}:"
+    client.delete(base + "p:" + bucket)  # as if it expired: the recall set still names it until a sweep
+    assert client.hexists(base + "r", bucket)
+    recalled = run_cli(env, "mask", input=BARE.encode())
+    assert recalled.returncode == 0 and BUCKET.encode() in recalled.stdout, "an expired mapping was recalled"
+    assert PASSWORD.encode() not in recalled.stdout
+    assert not client.hexists(base + "r", bucket), "the recall set kept an expired mapping it was told about"
+
+
+def test_a_request_during_warming_waits_for_the_one_load_and_recalls(masker: Masker, settings: Settings) -> None:
+    import threading
+
+    masker.mask(CONTEXT)
+    fresh = Masker.from_settings(settings)
+    try:
+        client = fresh.vault._client()
+        client.config_resetstat()
+        warming = threading.Thread(target=fresh.warm)
+        warming.start()
+        result = fresh.mask(BARE)  # while the warm-up may still be loading: waits for it, never plans half-loaded
+        warming.join()
+        assert BUCKET not in result.text and PASSWORD not in result.text
+        stats = client.info("commandstats")
+        assert stats["cmdstat_hscan"]["calls"] == 1, "the namespace was loaded twice"
+    finally:
+        fresh.vault.close()
+
+
+def test_after_a_key_rotation_a_new_process_loads_and_recalls_under_the_new_key(private_home: Path) -> None:
+    from maskkit import load_settings
+    from maskkit.vault.keys import VaultKey, generate_key
+
+    old_key, new_key = generate_key(), generate_key()
+    old = Masker.from_settings(load_settings({"MASKKIT_HOME": str(private_home), "MASKKIT_VAULT_KEY": old_key}))
+    try:
+        old.mask(CONTEXT)
+        old.vault.rotate_key(VaultKey.parse(new_key, "test"))
+    finally:
+        old.vault.close()
+    fresh = Masker.from_settings(load_settings({"MASKKIT_HOME": str(private_home), "MASKKIT_VAULT_KEY": new_key}))
+    try:
+        result = fresh.mask(BARE)  # loads the recall set: its ciphertexts were re-encrypted with the mappings
+        assert BUCKET not in result.text and PASSWORD not in result.text
+        assert fresh.unmask(result.text) == BARE
+    finally:
+        fresh.vault.close()

@@ -659,3 +659,16 @@ def test_a_mapping_of_a_20_character_id_costs_at_most_300_bytes(private_home: Pa
     report = {"min": min(sizes), "mean": sum(sizes) / len(sizes), "max": max(sizes)}
     print("bytes per mapping:", json.dumps(report))
     assert max(sizes) <= 300, report
+
+
+def test_numbers_skip_eight_digits_also_when_one_call_mints_across_them(masker: Masker) -> None:
+    """8-digit numbers would read like EC2 ids (sg-12345678): the counter jumps to 9 digits, even in the middle
+    of one call's range."""
+    client = masker.vault._client()
+    client.set(f"mk:{{{masker.namespace}}}:n:s3", 9_999_998)
+    items = [("S3_BUCKET", f"skip-bucket-{i:04d}") for i in range(3)]
+    minted = masker.vault.pseudonyms_for(masker.namespace, items, dict(masker.detector.kinds))
+    assert sorted(minted.values()) == ["s3-100000000", "s3-100000001", "s3-9999999"]
+    prefixes = dict(masker.detector.kinds)
+    more = masker.vault.pseudonyms_for(masker.namespace, [("S3_BUCKET", "skip-bucket-9999")], prefixes)
+    assert list(more.values()) == ["s3-100000002"]

@@ -17,6 +17,7 @@ from maskkit.core.messages import apply_spans, unmask_text
 from maskkit.core.plan import NamespaceRecall, plan_mask
 from maskkit.core.recall import RecallIndex
 from maskkit.detect import Detector, resolve_spans
+from maskkit.types import Span
 
 DETECTOR = Detector()
 
@@ -184,3 +185,17 @@ def test_ordinary_words_and_regions_next_to_known_values_survive(noise: str) -> 
     masked, _ = _plan([text], state)
     assert masked[0].startswith("in us-west-2 the default bucket is ")
     assert "acme-payroll-archive" not in masked[0]
+
+
+def test_a_plan_counts_recall_hits_by_kind_not_values_detection_found() -> None:
+    state = NamespaceRecall()
+    state.index.add("S3_BUCKET", "acme-payroll-archive-7731", "s3-001")  # known to the namespace
+    text = "copy acme-payroll-archive-7731 to s3://fresh-bucket-0042/x, then acme-payroll-archive-7731 again"
+    start = text.index("fresh-bucket-0042")
+
+    def detect(t: str) -> list[Span]:  # detection finds the fresh bucket by its context, not the known one
+        return [Span(start, start + len("fresh-bucket-0042"), "S3_BUCKET")] if t == text else []
+
+    plan = plan_mask([text], detect, resolve_spans, state)
+    assert ("S3_BUCKET", "acme-payroll-archive-7731") in plan.items
+    assert plan.recalled == {"S3_BUCKET": 1}, "one known value (twice in the text), the detected one not counted"

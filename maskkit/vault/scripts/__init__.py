@@ -14,7 +14,7 @@ from importlib import resources
 __all__ = ["SCRIPTS", "Script", "script"]
 
 #: Every script the vault runs (loaded together when a server does not know them).
-SCRIPTS = ("mint", "resolve", "forget", "bind", "claim", "rekey", "finish", "fetch")
+SCRIPTS = ("mint", "resolve", "forget", "bind", "claim", "rekey", "finish", "fetch", "load", "view")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 -- KEYS: the mapping.  ARGV: base, pseudonym.  Deletes both directions; returns 1 if it existed.
+redis.call('HDEL', ARGV[1] .. 'r', ARGV[2])
 local id = redis.call('HGET', KEYS[1], 'i')
 if not id then return 0 end
 redis.call('DEL', KEYS[1])

@@ -1,13 +1,23 @@
 -- Mint: the pseudonym of every (kind, original), minting the missing ones, and what other callers minted since
 -- this caller last looked (the recall journal), in one round trip.
--- KEYS: base, keycheck, kinds, journal, journal epoch (one slot).
--- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset, n,
---       then n items (id, prefix, kind, ct), then pseudonyms the caller already knows, to refresh (slide the TTL,
---       count a use) without sending their original again.
+-- KEYS: base, keycheck, kinds, journal, journal epoch, journal base, recall set, recall sweep cursor, recall set
+-- complete (one slot).
+-- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset, journal
+--       entries to keep, n, then n items (id, prefix, kind, ct), then pseudonyms the caller already knows, to
+--       refresh (slide the TTL, count a use) without sending their original again.
 -- Returns {pseudonyms of the n items, epoch, offset, tail, missing} where tail is a flat list of (pseudonym,
 -- kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the caller's view is
 -- stale (the namespace was purged) or too far behind (it must reload the namespace); missing lists the positions
 -- (1-based) of refreshed pseudonyms whose mapping has expired or was deleted: they are no longer recalled.
+--
+-- Offsets are absolute: the journal keeps only its last `keep` to `2 keep` entries, and the journal base counts
+-- the entries trimmed from its head. A caller whose offset falls before the base gets 'reset' (it reloads), as
+-- does one more than `keep` entries behind.
+--
+-- The recall set (hash pseudonym -> 'kind code|ciphertext') is what a new process loads its index from (one
+-- HSCAN walk, no per-key work). Fields of mappings that expired are swept here: twice as many fields as the call
+-- mints (16 to 1000), so the set stays within about twice the live mappings in steady use. A
+-- namespace that mints its first mapping ever (no kind table yet) has a complete recall set from the start.
 --
 -- When Redis is full (maxmemory, noeviction) it refuses a script's first memory-growing write, but not the
 -- writes after one that succeeded. So the new mappings are minted first (a full vault fails at the first INCR,
@@ -17,29 +27,47 @@ local UNBOUND_OK = false
 --@check
 local base = KEYS[1]
 local now, ttl = ARGV[2], tonumber(ARGV[3])
-local caller_epoch, caller_offset, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local caller_epoch, caller_offset, keep, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local epoch = redis.call('GET', KEYS[5])
-local before = redis.call('LLEN', KEYS[4])
+local fresh = redis.call('EXISTS', KEYS[3]) == 0
+local jbase = tonumber(redis.call('GET', KEYS[6]) or '0')
+local before = jbase + redis.call('LLEN', KEYS[4])
 local known = {}
 for j = 1, n do
-  local p = redis.call('GET', base .. 'f:' .. ARGV[3 + 4 * j])
+  local p = redis.call('GET', base .. 'f:' .. ARGV[4 + 4 * j])
   if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
   known[j] = p
 end
 local codes = {}
 local out = {}
 local minted = 0
+local journal, recall = {}, {}
+-- Numbers are taken per prefix in one INCRBY. 8-digit numbers would read like 8-hex EC2 ids (sg-12345678): a
+-- range that reaches 10000000 skips straight to 9 digits from there on.
+local wanted, number, skip = {}, {}, {}
 for j = 1, n do
-  local i = 3 + 4 * j
+  if not known[j] then
+    local prefix = ARGV[5 + 4 * j]
+    wanted[prefix] = (wanted[prefix] or 0) + 1
+  end
+end
+for prefix, count in pairs(wanted) do
+  local ckey = base .. 'n:' .. prefix
+  local last = redis.call('INCRBY', ckey, count)
+  number[prefix] = last - count + 1
+  if last - count + 1 <= 10000000 and last >= 10000000 then
+    redis.call('INCRBY', ckey, 90000000)
+    skip[prefix] = true
+  end
+end
+for j = 1, n do
+  local i = 4 + 4 * j
   local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local p = known[j]
   if not p then
-    local ckey = base .. 'n:' .. prefix
-    local n = redis.call('INCR', ckey)
-    if n == 10000000 then
-      -- 8-digit numbers would read like 8-hex EC2 ids (sg-12345678): skip straight to 9 digits.
-      n = redis.call('INCRBY', ckey, 90000000)
-    end
+    local n = number[prefix]
+    number[prefix] = n + 1
+    if skip[prefix] and n >= 10000000 then n = n + 90000000 end
     local code = codes[kind]
     if not code then
       code = redis.call('HGET', KEYS[3], kind)
@@ -54,10 +82,17 @@ for j = 1, n do
     redis.call('HSET', pkey, 'c', ct, 'k', code, 'f', now, 'l', now, 'h', 1, 'i', id)
     redis.call('EXPIRE', pkey, ttl)
     redis.call('SET', base .. 'f:' .. id, p, 'EX', ttl)
-    redis.call('RPUSH', KEYS[4], p)
     minted = minted + 1
+    journal[minted] = p
+    recall[2 * minted - 1] = p
+    recall[2 * minted] = code .. '|' .. ct
   end
   out[j] = p
+end
+-- The journal and the recall set are written in a few large calls (unpack takes at most a few thousand values).
+for k = 1, minted, 1000 do
+  redis.call('RPUSH', KEYS[4], unpack(journal, k, math.min(k + 999, minted)))
+  redis.call('HSET', KEYS[7], unpack(recall, 2 * k - 1, 2 * math.min(k + 999, minted)))
 end
 for j = 1, n do
   local p = known[j]
@@ -66,11 +101,11 @@ for j = 1, n do
     redis.pcall('HSET', pkey, 'l', now)
     redis.pcall('HINCRBY', pkey, 'h', 1)
     redis.pcall('EXPIRE', pkey, ttl)
-    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[3 + 4 * j], ttl)
+    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[4 + 4 * j], ttl)
   end
 end
 local missing = {}
-for i = 7 + 4 * n, #ARGV do
+for i = 8 + 4 * n, #ARGV do
   local pkey = base .. 'p:' .. ARGV[i]
   local id = redis.call('HGET', pkey, 'i')
   if id then
@@ -79,9 +114,11 @@ for i = 7 + 4 * n, #ARGV do
     redis.pcall('EXPIRE', pkey, ttl)
     redis.pcall('EXPIRE', base .. 'f:' .. id, ttl)
   else
-    missing[#missing + 1] = i - 6 - 4 * n
+    missing[#missing + 1] = i - 7 - 4 * n
+    redis.pcall('HDEL', KEYS[7], ARGV[i])
   end
 end
+if fresh and minted > 0 then redis.call('SET', KEYS[9], '1') end
 if not epoch then
   epoch = ''
   if minted > 0 then
@@ -90,23 +127,41 @@ if not epoch then
     redis.call('SET', KEYS[5], epoch)
   end
 end
+-- Trimming and sweeping happen last (after the tail was read at the offsets above); both only free memory.
+local function tidy()
+  local length = redis.call('LLEN', KEYS[4])
+  if length > 2 * keep then
+    redis.pcall('LTRIM', KEYS[4], length - keep, -1)
+    redis.pcall('INCRBY', KEYS[6], length - keep)
+  end
+  if minted > 0 then
+    local sweep = redis.call('HSCAN', KEYS[7], redis.call('GET', KEYS[8]) or '0', 'COUNT', math.min(1000, math.max(16, 2 * minted)))
+    for k = 1, #sweep[2], 2 do
+      if redis.call('EXISTS', base .. 'p:' .. sweep[2][k]) == 0 then redis.pcall('HDEL', KEYS[7], sweep[2][k]) end
+    end
+    redis.pcall('SET', KEYS[8], sweep[1])
+  end
+end
 if caller_epoch == '*' then
+  tidy()
   return {out, epoch, before + minted, {}, missing}
 end
 local first = caller_offset
 if caller_epoch ~= epoch then
   -- A caller that loaded before the journal existed ('') reads it from its start; any other epoch is stale.
-  if caller_epoch ~= '' then return {out, epoch, before + minted, 'reset', missing} end
+  if caller_epoch ~= '' then tidy() return {out, epoch, before + minted, 'reset', missing} end
   first = 0
 end
-if first > before then return {out, epoch, before + minted, 'reset', missing} end
-if before - first > 20000 then return {out, epoch, before + minted, 'reset', missing} end
+if first > before or first < jbase or before - first > keep then
+  tidy()
+  return {out, epoch, before + minted, 'reset', missing}
+end
 local tail = {}
 if before > first then
   local kinds = {}
   local pairs_ = redis.call('HGETALL', KEYS[3])
   for k = 1, #pairs_, 2 do kinds[pairs_[k + 1]] = pairs_[k] end
-  for _, p in ipairs(redis.call('LRANGE', KEYS[4], first, before - 1)) do
+  for _, p in ipairs(redis.call('LRANGE', KEYS[4], first - jbase, before - jbase - 1)) do
     local row = redis.call('HMGET', base .. 'p:' .. p, 'c', 'k')
     if row[1] and row[2] and kinds[row[2]] then
       tail[#tail + 1] = p
@@ -115,4 +170,5 @@ if before > first then
     end
   end
 end
+tidy()
 return {out, epoch, before + minted, tail, missing}

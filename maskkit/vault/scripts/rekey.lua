@@ -7,6 +7,10 @@ for j = 1, #KEYS / 3 do
   if redis.call('HGET', pkey, 'c') == oldct then
     local ttl = redis.call('PTTL', pkey)
     redis.call('HSET', pkey, 'c', newct, 'i', newid)
+    local rkey = string.sub(pkey, 1, #pkey - #p - 2) .. 'r'
+    if redis.call('HEXISTS', rkey, p) == 1 then
+      redis.call('HSET', rkey, p, redis.call('HGET', pkey, 'k') .. '|' .. newct)
+    end
     if redis.call('GET', oldf) == p then redis.call('DEL', oldf) end
     if ttl > 0 then redis.call('SET', newf, p, 'PX', ttl) else redis.call('SET', newf, p) end
     done = done + 1
