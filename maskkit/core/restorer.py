@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar, canonical, json_left_ok
 from maskkit.types import ReverseMapping
 
-__all__ = ["JsonEscapeDecoder", "MessageStreamRestorer", "Restorer"]
+__all__ = ["JsonEscapeDecoder", "JsonNumberRestorer", "MessageStreamRestorer", "Restorer"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
@@ -155,6 +156,104 @@ class JsonEscapeDecoder:
         return text
 
 
+_STRUCTURE = re.compile(r'["{}\[\],:]')
+#: The rest of a JSON string's body up to its closing quote (or to the end of the chunk, maybe before a lone `\`).
+_STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*')
+
+
+class JsonNumberRestorer:
+    """Turns a whole JSON string *value* that is a number pseudonym (`"acct-001"`, any case or hyphen the grammar
+    accepts) back into the bare number (`410295837716`) in streamed JSON source (partial_json). Keys and strings
+    that merely contain such a pseudonym are left for the Restorer (which writes the digits inside them).
+
+    A small JSON scanner follows objects, arrays and strings (is the next string a key or a value?), skipping
+    string bodies with one regex. Only a value string whose body so far could still be a number pseudonym is held
+    back: its opening quote plus at most the longest pseudonym, across any split of the deltas. Run it after
+    JsonEscapeDecoder (so `\u002d` is already `-`) and before the Restorer."""
+
+    def __init__(self, numbers: Mapping[str, str]) -> None:
+        self._numbers = {canonical(p): digits for p, digits in numbers.items()}
+        self._prefixes = frozenset(p[:i] for p in self._numbers for i in range(len(p) + 1))
+        self._stack: list[str] = []
+        self._key_next = False  # the next string is an object key
+        self._in_string = False
+        self._escape = False  # the last chunk ended inside a string on a lone backslash
+        self._held: str | None = None  # body of a value string that may still be a number pseudonym
+
+    def feed(self, chunk: str) -> str:
+        out: list[str] = []
+        index, end = 0, len(chunk)
+        while index < end:
+            if self._held is not None:
+                char = chunk[index]
+                if char == '"':
+                    digits = self._numbers.get(canonical(self._held))
+                    out.append(digits if digits is not None else f'"{self._held}"')
+                    self._held = None
+                    self._in_string = False
+                    index += 1
+                    continue
+                if canonical(self._held + char) in self._prefixes:
+                    self._held += char
+                    index += 1
+                    continue
+                out.append('"' + self._held)  # not a number pseudonym after all: on as an ordinary string
+                self._held = None
+                continue
+            if self._in_string:
+                if self._escape:
+                    out.append(chunk[index])
+                    self._escape = False
+                    index += 1
+                    continue
+                match = _STRING_BODY.match(chunk, index)
+                stop = match.end() if match else index
+                out.append(chunk[index:stop])
+                index = stop
+                if index < end:
+                    char = chunk[index]
+                    out.append(char)
+                    index += 1
+                    if char == '"':
+                        self._in_string = False
+                    else:  # a lone backslash at the end of the chunk
+                        self._escape = True
+                continue
+            match = _STRUCTURE.search(chunk, index)
+            if match is None:
+                out.append(chunk[index:])
+                break
+            stop = match.start()
+            out.append(chunk[index:stop])
+            char = chunk[stop]
+            index = stop + 1
+            if char == '"':
+                self._in_string = True
+                if self._key_next:
+                    out.append(char)
+                else:
+                    self._held = ""
+                continue
+            out.append(char)
+            if char in "{[":
+                self._stack.append(char)
+                self._key_next = char == "{"
+            elif char in "}]":
+                if self._stack:
+                    self._stack.pop()
+                self._key_next = False
+            elif char == ",":
+                self._key_next = bool(self._stack) and self._stack[-1] == "{"
+            else:  # ":"
+                self._key_next = False
+        return "".join(out)
+
+    def flush(self) -> str:
+        """End of the block: a value string still held (the JSON was cut off) goes out as it was written."""
+        held, self._held = self._held, None
+        return "" if held is None else '"' + held
+
+
 #: delta type -> the field holding streamed text that may contain pseudonyms.
 _DELTA_FIELDS = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
 
@@ -176,8 +275,13 @@ class MessageStreamRestorer:
     `ping`, `message_delta`, `message_stop` and unknown events pass through untouched.
     """
 
-    def __init__(self, reverse: ReverseMapping, grammar: PseudonymGrammar) -> None:
+    def __init__(
+        self, reverse: ReverseMapping, grammar: PseudonymGrammar, *, numbers: Mapping[str, str] | None = None
+    ) -> None:
         self._reverse = dict(reverse)
+        #: canonical pseudonym -> digits of the JSON number it stood for (`messages.numbers_of`)
+        self._numbers = dict(numbers or {})
+        self._number_stages: dict[int, JsonNumberRestorer] = {}
         # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
         self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
         self._grammar = grammar
@@ -204,16 +308,19 @@ class MessageStreamRestorer:
                 self._blocks[index] = (field, restorer)
                 if field == "partial_json":
                     self._unescapers[index] = JsonEscapeDecoder()
+                    if self._numbers:
+                        self._number_stages[index] = JsonNumberRestorer(self._numbers)
                 if field == "thinking":
                     self._thinking[index] = ([], [])
-                restored = map_response_strings({"content": [block]}, self._restore)["content"][0]
+                restored = map_response_strings({"content": [block]}, self._restore, self._numbers)["content"][0]
                 return [(event, {**data, "content_block": restored})]
         elif kind == "content_block_delta":
             return self._delta(event, data)
         elif kind == "content_block_stop":
             return self._stop(event, data)
         elif kind == "message_start" and isinstance(data.get("message"), dict):
-            return [(event, {**data, "message": map_response_strings(data["message"], self._restore)})]
+            message = map_response_strings(data["message"], self._restore, self._numbers)
+            return [(event, {**data, "message": message})]
         elif kind == "error":
             return [(event, map_response_strings(data, self._restore))]
         return [(event, data)]
@@ -241,7 +348,13 @@ class MessageStreamRestorer:
             # A delta for a block we never saw start: restore it whole rather than forward it raw.
             return [(event, {**data, "delta": {**delta, field: self._restore(delta[field])}})]
         unescaper = self._unescapers.get(index)
-        text = self._blocks[index][1].feed(unescaper.feed(delta[field]) if unescaper else delta[field])
+        text = delta[field]
+        if unescaper is not None:
+            text = unescaper.feed(text)
+            stage = self._number_stages.get(index)
+            if stage is not None:
+                text = stage.feed(text)
+        text = self._blocks[index][1].feed(text)
         if index in self._thinking:
             self._thinking[index][0].append(delta[field])
             self._thinking[index][1].append(text)
@@ -257,7 +370,11 @@ class MessageStreamRestorer:
         if isinstance(index, int) and index in self._blocks:
             field, restorer = self._blocks.pop(index)
             unescaper = self._unescapers.pop(index, None)
-            tail = (restorer.feed(unescaper.flush()) if unescaper else "") + restorer.flush()
+            stage = self._number_stages.pop(index, None)
+            rest = unescaper.flush() if unescaper else ""
+            if stage is not None:
+                rest = stage.feed(rest) + stage.flush()
+            tail = (restorer.feed(rest) if rest else "") + restorer.flush()
             if index in self._thinking:
                 masked, restored = self._thinking.pop(index)
                 self.completed_thinking.append(("".join(masked), "".join(restored) + tail))
