@@ -20,6 +20,7 @@ from maskkit.types import ReverseMapping
 __all__ = ["JsonEscapeDecoder", "JsonNumberRestorer", "MessageStreamRestorer", "Restorer"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
 #: What a pseudonym (or the JSON escape before one) is made of: a held-back tail ends with one of these.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789\\" + HYPHENS)
@@ -88,24 +89,44 @@ class Restorer:
         self._before = (self._before + text)[-6:]
         return "".join(out)
 
-    def _holdback_start(self, text: str) -> int:
-        """Index where the held-back tail starts: the earliest token start whose rest may still be a pseudonym."""
+    def _holdback_start(self, text: str, before: str | None = None) -> int:
+        """Index where the held-back tail starts: the earliest token start whose rest may still be a pseudonym.
+        `before`: the characters before `text` (default: the last ones emitted)."""
         if text[-1] not in _TOKEN_CHARS:
             return len(text)  # a token cannot end here, so no tail can still grow into one
+        if before is None:
+            before = self._before
         limit = max(0, len(text) - self._max)
-        window = self._before + text
+        window = before + text
+        canon = canonical(text[limit:])
+        prefixes = self._prefixes
         for index in range(limit, len(text)):
-            at = len(self._before) + index
+            if text[index] not in _LETTERS:
+                continue  # every pseudonym starts with a letter
+            at = len(before) + index
             if at and window[at - 1] in _WORD and not (self._json and json_left_ok(window, at)):
                 continue
-            tail = canonical(text[index:])
-            if tail in self._prefixes:
+            if canon[index - limit :] in prefixes:
                 return index
         return len(text)
 
+    def passes(self, tail: str, before: str | None) -> bool:
+        """For a stretch of the stream with no hyphen in it (so no pseudonym inside): True if it goes out exactly
+        as written -- nothing is held now, and nothing of its end must be held -- and it then counts as emitted.
+        `tail` is its end (at least the longest pseudonym plus some context), `before` what precedes `tail` in
+        the stretch ("" when `tail` starts inside it, None when `tail` is the whole stretch)."""
+        if not self._reverse:
+            return True
+        if self._pending or (tail and tail[-1] == "\\"):
+            return False
+        if tail and self._holdback_start(tail, before) != len(tail):
+            return False
+        self._before = ((self._before if before is None else before) + tail)[-6:]
+        return True
+
 
 #: Characters a pseudonym is made of: a `\uXXXX` escape of one of them inside partial_json is written out plain.
-_PSEUDONYM_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_PSEUDONYM_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_" + HYPHENS)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -154,6 +175,11 @@ class JsonEscapeDecoder:
     def flush(self) -> str:
         text, self._pending = self._pending, ""
         return text
+
+    @property
+    def idle(self) -> bool:
+        """Nothing held back (no escape split across chunks)."""
+        return not self._pending
 
 
 _STRUCTURE = re.compile(r'["{}\[\],:]')
@@ -282,6 +308,8 @@ class MessageStreamRestorer:
         #: canonical pseudonym -> digits of the JSON number it stood for (`messages.numbers_of`)
         self._numbers = dict(numbers or {})
         self._number_stages: dict[int, JsonNumberRestorer] = {}
+        #: How many characters of a stretch's end `skip_run` needs to see.
+        self.tail_need = max((len(p) for p in reverse), default=0) + 16
         # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
         self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
         self._grammar = grammar
@@ -326,14 +354,66 @@ class MessageStreamRestorer:
         return [(event, data)]
 
     def text_delta(self, index: int, text: str) -> str | None:
-        """The fast path for a `text_delta` of a known text block: the restored text to send now (maybe empty);
-        None if `index` is not a text block this restorer follows (take the general path)."""
+        """`delta_run` for one `text_delta`."""
+        return self.delta_run(index, "text_delta", text)
+
+    def delta_run(self, index: int, delta_type: str, text: str) -> str | None:
+        """The wire fast path: the restored text to send now (maybe empty) for the joined text of consecutive
+        `delta_type` deltas of block `index` -- what feeding them one by one sends, joined (every stage is an
+        incremental decoder). None if block `index` does not stream that kind of delta (take the general path)."""
         if not self._reverse:
             return text
         block = self._blocks.get(index)
-        if block is None or block[0] != "text" or index in self._thinking:
+        if block is None or _DELTA_FIELDS.get(delta_type) != block[0]:
             return None
-        return block[1].feed(text)
+        return self._feed(index, text)
+
+    @property
+    def restores(self) -> bool:
+        """False when this stream has nothing to restore (every event goes on as it came)."""
+        return bool(self._reverse)
+
+
+    def busy(self, index: int) -> bool:
+        """True if block `index` holds text back right now."""
+        block = self._blocks.get(index)
+        return block is not None and block[1].held > 0
+
+    def skip_run(self, index: int, delta_type: str, tail: str, whole: bool) -> bool:
+        """The wire's fastest path: True if a run of `delta_type` deltas of block `index` whose joined text has no
+        hyphen (so holds no pseudonym) and ends with `tail` (all of it when `whole`) goes out exactly as it came,
+        which is then taken as done. False: feed it through `delta_run`. Thinking (recorded for the memo) and
+        tool input with number pseudonyms (a JSON scanner follows it) always take `delta_run`."""
+        if not self._reverse:
+            return True
+        block = self._blocks.get(index)
+        if (
+            block is None
+            or _DELTA_FIELDS.get(delta_type) != block[0]
+            or index in self._thinking
+            or index in self._number_stages
+        ):
+            return False
+        unescaper = self._unescapers.get(index)
+        if unescaper is not None and not unescaper.idle:
+            return False
+        return block[1].passes(tail, None if whole else "")
+
+    def _feed(self, index: int, masked: str) -> str:
+        """Streamed text of block `index` through its stages: JSON escapes and number values (partial_json), the
+        Restorer, and the thinking record."""
+        text = masked
+        unescaper = self._unescapers.get(index)
+        if unescaper is not None:
+            text = unescaper.feed(text)
+            stage = self._number_stages.get(index)
+            if stage is not None:
+                text = stage.feed(text)
+        text = self._blocks[index][1].feed(text)
+        if index in self._thinking:
+            self._thinking[index][0].append(masked)
+            self._thinking[index][1].append(text)
+        return text
 
     def _delta(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
         delta, index = data.get("delta"), data.get("index")
@@ -347,17 +427,7 @@ class MessageStreamRestorer:
         if not isinstance(index, int) or index not in self._blocks:
             # A delta for a block we never saw start: restore it whole rather than forward it raw.
             return [(event, {**data, "delta": {**delta, field: self._restore(delta[field])}})]
-        unescaper = self._unescapers.get(index)
-        text = delta[field]
-        if unescaper is not None:
-            text = unescaper.feed(text)
-            stage = self._number_stages.get(index)
-            if stage is not None:
-                text = stage.feed(text)
-        text = self._blocks[index][1].feed(text)
-        if index in self._thinking:
-            self._thinking[index][0].append(delta[field])
-            self._thinking[index][1].append(text)
+        text = self._feed(index, delta[field])
         if not text:
             return []
         if text == delta[field]:
@@ -366,29 +436,34 @@ class MessageStreamRestorer:
 
     def _stop(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
         index = data.get("index")
-        out: list[tuple[str | None, Any]] = []
-        if isinstance(index, int) and index in self._blocks:
-            field, restorer = self._blocks.pop(index)
-            unescaper = self._unescapers.pop(index, None)
-            stage = self._number_stages.pop(index, None)
-            rest = unescaper.flush() if unescaper else ""
-            if stage is not None:
-                rest = stage.feed(rest) + stage.flush()
-            tail = (restorer.feed(rest) if rest else "") + restorer.flush()
-            if index in self._thinking:
-                masked, restored = self._thinking.pop(index)
-                self.completed_thinking.append(("".join(masked), "".join(restored) + tail))
-            if tail:
-                delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
-                out.append(
-                    (
-                        "content_block_delta",
-                        {
-                            "type": "content_block_delta",
-                            "index": index,
-                            "delta": {"type": delta_type, field: tail},
-                        },
-                    )
-                )
+        out = self._close(index) if isinstance(index, int) else []
         out.append((event, data))
         return out
+
+    def close_open_blocks(self) -> list[tuple[str | None, Any]]:
+        """The stream ended (or broke off) with blocks still open: the text they hold back, as last deltas (the
+        client gets everything the model wrote; the caller then reports the broken stream)."""
+        out: list[tuple[str | None, Any]] = []
+        for index in list(self._blocks):
+            out += self._close(index)
+        return out
+
+    def _close(self, index: int) -> list[tuple[str | None, Any]]:
+        """Block `index` ends: its held-back text as one more delta (if any); its thinking recorded."""
+        if index not in self._blocks:
+            return []
+        field, restorer = self._blocks.pop(index)
+        unescaper = self._unescapers.pop(index, None)
+        stage = self._number_stages.pop(index, None)
+        rest = unescaper.flush() if unescaper else ""
+        if stage is not None:
+            rest = stage.feed(rest) + stage.flush()
+        tail = (restorer.feed(rest) if rest else "") + restorer.flush()
+        if index in self._thinking:
+            masked, restored = self._thinking.pop(index)
+            self.completed_thinking.append(("".join(masked), "".join(restored) + tail))
+        if not tail:
+            return []
+        delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
+        delta = {"type": "content_block_delta", "index": index, "delta": {"type": delta_type, field: tail}}
+        return [("content_block_delta", delta)]
