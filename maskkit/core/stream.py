@@ -1,12 +1,13 @@
 """A Messages API event stream restored on the wire: SSE bytes in, restored SSE bytes out. Pure; the proxy (and
 the LiteLLM guardrail) move the bytes.
 
-Every event goes through `MessageStreamRestorer` (one `Restorer` per content block). Most of a stream is
-`text_delta` events of one to three characters, so they take a fast path: the event is recognised in its wire
-form (the exact shape the Messages API writes), its text is fed to the block's restorer without parsing or
-re-encoding any JSON, and the upstream bytes are sent on untouched when nothing changed. Consecutive text
-deltas of one block that arrive in the same chunk go out as one event (a delta's size is not part of the
-protocol) when one of them changed; unchanged ones go out exactly as they came. Anything else takes the general
+Every event's meaning goes through `MessageStreamRestorer` (one `Restorer` per content block), but most of a stream
+is deltas of one to three characters, so a whole received chunk is handled at once. A run of consecutive deltas of
+one block and kind, in the exact wire form the Messages API writes, is recognised by counting (every line break
+of such a run is inside a delta's fixed head or tail) or, when the chunk holds other events too, by one regex.
+Inside a run, stretches without a hyphen (no pseudonym can be there) go out as the upstream bytes when the block's
+restorer says nothing is held at either end; the stretches around a hyphen have their texts joined, restored at
+once and sent as one delta event (a delta's size is not part of the protocol). Anything else takes the general
 path: decoded by `SSEDecoder`, parsed, restored, re-encoded.
 """
 
@@ -47,8 +48,8 @@ _FIRST = re.compile(
 _HYPHEN_TAILS = frozenset({b"\x80\x90", b"\x80\x91", b"\x80\x92", b"\x80\x93", b"\x88\x92"})
 #: Pseudonyms closer than this (bytes of wire) are restored in one stretch.
 _GAP = 2048
-#: How many deltas before a hyphen the stretch to restore starts.
-_BACK = 8
+#: How far (bytes of wire, about 8 deltas) before a hyphen the stretch to restore starts.
+_BACK = 1024
 #: A run shorter than this (a few deltas) is restored whole: looking for stretches would cost more.
 _SMALL = 1024
 
@@ -192,14 +193,13 @@ class SSERestorer:
         source = kind == b"input_json_delta"
         dirty = _dirty(raw, 0, source)
         while pos < end:
-            cut = end if dirty == -1 else raw.rfind(head, pos, dirty)
-            for _ in range(_BACK if dirty != -1 else 0):
-                # start the stretch to restore a few deltas early: the clean stretch before it then does not end
-                # on the first characters of the pseudonym, and can go out as it came
-                earlier = raw.rfind(head, pos, cut)
-                if earlier == -1:
-                    break
-                cut = earlier
+            cut = end
+            if dirty != -1:
+                # start the stretch to restore some deltas early: the clean stretch before it then does not end on
+                # the first characters of the pseudonym, and can go out as it came
+                cut = raw.rfind(head, pos, dirty)
+                if cut - pos > _BACK:
+                    cut = raw.find(head, cut - _BACK, cut + 1)
             if cut > pos:
                 out.append(self._clean(raw[pos:cut], run))
             if dirty == -1:
@@ -231,11 +231,7 @@ class SSERestorer:
             else:
                 # its end may begin a pseudonym (`... the s` before `3-002`): all but its last deltas go out as they
                 # came (if that part passes), the last ones are restored with what follows
-                cut = len(raw)
-                for _ in range(self._restorer.tail_need):
-                    cut = raw.rfind(run.head, 0, cut)
-                    if cut <= 0:
-                        break
+                cut = raw.find(run.head, max(0, len(raw) - self._restorer.tail_need * 128))  # >= tail_need deltas
                 if cut > 0:
                     tail, whole = self._tail(raw[:cut], run)
                     if self._restorer.skip_run(run.index, run.kind, tail, whole):
