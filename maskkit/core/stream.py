@@ -147,8 +147,12 @@ class SSERestorer:
         out: list[bytes] = []
         pos = 0
         while pos < end:
-            first = _FIRST.match(data, pos)
-            if first is not None:
+            if end - pos < _SMALL:  # a slow model: a delta or two per read
+                match = _RUN.match(data, pos, end)
+                if match is not None and match.end() == end:
+                    out.append(self._run(match.group(), *match.group(1, 2, 3)))
+                    break
+            elif (first := _FIRST.match(data, pos)) is not None:
                 # The usual chunk: nothing but deltas of one block. Counting is enough to know it (every line
                 # break is inside a delta's fixed head or tail), far cheaper than matching each event.
                 head = first.group()
@@ -254,7 +258,9 @@ class SSERestorer:
     def _joined(self, raw: bytes, run: _Run) -> bytes:
         """A stretch's texts joined and restored at once: the upstream bytes when that changed nothing, else one
         delta event carrying the restored text (a delta's size is not part of the protocol)."""
-        body = raw[len(run.head) : -len(_TAIL)].replace(_TAIL + run.head, b"")  # a body never holds a line break
+        body = raw[len(run.head) : -len(_TAIL)]
+        if len(body) > 12 or b"\n" in body:  # more than one delta: join their bodies (a body holds no line break)
+            body = body.replace(_TAIL + run.head, b"")
         text = _decode(body)
         restored = self._restorer.delta_run(run.index, run.kind, text)
         if restored is None:
