@@ -23,9 +23,12 @@ from typing import Any
 from maskkit.config import Settings, check_namespace, load_settings
 from maskkit.core.encoded import ENCODED_KIND, encoded_runs
 from maskkit.core.messages import (
+    NumberMasker,
     apply_spans,
     map_json_strings,
     map_request_strings,
+    number_originals,
+    numbers_of,
     replace_thinking,
     structured_values,
     thinking_texts,
@@ -463,8 +466,9 @@ class Masker:
         return Restorer(reverse, self.grammar)
 
     def stream_restorer(self, reverse: dict[str, str]) -> MessageStreamRestorer:
-        """A restorer for a whole Messages API event stream (one Restorer per content block)."""
-        return MessageStreamRestorer(reverse, self.grammar)
+        """A restorer for a whole Messages API event stream (one Restorer per content block); a `ReverseMap`'s
+        number pseudonyms written as whole JSON strings in a tool call's input come back as numbers."""
+        return MessageStreamRestorer(reverse, self.grammar, numbers=numbers_of(reverse))
 
     # -- Messages bodies
 
@@ -480,6 +484,9 @@ class Masker:
 
         map_request_strings(body, collect, media=media)  # raises MediaBlocked under media="block"
         keyed = self._keyed(structured_values(body))
+        numbers = number_originals(keyed)
+        strings = len(texts)
+        texts.extend(numbers)  # each masked as a whole text: the pseudonym string that replaces the number
         thinking = thinking_texts(body)
         if thinking:
             # The memo read does not depend on the mint: both are in flight at once (latency of one round trip).
@@ -496,10 +503,11 @@ class Masker:
         else:
             (masked, reverse, _), memo = await self.amask_texts(texts, keyed), {}
         table = dict(zip(texts, masked, strict=True))
-        masked_body = map_request_strings(body, lambda t: table[t], media=media)
+        numeric = NumberMasker(numbers, table)
+        masked_body = map_request_strings(body, lambda t: table[t], media=media, num=numeric if numbers else None)
         if memo:
             masked_body = replace_thinking(body, masked_body, memo)
-        return masked_body, reverse
+        return masked_body, numeric.reverse(reverse, texts[:strings])
 
     def _keyed(self, values: Sequence[Any]) -> dict[str, str]:
         """original -> kind for every value of these JSON parts that its key names (`{"Password": "..."}`)."""
@@ -533,9 +541,15 @@ class Masker:
             return text
 
         map_json_strings(value, collect)
-        masked, reverse, _ = await self.amask_texts(texts, self._keyed([value]))
+        keyed = self._keyed([value])
+        numbers = number_originals(keyed)
+        strings = len(texts)
+        texts.extend(numbers)
+        masked, reverse, _ = await self.amask_texts(texts, keyed)
         table = dict(zip(texts, masked, strict=True))
-        return map_json_strings(value, lambda t: table[t]), reverse
+        numeric = NumberMasker(numbers, table)
+        masked_value = map_json_strings(value, lambda t: table[t], num=numeric if numbers else None)
+        return masked_value, numeric.reverse(reverse, texts[:strings])
 
 
 def detector_from_settings(settings: Settings) -> Detector:

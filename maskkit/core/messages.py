@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -19,16 +19,75 @@ from maskkit.errors import BadRequest, MediaBlocked
 from maskkit.types import ReverseMapping, Span
 
 __all__ = [
+    "NumMap",
+    "NumberMasker",
+    "ReverseMap",
     "apply_spans",
     "map_json_strings",
     "map_request_strings",
     "map_response_strings",
     "media_urls",
+    "number_originals",
+    "numbers_of",
     "presigned",
+    "restore_json_numbers",
     "unmask_text",
 ]
 
 StrMap = Callable[[str], str]
+#: What becomes of a JSON integer in a model-readable place (itself, or the pseudonym string standing for it).
+NumMap = Callable[[int], Any]
+
+
+class ReverseMap(dict[str, str]):
+    """pseudonym -> original for one request, plus `numbers`: the pseudonyms that stand for a JSON *number* of the
+    request (`{"AccountId": 410295837716}` went upstream as `{"AccountId": "acct-001"}`). Where the model writes
+    such a pseudonym as a whole JSON string value (a tool call's input), it is restored as the bare number; in
+    text, or inside a longer string, as its digits. A plain dict works everywhere this does (no numbers)."""
+
+    numbers: frozenset[str] = frozenset()
+
+
+def number_originals(keyed: Mapping[str, str]) -> list[str]:
+    """The account ids among a body's keyed values that a JSON integer can spell (digits, no leading zero)."""
+    return [o for o, kind in keyed.items() if kind == "ACCOUNT_ID" and o.isdigit() and o[0] != "0" and len(o) <= 12]
+
+
+class NumberMasker:
+    """Replaces a JSON integer that is a keyed account id with its pseudonym *string* (the model reads
+    `"AccountId": "acct-001"`), and records which pseudonyms stood for numbers, for the restore."""
+
+    def __init__(self, numbers: Sequence[str], table: Mapping[str, str]) -> None:
+        self._numbers = frozenset(numbers)
+        self._table = table
+        self._used: dict[str, None] = {}
+
+    def __call__(self, value: int) -> Any:
+        if not 0 < value < 10**12:
+            return value
+        digits = str(value)
+        if digits not in self._numbers:
+            return value
+        masked = self._table[digits]
+        if masked == digits:  # the kind is not enabled: nothing to hide
+            return value
+        self._used[masked] = None
+        return masked
+
+    def reverse(self, reverse: Mapping[str, str], strings: Sequence[str]) -> ReverseMap:
+        """The request's mapping, knowing which pseudonyms stood for numbers. A pseudonym whose original was also
+        a whole string value of this request stays a string on the way back (the model cannot say which one it
+        means, and a string is what it wrote)."""
+        out = ReverseMap(reverse)
+        if self._used:
+            whole = set(strings)
+            out.numbers = frozenset(p for p in self._used if p in out and out[p] not in whole)
+        return out
+
+
+def numbers_of(reverse: Mapping[str, str]) -> dict[str, str]:
+    """canonical pseudonym -> the digits of the JSON number it stands for (empty for a plain mapping)."""
+    return {canonical(p): reverse[p] for p in getattr(reverse, "numbers", ()) if p in reverse}
 
 
 def apply_spans(text: str, spans: Sequence[Span], pseudonym_for: Callable[[str, str], str]) -> str:
@@ -73,44 +132,47 @@ _OPAQUE_KEYS = frozenset(
 )
 
 
-def map_json_strings(value: Any, fn: StrMap, *, keys: bool = False) -> Any:
-    """A copy of a JSON value with `fn` applied to every string (and to object keys when `keys`)."""
+def map_json_strings(value: Any, fn: StrMap, *, keys: bool = False, num: NumMap | None = None) -> Any:
+    """A copy of a JSON value with `fn` applied to every string (and to object keys when `keys`), and `num` to
+    every integer (not to booleans or floats) when given."""
     if isinstance(value, str):
         return fn(value)
     if isinstance(value, list):
-        return [map_json_strings(item, fn, keys=keys) for item in value]
+        return [map_json_strings(item, fn, keys=keys, num=num) for item in value]
     if isinstance(value, dict):
-        return {(fn(k) if keys else k): map_json_strings(v, fn, keys=keys) for k, v in value.items()}
+        return {(fn(k) if keys else k): map_json_strings(v, fn, keys=keys, num=num) for k, v in value.items()}
+    if num is not None and type(value) is int:
+        return num(value)
     return value
 
 
-def _map_block(block: Any, fn: StrMap, media: str) -> Any:
+def _map_block(block: Any, fn: StrMap, media: str, num: NumMap | None = None) -> Any:
     """One content block with every model-readable string mapped: the known fields by their meaning, and any
     other field (a future block type, a wrong type) generically, since what we cannot place we mask."""
     if not isinstance(block, dict):
-        return map_json_strings(block, fn)
+        return map_json_strings(block, fn, num=num)
     kind = block.get("type")
     if kind == "redacted_thinking":
         return block
     if kind in ("image", "document", "container_upload"):
-        return _map_media(block, fn, media)
+        return _map_media(block, fn, media, num)
     out: dict[str, Any] = {}
     for key, value in block.items():
         if key in _OPAQUE_KEYS:
             out[key] = value
         elif key == "input" and kind in _TOOL_CALLS:
-            out[key] = map_json_strings(value, fn, keys=True)
+            out[key] = map_json_strings(value, fn, keys=True, num=num)
         elif key == "content":
-            out[key] = _map_content(value, fn, media)
+            out[key] = _map_content(value, fn, media, num)
         else:
-            out[key] = map_json_strings(value, fn)
+            out[key] = map_json_strings(value, fn, num=num)
     return out
 
 
 _TOOL_CALLS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 
-def _map_media(block: dict[str, Any], fn: StrMap, media: str) -> dict[str, Any]:
+def _map_media(block: dict[str, Any], fn: StrMap, media: str, num: NumMap | None = None) -> dict[str, Any]:
     """A media block: every text maskkit can read is masked, and what it cannot read follows the policy.
 
     Readable: text sources, content sources, base64 documents whose media type is `text/*` (decoded, masked,
@@ -119,7 +181,9 @@ def _map_media(block: dict[str, Any], fn: StrMap, media: str) -> dict[str, Any]:
     image or PDF itself, which `media == "block"` refuses (MediaBlocked) and `pass` forwards.
     """
     source = block.get("source")
-    out = {k: v if k in _OPAQUE_KEYS or k == "source" else map_json_strings(v, fn) for k, v in block.items()}
+    out = {
+        k: v if k in _OPAQUE_KEYS or k == "source" else map_json_strings(v, fn, num=num) for k, v in block.items()
+    }
     if not isinstance(source, dict):
         return out
     kind = source.get("type")
@@ -131,7 +195,7 @@ def _map_media(block: dict[str, Any], fn: StrMap, media: str) -> dict[str, Any]:
         if isinstance(content, str):
             out["source"] = {**source, "content": fn(content)}
         elif isinstance(content, list):
-            out["source"] = {**source, "content": [_map_block(item, fn, media) for item in content]}
+            out["source"] = {**source, "content": [_map_block(item, fn, media, num) for item in content]}
         return out
     media_type = source.get("media_type")
     if kind == "base64" and isinstance(media_type, str) and media_type.lower().startswith("text/"):
@@ -204,12 +268,12 @@ def presigned(url: str) -> bool:
     return any(name.lower() in _CREDENTIAL_PARAMS for name, _ in parse_qsl(query, keep_blank_values=True))
 
 
-def _map_content(content: Any, fn: StrMap, media: str) -> Any:
+def _map_content(content: Any, fn: StrMap, media: str, num: NumMap | None = None) -> Any:
     if isinstance(content, str):
         return fn(content)
     if isinstance(content, list):
-        return [_map_block(block, fn, media) for block in content]
-    return map_json_strings(content, fn)
+        return [_map_block(block, fn, media, num) for block in content]
+    return map_json_strings(content, fn, num=num)
 
 
 #: Request fields that carry settings, not text the model reads (a tool_choice names a tool exactly).
@@ -218,8 +282,11 @@ _SETTINGS_KEYS = frozenset(
 )
 
 
-def map_request_strings(body: dict[str, Any], fn: StrMap, *, media: str = "pass") -> dict[str, Any]:
-    """A copy of a Messages request with `fn` applied to every string the model will read.
+def map_request_strings(
+    body: dict[str, Any], fn: StrMap, *, media: str = "pass", num: NumMap | None = None
+) -> dict[str, Any]:
+    """A copy of a Messages request with `fn` applied to every string the model will read (and `num`, when
+    given, to every integer in those places: tool input, schemas, metadata; never to the settings).
 
     That is: `system`, every message's text (user, assistant and mid-conversation system turns), tool results,
     earlier tool calls' input, thinking text, documents' text, and tool definitions (everything but their name).
@@ -232,43 +299,81 @@ def map_request_strings(body: dict[str, Any], fn: StrMap, *, media: str = "pass"
         if key in _SETTINGS_KEYS:
             out[key] = value
         elif key == "system":
-            out[key] = _map_content(value, fn, media)
+            out[key] = _map_content(value, fn, media, num)
         elif key == "messages" and isinstance(value, list):
-            out[key] = [_map_message(m, fn, media) for m in value]
+            out[key] = [_map_message(m, fn, media, num) for m in value]
         elif key == "tools" and isinstance(value, list):
-            out[key] = [_map_tool(t, fn) for t in value]
+            out[key] = [_map_tool(t, fn, num) for t in value]
         else:
-            out[key] = map_json_strings(value, fn)
+            out[key] = map_json_strings(value, fn, num=num)
     return out
 
 
-def _map_message(message: Any, fn: StrMap, media: str) -> Any:
+def _map_message(message: Any, fn: StrMap, media: str, num: NumMap | None = None) -> Any:
     if not isinstance(message, dict):
-        return map_json_strings(message, fn)
+        return map_json_strings(message, fn, num=num)
     return {
-        k: v if k == "role" else _map_content(v, fn, media) if k == "content" else map_json_strings(v, fn)
+        k: v
+        if k == "role"
+        else _map_content(v, fn, media, num)
+        if k == "content"
+        else map_json_strings(v, fn, num=num)
         for k, v in message.items()
     }
 
 
-def _map_tool(tool: Any, fn: StrMap) -> Any:
+def _map_tool(tool: Any, fn: StrMap, num: NumMap | None = None) -> Any:
     if not isinstance(tool, dict):
-        return map_json_strings(tool, fn)
-    return {k: v if k in ("name", "type", "cache_control") else map_json_strings(v, fn) for k, v in tool.items()}
+        return map_json_strings(tool, fn, num=num)
+    return {
+        k: v if k in ("name", "type", "cache_control") else map_json_strings(v, fn, num=num)
+        for k, v in tool.items()
+    }
 
 
-def map_response_strings(body: Any, fn: StrMap) -> Any:
+def map_response_strings(body: Any, fn: StrMap, numbers: Mapping[str, str] | None = None) -> Any:
     """A copy of a Messages answer (or error) with `fn` applied to what the client reads: text, tool input
-    (keys included), thinking, error messages. Signatures and ids are left alone."""
+    (keys included), thinking, error messages. Signatures and ids are left alone. `numbers` (`numbers_of`):
+    a tool input's string value that is exactly one of these pseudonyms becomes the number it stands for."""
     if not isinstance(body, dict):
         return body
     out = dict(body)
     if isinstance(body.get("content"), list):
-        out["content"] = [_map_block(block, fn, "pass") for block in body["content"]]
+        if numbers:
+            out["content"] = [_restore_numbers(block, fn, numbers) for block in body["content"]]
+        else:
+            out["content"] = [_map_block(block, fn, "pass") for block in body["content"]]
     error = body.get("error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         out["error"] = {**error, "message": fn(error["message"])}
     return out
+
+
+def _restore_numbers(block: Any, fn: StrMap, numbers: Mapping[str, str]) -> Any:
+    """`_map_block` for an answer's block, with tool input values that name a number pseudonym made numbers."""
+    if isinstance(block, dict) and block.get("type") in _TOOL_CALLS and "input" in block:
+        return {**_map_block(block, fn, "pass"), "input": restore_json_numbers(block["input"], fn, numbers)}
+    return _map_block(block, fn, "pass")
+
+
+#: Longer than any pseudonym (`prefix-number`): such a string is never compared with `numbers`.
+_MAX_TOKEN = 40
+
+
+def restore_json_numbers(value: Any, fn: StrMap, numbers: Mapping[str, str], *, keys: bool = True) -> Any:
+    """A copy of a JSON value from the model with `fn` applied to every string (and key, when `keys`), except that
+    a string value (never a key) that is exactly a pseudonym of `numbers` becomes the integer it stands for."""
+    if isinstance(value, str):
+        if len(value) <= _MAX_TOKEN:
+            digits = numbers.get(canonical(value))
+            if digits is not None:
+                return int(digits)
+        return fn(value)
+    if isinstance(value, list):
+        return [restore_json_numbers(item, fn, numbers, keys=keys) for item in value]
+    if isinstance(value, dict):
+        return {(fn(k) if keys else k): restore_json_numbers(v, fn, numbers, keys=keys) for k, v in value.items()}
+    return value
 
 
 # --- signed thinking ------------------------------------------------------------------------------------------

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar, canonical, json_left_ok
 from maskkit.types import ReverseMapping
 
-__all__ = ["JsonEscapeDecoder", "MessageStreamRestorer", "Restorer"]
+__all__ = ["JsonEscapeDecoder", "JsonNumberRestorer", "MessageStreamRestorer", "Restorer"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
 #: What a pseudonym (or the JSON escape before one) is made of: a held-back tail ends with one of these.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789\\" + HYPHENS)
@@ -87,24 +89,44 @@ class Restorer:
         self._before = (self._before + text)[-6:]
         return "".join(out)
 
-    def _holdback_start(self, text: str) -> int:
-        """Index where the held-back tail starts: the earliest token start whose rest may still be a pseudonym."""
+    def _holdback_start(self, text: str, before: str | None = None) -> int:
+        """Index where the held-back tail starts: the earliest token start whose rest may still be a pseudonym.
+        `before`: the characters before `text` (default: the last ones emitted)."""
         if text[-1] not in _TOKEN_CHARS:
             return len(text)  # a token cannot end here, so no tail can still grow into one
+        if before is None:
+            before = self._before
         limit = max(0, len(text) - self._max)
-        window = self._before + text
+        window = before + text
+        canon = canonical(text[limit:])
+        prefixes = self._prefixes
         for index in range(limit, len(text)):
-            at = len(self._before) + index
+            if text[index] not in _LETTERS:
+                continue  # every pseudonym starts with a letter
+            at = len(before) + index
             if at and window[at - 1] in _WORD and not (self._json and json_left_ok(window, at)):
                 continue
-            tail = canonical(text[index:])
-            if tail in self._prefixes:
+            if canon[index - limit :] in prefixes:
                 return index
         return len(text)
 
+    def passes(self, tail: str, before: str | None) -> bool:
+        """For a stretch of the stream with no hyphen in it (so no pseudonym inside): True if it goes out exactly
+        as written -- nothing is held now, and nothing of its end must be held -- and it then counts as emitted.
+        `tail` is its end (at least the longest pseudonym plus some context), `before` what precedes `tail` in
+        the stretch ("" when `tail` starts inside it, None when `tail` is the whole stretch)."""
+        if not self._reverse:
+            return True
+        if self._pending or (tail and tail[-1] == "\\"):
+            return False
+        if tail and self._holdback_start(tail, before) != len(tail):
+            return False
+        self._before = ((self._before if before is None else before) + tail)[-6:]
+        return True
+
 
 #: Characters a pseudonym is made of: a `\uXXXX` escape of one of them inside partial_json is written out plain.
-_PSEUDONYM_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_PSEUDONYM_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_" + HYPHENS)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -154,6 +176,109 @@ class JsonEscapeDecoder:
         text, self._pending = self._pending, ""
         return text
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held back (no escape split across chunks)."""
+        return not self._pending
+
+
+_STRUCTURE = re.compile(r'["{}\[\],:]')
+#: The rest of a JSON string's body up to its closing quote (or to the end of the chunk, maybe before a lone `\`).
+_STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*')
+
+
+class JsonNumberRestorer:
+    """Turns a whole JSON string *value* that is a number pseudonym (`"acct-001"`, any case or hyphen the grammar
+    accepts) back into the bare number (`410295837716`) in streamed JSON source (partial_json). Keys and strings
+    that merely contain such a pseudonym are left for the Restorer (which writes the digits inside them).
+
+    A small JSON scanner follows objects, arrays and strings (is the next string a key or a value?), skipping
+    string bodies with one regex. Only a value string whose body so far could still be a number pseudonym is held
+    back: its opening quote plus at most the longest pseudonym, across any split of the deltas. Run it after
+    JsonEscapeDecoder (so `\u002d` is already `-`) and before the Restorer."""
+
+    def __init__(self, numbers: Mapping[str, str]) -> None:
+        self._numbers = {canonical(p): digits for p, digits in numbers.items()}
+        self._prefixes = frozenset(p[:i] for p in self._numbers for i in range(len(p) + 1))
+        self._stack: list[str] = []
+        self._key_next = False  # the next string is an object key
+        self._in_string = False
+        self._escape = False  # the last chunk ended inside a string on a lone backslash
+        self._held: str | None = None  # body of a value string that may still be a number pseudonym
+
+    def feed(self, chunk: str) -> str:
+        out: list[str] = []
+        index, end = 0, len(chunk)
+        while index < end:
+            if self._held is not None:
+                char = chunk[index]
+                if char == '"':
+                    digits = self._numbers.get(canonical(self._held))
+                    out.append(digits if digits is not None else f'"{self._held}"')
+                    self._held = None
+                    self._in_string = False
+                    index += 1
+                    continue
+                if canonical(self._held + char) in self._prefixes:
+                    self._held += char
+                    index += 1
+                    continue
+                out.append('"' + self._held)  # not a number pseudonym after all: on as an ordinary string
+                self._held = None
+                continue
+            if self._in_string:
+                if self._escape:
+                    out.append(chunk[index])
+                    self._escape = False
+                    index += 1
+                    continue
+                match = _STRING_BODY.match(chunk, index)
+                stop = match.end() if match else index
+                out.append(chunk[index:stop])
+                index = stop
+                if index < end:
+                    char = chunk[index]
+                    out.append(char)
+                    index += 1
+                    if char == '"':
+                        self._in_string = False
+                    else:  # a lone backslash at the end of the chunk
+                        self._escape = True
+                continue
+            match = _STRUCTURE.search(chunk, index)
+            if match is None:
+                out.append(chunk[index:])
+                break
+            stop = match.start()
+            out.append(chunk[index:stop])
+            char = chunk[stop]
+            index = stop + 1
+            if char == '"':
+                self._in_string = True
+                if self._key_next:
+                    out.append(char)
+                else:
+                    self._held = ""
+                continue
+            out.append(char)
+            if char in "{[":
+                self._stack.append(char)
+                self._key_next = char == "{"
+            elif char in "}]":
+                if self._stack:
+                    self._stack.pop()
+                self._key_next = False
+            elif char == ",":
+                self._key_next = bool(self._stack) and self._stack[-1] == "{"
+            else:  # ":"
+                self._key_next = False
+        return "".join(out)
+
+    def flush(self) -> str:
+        """End of the block: a value string still held (the JSON was cut off) goes out as it was written."""
+        held, self._held = self._held, None
+        return "" if held is None else '"' + held
+
 
 #: delta type -> the field holding streamed text that may contain pseudonyms.
 _DELTA_FIELDS = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
@@ -176,8 +301,15 @@ class MessageStreamRestorer:
     `ping`, `message_delta`, `message_stop` and unknown events pass through untouched.
     """
 
-    def __init__(self, reverse: ReverseMapping, grammar: PseudonymGrammar) -> None:
+    def __init__(
+        self, reverse: ReverseMapping, grammar: PseudonymGrammar, *, numbers: Mapping[str, str] | None = None
+    ) -> None:
         self._reverse = dict(reverse)
+        #: canonical pseudonym -> digits of the JSON number it stood for (`messages.numbers_of`)
+        self._numbers = dict(numbers or {})
+        self._number_stages: dict[int, JsonNumberRestorer] = {}
+        #: How many characters of a stretch's end `skip_run` needs to see.
+        self.tail_need = max((len(p) for p in reverse), default=0) + 16
         # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
         self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
         self._grammar = grammar
@@ -204,29 +336,84 @@ class MessageStreamRestorer:
                 self._blocks[index] = (field, restorer)
                 if field == "partial_json":
                     self._unescapers[index] = JsonEscapeDecoder()
+                    if self._numbers:
+                        self._number_stages[index] = JsonNumberRestorer(self._numbers)
                 if field == "thinking":
                     self._thinking[index] = ([], [])
-                restored = map_response_strings({"content": [block]}, self._restore)["content"][0]
+                restored = map_response_strings({"content": [block]}, self._restore, self._numbers)["content"][0]
                 return [(event, {**data, "content_block": restored})]
         elif kind == "content_block_delta":
             return self._delta(event, data)
         elif kind == "content_block_stop":
             return self._stop(event, data)
         elif kind == "message_start" and isinstance(data.get("message"), dict):
-            return [(event, {**data, "message": map_response_strings(data["message"], self._restore)})]
+            message = map_response_strings(data["message"], self._restore, self._numbers)
+            return [(event, {**data, "message": message})]
         elif kind == "error":
             return [(event, map_response_strings(data, self._restore))]
         return [(event, data)]
 
     def text_delta(self, index: int, text: str) -> str | None:
-        """The fast path for a `text_delta` of a known text block: the restored text to send now (maybe empty);
-        None if `index` is not a text block this restorer follows (take the general path)."""
+        """`delta_run` for one `text_delta`."""
+        return self.delta_run(index, "text_delta", text)
+
+    def delta_run(self, index: int, delta_type: str, text: str) -> str | None:
+        """The wire fast path: the restored text to send now (maybe empty) for the joined text of consecutive
+        `delta_type` deltas of block `index` -- what feeding them one by one sends, joined (every stage is an
+        incremental decoder). None if block `index` does not stream that kind of delta (take the general path)."""
         if not self._reverse:
             return text
         block = self._blocks.get(index)
-        if block is None or block[0] != "text" or index in self._thinking:
+        if block is None or _DELTA_FIELDS.get(delta_type) != block[0]:
             return None
-        return block[1].feed(text)
+        return self._feed(index, text)
+
+    @property
+    def restores(self) -> bool:
+        """False when this stream has nothing to restore (every event goes on as it came)."""
+        return bool(self._reverse)
+
+
+    def busy(self, index: int) -> bool:
+        """True if block `index` holds text back right now."""
+        block = self._blocks.get(index)
+        return block is not None and block[1].held > 0
+
+    def skip_run(self, index: int, delta_type: str, tail: str, whole: bool) -> bool:
+        """The wire's fastest path: True if a run of `delta_type` deltas of block `index` whose joined text has no
+        hyphen (so holds no pseudonym) and ends with `tail` (all of it when `whole`) goes out exactly as it came,
+        which is then taken as done. False: feed it through `delta_run`. Thinking (recorded for the memo) and
+        tool input with number pseudonyms (a JSON scanner follows it) always take `delta_run`."""
+        if not self._reverse:
+            return True
+        block = self._blocks.get(index)
+        if (
+            block is None
+            or _DELTA_FIELDS.get(delta_type) != block[0]
+            or index in self._thinking
+            or index in self._number_stages
+        ):
+            return False
+        unescaper = self._unescapers.get(index)
+        if unescaper is not None and not unescaper.idle:
+            return False
+        return block[1].passes(tail, None if whole else "")
+
+    def _feed(self, index: int, masked: str) -> str:
+        """Streamed text of block `index` through its stages: JSON escapes and number values (partial_json), the
+        Restorer, and the thinking record."""
+        text = masked
+        unescaper = self._unescapers.get(index)
+        if unescaper is not None:
+            text = unescaper.feed(text)
+            stage = self._number_stages.get(index)
+            if stage is not None:
+                text = stage.feed(text)
+        text = self._blocks[index][1].feed(text)
+        if index in self._thinking:
+            self._thinking[index][0].append(masked)
+            self._thinking[index][1].append(text)
+        return text
 
     def _delta(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
         delta, index = data.get("delta"), data.get("index")
@@ -240,11 +427,7 @@ class MessageStreamRestorer:
         if not isinstance(index, int) or index not in self._blocks:
             # A delta for a block we never saw start: restore it whole rather than forward it raw.
             return [(event, {**data, "delta": {**delta, field: self._restore(delta[field])}})]
-        unescaper = self._unescapers.get(index)
-        text = self._blocks[index][1].feed(unescaper.feed(delta[field]) if unescaper else delta[field])
-        if index in self._thinking:
-            self._thinking[index][0].append(delta[field])
-            self._thinking[index][1].append(text)
+        text = self._feed(index, delta[field])
         if not text:
             return []
         if text == delta[field]:
@@ -253,25 +436,34 @@ class MessageStreamRestorer:
 
     def _stop(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
         index = data.get("index")
-        out: list[tuple[str | None, Any]] = []
-        if isinstance(index, int) and index in self._blocks:
-            field, restorer = self._blocks.pop(index)
-            unescaper = self._unescapers.pop(index, None)
-            tail = (restorer.feed(unescaper.flush()) if unescaper else "") + restorer.flush()
-            if index in self._thinking:
-                masked, restored = self._thinking.pop(index)
-                self.completed_thinking.append(("".join(masked), "".join(restored) + tail))
-            if tail:
-                delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
-                out.append(
-                    (
-                        "content_block_delta",
-                        {
-                            "type": "content_block_delta",
-                            "index": index,
-                            "delta": {"type": delta_type, field: tail},
-                        },
-                    )
-                )
+        out = self._close(index) if isinstance(index, int) else []
         out.append((event, data))
         return out
+
+    def close_open_blocks(self) -> list[tuple[str | None, Any]]:
+        """The stream ended (or broke off) with blocks still open: the text they hold back, as last deltas (the
+        client gets everything the model wrote; the caller then reports the broken stream)."""
+        out: list[tuple[str | None, Any]] = []
+        for index in list(self._blocks):
+            out += self._close(index)
+        return out
+
+    def _close(self, index: int) -> list[tuple[str | None, Any]]:
+        """Block `index` ends: its held-back text as one more delta (if any); its thinking recorded."""
+        if index not in self._blocks:
+            return []
+        field, restorer = self._blocks.pop(index)
+        unescaper = self._unescapers.pop(index, None)
+        stage = self._number_stages.pop(index, None)
+        rest = unescaper.flush() if unescaper else ""
+        if stage is not None:
+            rest = stage.feed(rest) + stage.flush()
+        tail = (restorer.feed(rest) if rest else "") + restorer.flush()
+        if index in self._thinking:
+            masked, restored = self._thinking.pop(index)
+            self.completed_thinking.append(("".join(masked), "".join(restored) + tail))
+        if not tail:
+            return []
+        delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
+        delta = {"type": "content_block_delta", "index": index, "delta": {"type": delta_type, field: tail}}
+        return [("content_block_delta", delta)]

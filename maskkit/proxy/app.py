@@ -37,7 +37,9 @@ from maskkit.core.messages import (
     map_request_strings,
     map_response_strings,
     media_urls,
+    numbers_of,
     presigned,
+    restore_json_numbers,
     thinking_pairs,
     unmask_text,
 )
@@ -562,9 +564,12 @@ class _Proxy:
         def restore(text: str) -> str:
             return unmask_text(text, reverse, masker.grammar)
 
+        numbers = numbers_of(reverse)
         if isinstance(data, dict) and (data.get("type") in ("message", "error") or "content" in data):
-            restored = map_response_strings(data, restore)
+            restored = map_response_strings(data, restore, numbers)
             await masker.keep_thinking(thinking_pairs(data, restored))
+        elif numbers:
+            restored = restore_json_numbers(data, restore, numbers, keys=False)
         else:
             restored = map_json_strings(data, restore)
         return Response(
@@ -587,7 +592,9 @@ class _Proxy:
                 exc.status, error_type_for_status(exc.status), f"upstream error (via LiteLLM): {message}"
             )
         if isinstance(result, dict):
-            restored = map_response_strings(result, lambda t: unmask_text(t, reverse, masker.grammar))
+            restored = map_response_strings(
+                result, lambda t: unmask_text(t, reverse, masker.grammar), numbers_of(reverse)
+            )
             await masker.keep_thinking(thinking_pairs(result, restored))
             return JSONResponse(restored)
 

@@ -1,0 +1,233 @@
+"""Benchmark: restoring a Messages API event stream on the wire (`SSERestorer`: SSE bytes in, restored bytes out).
+
+The stream is what Claude Code sees: one text block streamed in 1-3 character `text_delta` events (2 on average),
+a `ping` now and then, and a tool call whose input streams as `input_json_delta`. The text is masked awsgen
+output (an id every few words: the hard case) and masked markdown prose (the common case). Two ways the bytes
+arrive: one event per network read (a slow model) and 16 KB reads cut anywhere (a burst, the throughput case).
+
+Measured in the same run, same bytes:
+  floor      a do-nothing pass-through: the same loop calling a function that returns its chunk
+  baseline   `SSERestorer` as it was at --baseline-rev (loaded from git; skipped outside a checkout)
+  current    `SSERestorer` of this tree
+Reported per event (µs) and as MB/s of streamed text (the characters of the answer, not the wire bytes). Every
+output is checked: the client must read back exactly the original text and tool input.
+
+    uv run python bench/sse.py [--chars 200000] [--repeat 5] [--baseline-rev fb3aeed]
+
+Prints machine, Python, commit and a table; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import awsgen  # noqa: E402
+from benchinfo import commit, cpu  # noqa: E402
+
+from maskkit.core.messages import apply_spans, unmask_text  # noqa: E402
+from maskkit.core.pseudonyms import format_pseudonym  # noqa: E402
+from maskkit.core.restorer import MessageStreamRestorer  # noqa: E402
+from maskkit.core.sse import SSEDecoder, encode_event  # noqa: E402
+from maskkit.core.stream import SSERestorer  # noqa: E402
+from maskkit.detect import Detector  # noqa: E402
+
+_PROSE = (
+    "Here is what I found. The instance {id} in the **private subnet** cannot reach the NAT gateway because its "
+    "route table has no default route; the security group allows egress, so that is not it.\n\n"
+    "1. Add a `0.0.0.0/0` route to the NAT gateway.\n2. Re-run the check.\n\nLet me know how it goes!\n"
+)
+
+
+def _mask(detector: Detector, text: str) -> tuple[str, dict[str, str]]:
+    forward: dict[tuple[str, str], str] = {}
+    counters: dict[str, int] = {}
+
+    def pseudonym_for(kind: str, original: str) -> str:
+        if (kind, original) not in forward:
+            prefix = detector.kinds[kind]
+            counters[prefix] = counters.get(prefix, 0) + 1
+            forward[(kind, original)] = format_pseudonym(prefix, counters[prefix])
+        return forward[(kind, original)]
+
+    masked = apply_spans(text, detector.detect(text), pseudonym_for)
+    return masked, {p: o for (_, o), p in forward.items()}
+
+
+def _texts(rng: random.Random, chars: int) -> dict[str, str]:
+    aws: list[str] = []
+    total = 0
+    while total < chars:
+        for doc in awsgen.generate_documents(rng, 20):
+            aws.append(doc.text)
+            total += len(doc.text)
+    ids = [f"i-{rng.getrandbits(68):017x}" for _ in range(chars // len(_PROSE) + 1)]
+    prose = "".join(_PROSE.format(id=i) for i in ids)
+    return {"aws": "\n".join(aws)[:chars], "prose": prose[:chars]}
+
+
+def _wire(masked: str, tool: dict[str, Any], rng: random.Random) -> tuple[bytes, int]:
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role":
+                           "assistant", "content": [], "model": "claude-sonnet-4-6", "stop_reason": None}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}}),
+    ]
+    start = 0
+    while start < len(masked):
+        step = rng.randint(1, 3)
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": masked[start:start + step]}}))
+        start += step
+        if rng.random() < 0.002:
+            events.append(("ping", {"type": "ping"}))
+    events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    events.append(("content_block_start", {"type": "content_block_start", "index": 1, "content_block":
+                                           {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}}))
+    partial = json.dumps(tool)
+    start = 0
+    while start < len(partial):
+        step = rng.randint(1, 3)
+        delta = {"type": "input_json_delta", "partial_json": partial[start : start + step]}
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": delta}))
+        start += step
+    events.append(("content_block_stop", {"type": "content_block_stop", "index": 1}))
+    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"}}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    wire = [encode_event(n, json.dumps(d, ensure_ascii=False, separators=(",", ":"))) for n, d in events]
+    return b"".join(wire), len(events)
+
+
+def _read(wire: bytes) -> tuple[str, str]:
+    decoder = SSEDecoder()
+    text, tool = [], []
+    for event in [*decoder.feed(wire), *decoder.flush()]:
+        data = json.loads(event.data)
+        if data.get("type") == "content_block_delta":
+            delta = data["delta"]
+            (text if delta["type"] == "text_delta" else tool).append(delta.get("text") or delta.get("partial_json"))
+    return "".join(text), "".join(tool)
+
+
+def _event_chunks(wire: bytes) -> list[bytes]:
+    return [part + b"\n\n" for part in wire.split(b"\n\n")[:-1]]
+
+
+def _byte_chunks(wire: bytes, size: int) -> list[bytes]:
+    return [wire[i:i + size] for i in range(0, len(wire), size)]
+
+
+def _time(make: Callable[[], Any], chunks: list[bytes], repeat: int) -> tuple[float, bytes]:
+    """Best-of-`repeat` seconds to push `chunks` through a fresh restorer, and its output."""
+    best, out = float("inf"), b""
+    for _ in range(repeat):
+        restorer = make()
+        feed = restorer.feed
+        parts: list[bytes] = []
+        started = time.process_time()
+        for chunk in chunks:
+            parts.append(feed(chunk))
+        parts.append(restorer.flush())
+        best = min(best, time.process_time() - started)
+        out = b"".join(parts)
+    return best, out
+
+
+class _PassThrough:
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def _baseline(rev: str) -> type | None:
+    """`SSERestorer` from maskkit/core/stream.py at `rev`, imported beside the current package."""
+    try:
+        source = subprocess.run(["git", "show", f"{rev}:maskkit/core/stream.py"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(tempfile.mkdtemp()) / "baseline_stream.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_stream", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cls: type = module.SSERestorer
+    return cls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chars", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline-rev", default="fb3aeed")
+    parser.add_argument("--seed", type=int, default=1414)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    detector = Detector()
+    grammar = detector.grammar
+    baseline = _baseline(args.baseline_rev)
+    print(f"machine: {cpu()}, Python {platform.python_version()}, commit {commit()}, "
+          f"baseline {args.baseline_rev if baseline else 'unavailable'}")
+    results: dict[str, Any] = {}
+    rows = []
+    for name, original in _texts(rng, args.chars).items():
+        masked, reverse = _mask(detector, original)
+        tool_masked = {"command": masked[:2000]}
+        wire, events = _wire(masked, tool_masked, rng)
+        expected_text = original
+        expected_tool = {"command": unmask_text(masked[:2000], reverse, grammar)}
+        mb = len(original.encode()) / 1e6
+        for read, chunks in (("event", _event_chunks(wire)), ("16KB", _byte_chunks(wire, 16384))):
+            makers: dict[str, Callable[[], Any]] = {
+                "floor": _PassThrough,
+                "current": lambda mapping=reverse: SSERestorer(MessageStreamRestorer(mapping, grammar)),
+            }
+            if baseline is not None:
+                makers["baseline"] = lambda mapping=reverse: baseline(MessageStreamRestorer(mapping, grammar))
+            for label, make in makers.items():
+                seconds, out = _time(make, chunks, args.repeat)
+                if label != "floor":
+                    text, tool = _read(out)
+                    if text != expected_text or json.loads(tool) != expected_tool:
+                        raise RuntimeError(f"{label} did not restore the {name} stream exactly")
+                key = f"{name}_{read}_{label}"
+                results[f"{key}_us_per_event"] = round(1e6 * seconds / events, 3)
+                results[f"{key}_mb_s"] = round(mb / seconds, 2)
+                rows.append((name, read, label, 1e6 * seconds / events, mb / seconds))
+        results[f"{name}_events"] = events
+        results[f"{name}_pseudonyms"] = len(reverse)
+    print(f"\n{'text':6} {'reads':6} {'path':9} {'us/event':>9} {'MB/s text':>10}")
+    for name, read, label, us, mbs in rows:
+        print(f"{name:6} {read:6} {label:9} {us:9.3f} {mbs:10.2f}")
+    for name in ("aws", "prose"):
+        for read in ("event", "16KB"):
+            if f"{name}_{read}_baseline_mb_s" in results:
+                results[f"{name}_{read}_speedup"] = round(
+                    results[f"{name}_{read}_current_mb_s"] / results[f"{name}_{read}_baseline_mb_s"], 2
+                )
+    results["median_speedup"] = statistics.median(
+        [v for k, v in results.items() if k.endswith("_speedup")] or [float("nan")]
+    )
+    print(json.dumps({"bench": "sse", "commit": commit(), **results}))
+
+
+if __name__ == "__main__":
+    main()
