@@ -26,19 +26,16 @@ import platform
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+from benchinfo import commit, cpu
+from mktests import awsgen
 
-import awsgen  # noqa: E402
-from benchinfo import commit, cpu  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 from maskkit.core.messages import apply_spans, unmask_text  # noqa: E402
 from maskkit.core.pseudonyms import format_pseudonym  # noqa: E402
@@ -83,22 +80,52 @@ def _texts(rng: random.Random, chars: int) -> dict[str, str]:
 
 def _wire(masked: str, tool: dict[str, Any], rng: random.Random) -> tuple[bytes, int]:
     events: list[tuple[str, dict[str, Any]]] = [
-        ("message_start", {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role":
-                           "assistant", "content": [], "model": "claude-sonnet-4-6", "stop_reason": None}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": "claude-sonnet-4-6",
+                    "stop_reason": None,
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
     ]
     start = 0
     while start < len(masked):
         step = rng.randint(1, 3)
-        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                               "delta": {"type": "text_delta", "text": masked[start:start + step]}}))
+        events.append(
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": masked[start : start + step]},
+                },
+            )
+        )
         start += step
         if rng.random() < 0.002:
             events.append(("ping", {"type": "ping"}))
     events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    events.append(("content_block_start", {"type": "content_block_start", "index": 1, "content_block":
-                                           {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}}))
+    events.append(
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 1,
+                "content_block": {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}},
+            },
+        )
+    )
     partial = json.dumps(tool)
     start = 0
     while start < len(partial):
@@ -129,7 +156,7 @@ def _event_chunks(wire: bytes) -> list[bytes]:
 
 
 def _byte_chunks(wire: bytes, size: int) -> list[bytes]:
-    return [wire[i:i + size] for i in range(0, len(wire), size)]
+    return [wire[i : i + size] for i in range(0, len(wire), size)]
 
 
 def _time(make: Callable[[], Any], chunks: list[bytes], repeat: int) -> tuple[float, bytes]:
@@ -159,8 +186,9 @@ class _PassThrough:
 def _baseline(rev: str) -> type | None:
     """`SSERestorer` from maskkit/core/stream.py at `rev`, imported beside the current package."""
     try:
-        source = subprocess.run(["git", "show", f"{rev}:maskkit/core/stream.py"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout
+        source = subprocess.run(
+            ["git", "show", f"{rev}:maskkit/core/stream.py"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     path = Path(tempfile.mkdtemp()) / "baseline_stream.py"
@@ -184,8 +212,10 @@ def main() -> None:
     detector = Detector()
     grammar = detector.grammar
     baseline = _baseline(args.baseline_rev)
-    print(f"machine: {cpu()}, Python {platform.python_version()}, commit {commit()}, "
-          f"baseline {args.baseline_rev if baseline else 'unavailable'}")
+    print(
+        f"machine: {cpu()}, Python {platform.python_version()}, commit {commit()}, "
+        f"baseline {args.baseline_rev if baseline else 'unavailable'}"
+    )
     results: dict[str, Any] = {}
     rows = []
     for name, original in _texts(rng, args.chars).items():

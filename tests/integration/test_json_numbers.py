@@ -11,8 +11,8 @@ from typing import Any
 import anthropic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proxyfixtures import Proxy
-from standin_model import RecordedRequest, ToolUse
+from mktests.proxyfixtures import Proxy
+from mktests.standin_model import RecordedRequest, ToolUse
 
 from maskkit.core.messages import map_response_strings, numbers_of, unmask_text
 from maskkit.masking import Masker
@@ -77,8 +77,15 @@ def test_unmask_body_of_mask_body_is_the_body_with_numbers_in_tool_input(
 
 
 def test_numbers_that_are_not_account_ids_stay_numbers(masker: Masker) -> None:
-    tool_input = {"Count": 41029583771, "Size": 4102958377160, "Delta": -410295837716, "Ratio": 410295837716.5,
-                  "Flag": True, "ContentLength": 410295837716, "Timestamp": 202612031200}
+    tool_input = {
+        "Count": 41029583771,
+        "Size": 4102958377160,
+        "Delta": -410295837716,
+        "Ratio": 410295837716.5,
+        "Flag": True,
+        "ContentLength": 410295837716,
+        "Timestamp": 202612031200,
+    }
     body = {"model": "m", "max_tokens": 100, "messages": _tool_turns(tool_input)}
     masked, reverse = asyncio.run(masker.amask_request(body))
     assert masked["messages"][1]["content"][0]["input"] == tool_input
@@ -121,13 +128,21 @@ def _answer_with_the_pseudonym(request: RecordedRequest) -> ToolUse:
     pseudonym = _sent_input(request)["AccountId"]
     return ToolUse(
         "Org",
-        {"AccountId": pseudonym, "Accounts": [pseudonym, {"OwnerId": pseudonym}], "note": f"move {pseudonym} now",
-         pseudonym: "as a key"},
+        {
+            "AccountId": pseudonym,
+            "Accounts": [pseudonym, {"OwnerId": pseudonym}],
+            "note": f"move {pseudonym} now",
+            pseudonym: "as a key",
+        },
     )
 
 
-_EXPECTED = {"AccountId": ACCOUNT, "Accounts": [ACCOUNT, {"OwnerId": ACCOUNT}], "note": f"move {ACCOUNT} now",
-             str(ACCOUNT): "as a key"}
+_EXPECTED = {
+    "AccountId": ACCOUNT,
+    "Accounts": [ACCOUNT, {"OwnerId": ACCOUNT}],
+    "note": f"move {ACCOUNT} now",
+    str(ACCOUNT): "as a key",
+}
 
 
 def _messages() -> list[dict[str, Any]]:
@@ -148,9 +163,7 @@ def test_number_account_id_round_trips_through_the_proxy_streamed(proxy: Proxy) 
     for max_delta in (1, 2, 3, 7):
         proxy.model.max_delta_chars = max_delta
         proxy.model.responder = _answer_with_the_pseudonym
-        with _client(proxy).messages.stream(
-            model="claude-sonnet-4-6", max_tokens=200, messages=_messages()
-        ) as stream:
+        with _client(proxy).messages.stream(model="claude-sonnet-4-6", max_tokens=200, messages=_messages()) as stream:
             final = stream.get_final_message()
         assert str(ACCOUNT) not in proxy.model.last_request.body.decode()
         tool = final.content[-1]
