@@ -311,6 +311,14 @@ class Masker:
                 if state.generation == generation:  # else a reset emptied the index mid-load: the next request reloads
                     state.view = view
 
+    async def _aload(self, state: NamespaceRecall | None) -> None:
+        """`_load` off the event loop. While another load of the namespace runs (the start-up warm-up, or another
+        request's), wait here rather than in a worker thread: a burst of requests must not fill the thread pool
+        that every other namespace's loads and large plans need."""
+        while state is not None and state.view is None and state.loading.locked():
+            await asyncio.sleep(0.005)
+        await asyncio.to_thread(self._load, state)
+
     def warm(self, namespaces: Sequence[str] = ()) -> None:
         """Load the recall index of each namespace (default: this one) now, e.g. in a thread at start-up, so the
         first request does not wait for a large namespace. A request that arrives meanwhile waits for this load
@@ -427,7 +435,7 @@ class Masker:
         step = await advance(None)
         while not isinstance(step, _Masked):
             if step is None:
-                await asyncio.to_thread(self._load, self._state())
+                await self._aload(self._state())
                 step = await advance(None)
             else:
                 reply = await self.vault.amint(
