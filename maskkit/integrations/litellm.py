@@ -37,7 +37,13 @@ from litellm.types.utils import ChatCompletionDeltaToolCall, Function
 
 # maskkit's own modules: the one place to update when they move.
 from maskkit.config import check_namespace, load_settings
-from maskkit.core.messages import map_json_strings, map_response_strings, thinking_pairs, unmask_text
+from maskkit.core.messages import (
+    map_json_strings,
+    map_response_strings,
+    numbers_of,
+    thinking_pairs,
+    unmask_text,
+)
 from maskkit.core.pseudonyms import PseudonymGrammar
 from maskkit.core.restorer import Restorer
 from maskkit.core.stream import SSERestorer, error_event
@@ -456,7 +462,7 @@ class MaskkitGuardrail(CustomGuardrail):
             return unmask_text(text, reverse, masker.grammar)
 
         if isinstance(response, dict) and (response.get("type") in ("message", "error") or "content" in response):
-            restored = map_response_strings(response, restore)
+            restored = map_response_strings(response, restore, numbers_of(reverse))
             await masker.keep_thinking(thinking_pairs(response, restored))
             response.clear()
             response.update(restored)

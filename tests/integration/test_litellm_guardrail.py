@@ -327,6 +327,26 @@ def test_messages_json_tool_use_input_is_restored_and_history_masked(gw: Gateway
     assert _leaks(model.last_request.body.decode()) == []
 
 
+def test_messages_json_account_id_numbers_go_out_as_pseudonyms_and_come_back_as_numbers(
+    gw: Gateway, model: StandinModel
+) -> None:
+    """`{"AccountId": 410295837716}` in a tool call: the model sees `acct-…` (a string), and its answer naming
+    that pseudonym as a whole JSON value reaches the client as the number again, as in the proxy."""
+    history = [
+        {"role": "user", "content": "which account?"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "Org", "input": {"AccountId": 410295837716}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]},
+    ]
+    model.responder = lambda r: ToolUse("Org", {"AccountId": _pseudonym(r.body.decode(), "acct")})
+    message = gw.anthropic().messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=history)
+    tool = next(b for b in message.content if b.type == "tool_use")
+    assert tool.input == {"AccountId": 410295837716}
+    assert "410295837716" not in model.last_request.body.decode()
+
+
 def test_messages_stream_is_restored_from_the_raw_sse_bytes(gw: Gateway, model: StandinModel) -> None:
     model.responder = lambda r: ToolUse("Bash", {"command": f"reboot {_ec2(r)}"}, text_before=f"Rebooting {_ec2(r)}.")
     model.max_delta_chars = 1
