@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import random
 import secrets
 import string
@@ -331,8 +332,10 @@ def _cap(word: str) -> str:
 
 
 def fresh_rng() -> tuple[random.Random, int]:
-    """Return a freshly seeded generator and its seed (print the seed so a failure can be replayed)."""
-    seed = secrets.randbits(64)
+    """Return a freshly seeded generator and its seed (print the seed so a failure can be replayed: set
+    MKTESTS_AWSGEN_SEED to it and run the test again)."""
+    replay = os.environ.get("MKTESTS_AWSGEN_SEED")
+    seed = int(replay) if replay else secrets.randbits(64)
     return random.Random(seed), seed
 
 

@@ -12,6 +12,7 @@ Documents come from `awsgen`; pass its seed as `seed` so the message says how to
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,19 @@ def _spellings(value: str) -> set[str]:
     return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], value.replace("/", "\\/")}
 
 
+_SHORT = 8
+
+
+def _find(text: str, value: str) -> int:
+    """Where `value` occurs in `text` (-1: nowhere). A short value (an EKS cell label such as `hq2`) counts only
+    as a whole token: inside a longer word of another document (`inventory-hq2w`) it is a coincidence of the
+    random corpus, not a leak; a long value counts anywhere."""
+    if len(value) >= _SHORT:
+        return text.find(value)
+    match = re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text)
+    return -1 if match is None else match.start()
+
+
 def find_planted(where: Any, docs: Iterable[Document]) -> list[Finding]:
     """Every planted value of `docs` that occurs in `where` (first occurrence per value and text)."""
     haystacks = _haystacks(where)
@@ -68,8 +82,7 @@ def find_planted(where: Any, docs: Iterable[Document]) -> list[Finding]:
     for index, doc in enumerate(docs):
         for planted in doc.planted:
             for text in haystacks:
-                offsets = [text.find(s) for s in _spellings(planted.value)]
-                hits = [o for o in offsets if o != -1]
+                hits = [o for s in _spellings(planted.value) if (o := _find(text, s)) != -1]
                 if hits:
                     found.append(Finding(planted.label, doc.kind, index, min(hits)))
                     break
