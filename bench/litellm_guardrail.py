@@ -42,7 +42,9 @@ from typing import Any
 import httpx
 import yaml
 from benchinfo import commit, cpu
+from mktests.proxyfixtures import free_port
 
+from maskkit.launch import terminate
 from maskkit.vault import stop_embedded_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +79,6 @@ class Child:
     log: Path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(name: str, command: list[str], env: dict[str, str], ready: str, workdir: Path, port: int) -> Child:
     log = workdir / f"{name}.log"
     with open(log, "wb") as sink:
@@ -112,12 +106,7 @@ def _start(name: str, command: list[str], env: dict[str, str], ready: str, workd
 
 
 def _stop(child: Child) -> None:
-    child.process.terminate()
-    try:
-        child.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        child.process.kill()
-        child.process.wait(timeout=5)
+    terminate(child.process.pid, child.process, timeout=15)
 
 
 def _prompt() -> str:
@@ -206,7 +195,7 @@ def main() -> int:
     children: list[Child] = []
     results: dict[str, dict[str, list[float]]] = {name: {} for name in TARGETS}
     try:
-        standin_port = _free_port()
+        standin_port = free_port()
         standin = _start(
             "standin",
             [sys.executable, "-m", "mktests.standin_model", "--port", str(standin_port)],
@@ -240,7 +229,7 @@ def main() -> int:
         }
         urls = {}
         for name in TARGETS:
-            port = _free_port()
+            port = free_port()
             command = [str(litellm), "--config", str(workdir / f"{name}.yaml"), "--host", "127.0.0.1"]
             child = _start(name, [*command, "--port", str(port)], env, "/health/liveliness", workdir, port)
             children.append(child)

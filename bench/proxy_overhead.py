@@ -60,6 +60,8 @@ import httpx
 from benchinfo import commit as _commit
 from mktests import awsgen
 
+from maskkit.launch import terminate
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CLIENT_KEY = "mk-bench-client-key"
@@ -239,13 +241,7 @@ def _start(name: str, command: list[str], workdir: Path, env: dict[str, str], re
 
 
 def _stop(child: Child) -> None:
-    if child.process.poll() is None:
-        child.process.terminate()
-        try:
-            child.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait(timeout=5)
+    terminate(child.process.pid, child.process, timeout=10)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -805,8 +801,6 @@ async def concurrent_streams(url: str, bodies: list[bytes], expected: list[str])
 # --------------------------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------------------------
-
-
 
 
 def _cpu() -> str:

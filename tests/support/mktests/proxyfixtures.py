@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 
 from maskkit import Settings
-from maskkit.launch import LaunchError, wait_ready
+from maskkit.launch import LaunchError, terminate, wait_ready
 from maskkit.proxy.app import build_app
 from mktests.standin_model import StandinModel
 
@@ -205,12 +205,7 @@ def wait_for_proxy(process: subprocess.Popen[bytes], port_file: Path, log_path: 
 
 
 def stop_proxy_process(proxy: ProxyProcess) -> None:
-    proxy.process.terminate()
-    try:
-        proxy.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proxy.process.kill()
-        proxy.process.wait(timeout=5)
+    terminate(proxy.process.pid, proxy.process, timeout=10)
 
 
 # --- the real Claude Code CLI ----------------------------------------------------------------------------------
