@@ -10,19 +10,7 @@ from pathlib import Path
 
 import pytest
 
-RULES = """
-[[rule]]
-kind = "BILLING_TOKEN"
-prefix = "billtok"
-keys = ["*billingtoken"]
-flags = ["--billing-token"]
-value = '[A-Za-z0-9]{20,64}(?![A-Za-z0-9])'
-
-[[rule.pattern]]
-regex = 'BT_[A-Z0-9]{16}(?![A-Z0-9])'
-keywords = ["bt_"]
-start = "keyword"
-"""
+RULES = (Path(__file__).resolve().parents[2] / "examples" / "rules.toml").read_text(encoding="utf-8")
 
 TOKEN = "Zq8mN2xR4vT6yB1cD3fG5hJ7"
 OTHER = "Hk3Lm5Np7Qr9St1Uv3Wx5Yz7"

@@ -15,26 +15,7 @@ from maskkit.detect.detector import BUILTIN_RULES, FRAGMENTS
 from maskkit.detect.rules import RuleError, parse_rules
 from maskkit.errors import ConfigError
 
-USER_RULES = """
-[[rule]]
-kind = "BILLING_TOKEN"
-prefix = "billtok"
-keys = ["*billingtoken"]
-flags = ["--billing-token"]
-value = '[A-Za-z0-9]{20,64}(?![A-Za-z0-9])'
-
-[[rule.pattern]]
-regex = 'BT_[A-Z0-9]{16}(?![A-Z0-9])'
-keywords = ["bt_"]
-start = "keyword"
-
-[[rule]]
-kind = "ARCHIVE_BUCKET"
-prefix = "archive"
-keys = ["archivebucket"]
-value = '${BUCKET}${BUCKET_END}'
-validate = "name"
-"""
+USER_RULES = (Path(__file__).resolve().parents[2] / "examples" / "rules.toml").read_text(encoding="utf-8")
 
 TOKEN = "Zq8mN2xR4vT6yB1cD3fG5hJ7"
 PATTERN_TOKEN = "BT_7K2M9Q4X1Z8P3R6W"
