@@ -81,6 +81,7 @@ class Settings:
     mcp_namespaces: frozenset[str] = frozenset()
     #: Characters of text one proxy request may ask to mask (images and other opaque data do not count): 413 over.
     max_text_bytes: int = 16 * 1024 * 1024
+    scan_processes: int = 0
     #: setting name -> where its value came from ("environment", "maskkit.env line N", "default").
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     #: things worth a warning at start-up (unknown MASKKIT_* names in the environment, disabled kinds).
@@ -304,6 +305,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MASKKIT_MAX_TEXT_BYTES", "max_text_bytes", "integer", str(16 << 20),
             "Characters of text one proxy request may ask to mask (images and opaque data do not count); more gets "
             "413. Well above a large Claude Code body.", parse=_integer(1), default_value=16 << 20),
+    Setting("MASKKIT_SCAN_PROCESSES", "scan_processes", "integer", "0",
+            "Processes that scan one large text (512 KB or more) in pieces, where forking is safe (a process with "
+            "one thread, as `maskkit mask`): 0 is one per usable CPU (at most 4), 1 never forks.",
+            parse=_integer(0, 64), default_value=0),
     Setting("MASKKIT_MAX_CONNECTIONS", "max_connections", "integer", "1024",
             "Open connections (and requests in flight) one proxy process accepts; past it, 529 with retry-after.",
             parse=_integer(1), default_value=1024),

@@ -18,8 +18,10 @@ import logging
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+import maskkit.pieces as pieces
 from maskkit.config import Settings, check_namespace, load_settings
 from maskkit.core.encoded import ENCODED_KIND, encoded_runs
 from maskkit.core.messages import (
@@ -37,7 +39,7 @@ from maskkit.core.messages import (
 from maskkit.core.plan import MaskPlan, NamespaceRecall, TextCache, learnable, plan_mask, secret_in
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
-from maskkit.detect.detector import Detector, resolve_spans
+from maskkit.detect.detector import SCAN_REACH, Detector, resolve_spans
 from maskkit.errors import DetectionError, MaskkitError, MediaBlocked
 from maskkit.types import Span
 from maskkit.vault import Vault
@@ -51,6 +53,8 @@ log = logging.getLogger("maskkit.masking")
 
 #: Masking this many characters at once runs off the event loop (other requests keep being served meanwhile).
 _OFFLOAD_CHARS = 256 * 1024
+#: Beyond `SCAN_REACH`, how far a piece's window reaches past its own part (a context's own line or two).
+_REACH_MARGIN = 4096
 #: Rounds of "mint, learn what other workers minted, re-plan" before giving up (fail closed).
 _MAX_ROUNDS = 4
 
@@ -123,7 +127,13 @@ class Masker:
     """Masks text for one namespace, restores it, and builds streaming restorers."""
 
     def __init__(
-        self, vault: Vault, detector: Detector | None = None, namespace: str = "default", *, recall: bool = True
+        self,
+        vault: Vault,
+        detector: Detector | None = None,
+        namespace: str = "default",
+        *,
+        recall: bool = True,
+        processes: int = 1,
     ) -> None:
         check_namespace(namespace)
         self.vault = vault
@@ -136,6 +146,8 @@ class Masker:
         self._runs = TextCache(8 << 20)
         self._last_runs: tuple[str, list[tuple[int, int, str]]] | None = None
         self.recall = recall
+        #: Processes that may scan one large text (`maskkit.pieces`): 1 never forks, 0 is one per usable CPU.
+        self.processes = processes
         #: A known mapping is refreshed in the vault (TTL slid, use counted, expiry noticed) at most this often
         #: by one process: a minute, or a hundredth of the TTL if that is shorter.
         self.refresh_seconds = min(60.0, vault.ttl / 100)
@@ -149,7 +161,10 @@ class Masker:
         """A Masker configured from MASKKIT_* settings (embedded vault unless MASKKIT_REDIS_URL is set)."""
         settings = settings or load_settings()
         return cls(
-            Vault.from_settings(settings), detector_from_settings(settings), namespace or settings.namespace
+            Vault.from_settings(settings),
+            detector_from_settings(settings),
+            namespace or settings.namespace,
+            processes=settings.scan_processes,
         )
 
     def for_namespace(self, namespace: str) -> Masker:
@@ -169,15 +184,19 @@ class Masker:
         cached = self._cache.get(text)
         if cached is None:
             try:
-                spans = self.detector.detect(text, spread=False)  # the plan spreads, over every text
+                count = self._piece_count(text)
+                if count > 1:
+                    spans, secret_runs = self._in_pieces(text, count)
+                else:
+                    spans = self.detector.detect(text, spread=False)  # the plan spreads, over every text
+                    secret_runs = [
+                        Span(start, end, ENCODED_KIND)
+                        for start, end, plain in self._decoded_runs(text)
+                        if secret_in(plain, self._detect_alone)
+                    ]
                 keyed = _keyed_spans(text, self.detector.detect_json(text)) if text.lstrip()[:1] in "{[" else []
                 if keyed:
                     spans = resolve_spans(text, [*spans, *keyed])
-                secret_runs = [
-                    Span(start, end, ENCODED_KIND)
-                    for start, end, plain in self._decoded_runs(text)
-                    if secret_in(plain, self._detect_alone)
-                ]
                 if secret_runs:
                     spans = resolve_spans(text, [*spans, *secret_runs])
             except Exception as exc:  # a detector bug must never let text through
@@ -186,6 +205,61 @@ class Masker:
             return spans
         assert isinstance(cached, list)
         return cached
+
+    def _piece_count(self, text: str) -> int:
+        """In how many pieces to scan `text`: 1 (here, whole) unless it is large, several processes are allowed
+        and usable, and forking is safe (`maskkit.pieces.can_fork`: no other thread in this process)."""
+        if len(text) < pieces.MIN_CHARS or self.processes == 1:
+            return 1
+        count = min(self.processes or pieces.MAX_PROCESSES, pieces.usable_cpus(), pieces.MAX_PROCESSES)
+        return count if count > 1 and pieces.can_fork() else 1
+
+    def _in_pieces(self, text: str, count: int) -> tuple[list[Span], list[Span]]:
+        """A large text's detected spans and secret-holding encoded runs, scanned in `count` pieces by forked
+        children (`maskkit.pieces`; here, one after the other, when forking is not safe): what `detect` and the
+        encoded-run check give for the whole text."""
+        parts = pieces.parts(text, count, SCAN_REACH + _REACH_MARGIN)
+        groups: list[list[Span]] = []
+        literals: list[Span] = []
+        runs: list[tuple[int, int, str]] = []
+        secret_runs: list[Span] = []
+        for part_groups, part_literals, part_runs, part_secrets in pieces.map_in_children(
+            partial(self._scan_part, text), parts
+        ):
+            if not groups:
+                groups = [[] for _ in part_groups]
+            for group, part_group in zip(groups, part_groups, strict=True):
+                group.extend(Span(*span) for span in part_group)
+            literals.extend(Span(*span) for span in part_literals)
+            runs.extend(part_runs)
+            secret_runs.extend(Span(start, end, ENCODED_KIND) for start, end in part_secrets)
+        self._runs.put(text, runs)
+        self._last_runs = (text, runs)
+        # Scanner by scanner, piece after piece: `finish` gives each original the kind its first finder gave it.
+        scanned = [span for group in groups for span in group]
+        return self.detector.finish(text, scanned, literals, spread=False), secret_runs
+
+    def _scan_part(
+        self, text: str, part: pieces.Part
+    ) -> tuple[list[list[tuple[int, int, str]]], list[tuple[int, int, str]], list[tuple[int, int, str]],
+               list[tuple[int, int]]]:
+        """What one piece of `text` holds that starts in its own part, as plain tuples (they may cross a pipe):
+        scanner groups, literals, encoded runs, and the runs whose decoding holds a secret."""
+        piece = text[part.start : part.end]
+        shift, low, high = part.start, part.own_start, part.own_end
+
+        def own(spans: list[Span]) -> list[tuple[int, int, str]]:
+            return [(s.start + shift, s.end + shift, s.kind) for s in spans if low <= s.start + shift < high]
+
+        groups = [own(group) for group in self.detector.scan_groups(piece)]
+        literals = own(self.detector.literals(piece))
+        runs = [
+            (start + shift, end + shift, plain)
+            for start, end, plain in encoded_runs(piece)
+            if low <= start + shift < high
+        ]
+        secrets = [(start, end) for start, end, plain in runs if secret_in(plain, self._detect_alone)]
+        return groups, literals, runs, secrets
 
     def _detect_alone(self, text: str) -> list[Span]:
         return self.detector.detect(text, spread=False)

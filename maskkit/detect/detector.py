@@ -67,6 +67,7 @@ __all__ = [
     "KINDS",
     "LITERAL",
     "PATTERNS",
+    "SCAN_REACH",
     "TERRAFORM_KINDS",
     "Detector",
     "Field",
@@ -997,7 +998,12 @@ def _block_span(
 
 
 _BLOCK_CHARS = re.compile(r'[\[\]{}"\\\n]')
-_BLOCK_LIMIT = 65536
+#: How far any context reaches from the value it gives away, in characters: a block (`resource "aws_…" {`, a
+#: `"Buckets": [` list) or a list of strings after a key is read this far at most (bounded work). Everything
+#: else a scanner reads is within a line or two. `maskkit.pieces` relies on it: windows that overlap by more than
+#: this find what the whole text would.
+SCAN_REACH = 1 << 16
+_BLOCK_LIMIT = SCAN_REACH
 
 
 # --- the detector -------------------------------------------------------------------------------------------------
@@ -1098,22 +1104,45 @@ class Detector:
 
     def detect(self, text: str, *, spread: bool = True) -> list[Span]:
         """Spans to mask in `text`, sorted, non-overlapping, each covering whole ASCII words."""
-        found: list[Span] = []
+        return self.finish(text, self.scan(text), list(self._literal_spans(text)), spread=spread)
+
+    def scan(self, text: str) -> list[Span]:
+        """What the scanners find in `text`, in scanner order (the order `finish` gives kinds by), unmerged."""
+        return [span for group in self.scan_groups(text) for span in group]
+
+    def scan_groups(self, text: str) -> list[list[Span]]:
+        """`scan`, one list per scanner (in the order rules.toml lists them).
+
+        `detect` is `finish(text, scan(text), literals(text))`. The halves exist so that one large text can be
+        scanned in overlapping pieces (in parallel, `maskkit.pieces`) and finished once: scanning is local (a
+        value and its context lie within a few lines), finishing is not (one kind per original over the whole
+        text, given by the first scanner that found it: the pieces' groups are joined scanner by scanner)."""
+        groups: list[list[Span]] = []
         view = TextView(text)
-        for scan, anchors in _SCANNER_PLAN:  # in the order rules.toml lists them
+        enabled = self.enabled
+        for scan, anchors in _SCANNER_PLAN:
             if anchors:
                 for anchor in anchors:
                     if anchor in text:
                         break
                 else:
+                    groups.append([])
                     continue
-            found.extend(scan(self, view))
-        if self.enabled is not None:
-            found = [s for s in found if s.kind in self.enabled]
+            found = list(scan(self, view))
+            groups.append(found if enabled is None else [s for s in found if s.kind in enabled])
+        return groups
+
+    def literals(self, text: str) -> list[Span]:
+        """Pseudonym-shaped tokens already in `text` (kept as they are, never re-masked)."""
+        return list(self._literal_spans(text))
+
+    def finish(self, text: str, found: list[Span], literals: list[Span], *, spread: bool = True) -> list[Span]:
+        """The spans of `text` from what `scan` found: one kind per original, then (with `spread`) every other
+        occurrence of a recall-safe original, the literals, merged (`resolve_spans`)."""
         found = _one_kind_per_original(text, found)
         if spread:  # (the Masker spreads through its recall index instead, over every text of a request)
             found.extend(_repeats(text, found))
-        found.extend(self._literal_spans(text))
+        found.extend(literals)
         return resolve_spans(text, found)
 
     def detect_json(self, value: Any, *, max_items: int = 100_000) -> list[tuple[str, str]]:
@@ -1284,9 +1313,10 @@ def _list_spans(text: str, pos: int, rules: Sequence[Field]) -> Iterator[Span]:
     if not rules:
         return
     index = pos + 1
+    reach = pos + SCAN_REACH
     for _ in range(4096):
         item = _LIST_ITEM.match(text, index)
-        if item is None:
+        if item is None or item.start() > reach:
             return
         group = 1 if item.group(1) is not None else 2
         for rule in rules:
