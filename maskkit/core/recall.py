@@ -45,28 +45,39 @@ class RecallEntry(NamedTuple):
 
 
 class _Automaton:
-    """An automaton over the live originals at log positions [lo, hi)."""
+    """An automaton over the live originals at log positions [lo, hi), with what `_keep` needs per pattern
+    (kind, whether it must stand as a whole token at each end) read once, at build time."""
 
-    __slots__ = ("automaton", "hi", "lo", "positions")
+    __slots__ = ("automaton", "built_at", "edges", "hi", "kinds", "lo", "positions")
 
-    def __init__(self, log: Sequence[str], live: dict[str, RecallEntry], lo: int, hi: int) -> None:
+    def __init__(self, log: Sequence[str], live: dict[str, RecallEntry], lo: int, hi: int, version: int) -> None:
         self.lo, self.hi = lo, hi
+        #: The index version this automaton's `kinds` and `edges` were read at (`RecallIndex.changed_at`).
+        self.built_at = version
         self.positions = [i for i in range(lo, hi) if log[i] and log[i] in live]
+        originals = [log[i] for i in self.positions]
+        self.kinds = [live[original].kind for original in originals]
+        #: Per pattern: 0 (a secret, or no word character at either end: matches anywhere), else 1 + 2 flags.
+        self.edges = [_edges(kind, original) for kind, original in zip(self.kinds, originals, strict=True)]
         self.automaton = (
-            ahocorasick_rs.AhoCorasick(
-                [log[i] for i in self.positions], matchkind=ahocorasick_rs.MatchKind.Standard
-            )
-            if self.positions
+            ahocorasick_rs.AhoCorasick(originals, matchkind=ahocorasick_rs.MatchKind.Standard)
+            if originals
             else None
         )
 
     def matches(self, text: str) -> list[tuple[int, int, int]]:
+        """(pattern index in this automaton, start, end) of every occurrence, overlapping ones included."""
         if self.automaton is None:
             return []
-        text = matchable(text)
-        positions = self.positions
-        found = self.automaton.find_matches_as_indexes(text, overlapping=True)
-        return [(positions[index], start, end) for index, start, end in found]
+        return self.automaton.find_matches_as_indexes(matchable(text), overlapping=True)
+
+
+def _edges(kind: str, original: str) -> int:
+    """0 if a match of `original` stands anywhere (a secret glued to text is still a secret), else 1, plus 2 if
+    its first character is a word character and 4 if its last is (a name inside a longer word is another word)."""
+    if kind in SECRET_KINDS:
+        return 0
+    return 1 | (2 if original[:1] in _WORD else 0) | (4 if original[-1:] in _WORD else 0)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -97,6 +108,8 @@ class RecallIndex:
         self._cleared_at = 0
         #: The version of the last removal: results cached at or after it hold no removed original.
         self.removed_at = 0
+        #: Counts removals and kind changes: an automaton built at another count looks its matches up.
+        self.changed_at = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -133,6 +146,8 @@ class RecallIndex:
                 if entry is None:
                     log.append(original)
                     added += 1
+                else:
+                    self.changed_at += 1  # the kind changed: automata that read it must look it up again
                 known[original] = RecallEntry(kind, pseudonym)
         return added
 
@@ -142,6 +157,7 @@ class RecallIndex:
             if self._entries.pop(original, None) is not None:
                 self._log.append("")  # a version step: searches cached before this are re-checked
                 self.removed_at = len(self._log)
+                self.changed_at += 1
 
     def clear(self) -> None:
         """Forget everything (the namespace was purged); versions keep growing so caches stay honest."""
@@ -150,6 +166,7 @@ class RecallIndex:
             self._log.append("")  # a version step: every cached search is now stale
             self._levels = []
             self._cleared_at = self.removed_at = len(self._log)
+            self.changed_at += 1
 
     def _automata(self, since: int) -> tuple[list[_Automaton], int]:
         """Automata covering log positions >= `since` (they may cover more: extra matches are harmless), and the
@@ -163,11 +180,12 @@ class RecallIndex:
             version = len(self._log)
             covered = self._levels[-1].hi if self._levels else self._cleared_at
             if version - covered >= _TAIL:
-                self._levels.append(_Automaton(self._log, self._entries, covered, version))
+                self._levels.append(_Automaton(self._log, self._entries, covered, version, self.changed_at))
                 while len(self._levels) >= 2 and _size(self._levels[-2]) < 2 * _size(self._levels[-1]):
                     newer = self._levels.pop()
                     older = self._levels.pop()
-                    self._levels.append(_Automaton(self._log, self._entries, older.lo, newer.hi))
+                    merged = _Automaton(self._log, self._entries, older.lo, newer.hi, self.changed_at)
+                    self._levels.append(merged)
                 covered = version
             lo = max(since, self._cleared_at)
             return [level for level in self._levels if level.hi > lo and level.automaton is not None], covered
@@ -190,11 +208,35 @@ class RecallIndex:
         log = self._log
         lo = max(since, self._cleared_at)
         if len(log) - lo <= _FEW:
-            return self._keep(text, self._find_few(text, lo, len(log)))
+            return self._keep(text, self._candidates(text, self._find_few(text, lo, len(log))))
         automata, tail = self._automata(since)
-        matches = [m for automaton in automata for m in automaton.matches(text)]
-        matches += self._find_few(text, max(lo, tail), len(log))
-        return self._keep(text, matches)
+        valid: list[tuple[int, int, str]] = []
+        for automaton in automata:
+            valid += self._valid(text, automaton)
+        valid += self._candidates(text, self._find_few(text, max(lo, tail), len(log)))
+        return self._keep(text, valid)
+
+    def _valid(self, text: str, automaton: _Automaton) -> list[tuple[int, int, str]]:
+        """One automaton's matches in `text` that stand as their kind allows, as (start, -end, kind)."""
+        found = automaton.matches(text)
+        if not found:
+            return []
+        if automaton.built_at != self.changed_at:  # a removal or a kind change since it was built: look up
+            positions = automaton.positions
+            return self._candidates(text, [(positions[index], start, end) for index, start, end in found])
+        kinds, edges = automaton.kinds, automaton.edges
+        size = len(text)
+        word = _WORD
+        valid: list[tuple[int, int, str]] = []
+        append = valid.append
+        for index, start, end in found:
+            edge = edges[index]
+            if edge and (
+                (edge & 2 and start > 0 and text[start - 1] in word) or (edge & 4 and end < size and text[end] in word)
+            ):
+                continue  # a name inside a longer word is another word
+            append((start, -end, kinds[index]))
+        return valid
 
     def _find_few(self, text: str, lo: int, hi: int) -> list[tuple[int, int, int]]:
         """Every occurrence of the originals at log positions [lo, hi), by `str.find` (overlapping ones too)."""
@@ -209,10 +251,9 @@ class RecallIndex:
                 start = text.find(original, start + 1)
         return found
 
-    def _keep(self, text: str, matches: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, str]]:
-        """The valid matches (names and ids as whole tokens), leftmost-longest among them. Matches are all
-        occurrences, overlapping ones included: a longer original glued to a word must not hide a shorter one
-        that stands as a token at the same place (`bucket-2x` hiding `bucket`)."""
+    def _candidates(self, text: str, matches: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, str]]:
+        """Matches given by log position, checked against the live entries: (start, -end, kind) of the ones that
+        stand as their kind allows (names and ids as whole tokens)."""
         valid: list[tuple[int, int, str]] = []
         entries = self._entries
         log = self._log
@@ -228,6 +269,13 @@ class RecallIndex:
             ):
                 continue  # a name inside a longer word is another word
             valid.append((start, -end, entry.kind))
+        return valid
+
+    @staticmethod
+    def _keep(text: str, valid: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+        """Leftmost-longest among the valid matches. They are all occurrences, overlapping ones included: a
+        longer original glued to a word must not hide a shorter one that stands as a token at the same place
+        (`bucket-2x` hiding `bucket`)."""
         valid.sort()
         out: list[tuple[int, int, str]] = []
         cursor = 0
