@@ -15,6 +15,7 @@ import copy
 import gc
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from maskkit.core.messages import (
     thinking_texts,
     unmask_text,
 )
-from maskkit.core.plan import MaskPlan, NamespaceRecall, TextCache, learnable, plan_mask, secret_in
+from maskkit.core.plan import LITERAL, MaskPlan, NamespaceRecall, TextCache, learnable, plan_mask, secret_in
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
 from maskkit.detect.detector import SCAN_REACH, Detector, resolve_spans
@@ -55,6 +56,8 @@ log = logging.getLogger("maskkit.masking")
 _OFFLOAD_CHARS = 256 * 1024
 #: Beyond `SCAN_REACH`, how far a piece's window reaches past its own part (a context's own line or two).
 _REACH_MARGIN = 4096
+#: A synchronous mask of a large text mints its detected values early, in a thread, when there are this many new.
+_EARLY_ITEMS = 256
 #: Rounds of "mint, learn what other workers minted, re-plan" before giving up (fail closed).
 _MAX_ROUNDS = 4
 
@@ -145,6 +148,7 @@ class Masker:
         self._cache = TextCache()
         self._runs = TextCache(8 << 20)
         self._last_runs: tuple[str, list[tuple[int, int, str]]] | None = None
+        self._last_spans: tuple[str, list[Span]] | None = None
         self.recall = recall
         #: Processes that may scan one large text (`maskkit.pieces`): 1 never forks, 0 is one per usable CPU.
         self.processes = processes
@@ -181,7 +185,8 @@ class Masker:
     def spans(self, text: str) -> list[Span]:
         """The spans to mask in `text` from its own context (cached): detected values, plus encoded runs
         (base64, hex, percent) whose decoding holds a detected secret."""
-        cached = self._cache.get(text)
+        last = self._last_spans
+        cached = last[1] if last is not None and last[0] is text else self._cache.get(text)
         if cached is None:
             try:
                 count = self._piece_count(text)
@@ -202,6 +207,7 @@ class Masker:
             except Exception as exc:  # a detector bug must never let text through
                 raise DetectionError(f"detection failed ({type(exc).__name__}); nothing was sent") from None
             self._cache.put(text, spans)
+            self._last_spans = (text, spans)  # (a text too large for the cache is asked for twice per mask)
             return spans
         assert isinstance(cached, list)
         return cached
@@ -416,15 +422,22 @@ class Masker:
         raise DetectionError("the namespace kept changing while its recall index loaded; nothing was sent, retry")
 
     def _rounds(
-        self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
+        self,
+        texts: Sequence[str],
+        keyed: Mapping[str, str] | None = None,
+        early: Callable[[], bool] | None = None,
     ) -> Generator[_MintRequest | None, MintReply | None, _Masked]:
         """The masking protocol without I/O: yields None to ask for the recall index to be loaded, or a mint
         request; receives the mint reply. Other workers' new originals arrive with the reply and are applied
         before the answer is used: if they (or an expired mapping) change the plan, plan again and mint again,
-        so a worker never sends a value another worker learned."""
+        so a worker never sends a value another worker learned. `early` (see `_early_mint`) applies a mint
+        that ran while this planned, before the first request is made; True if the plan must be made again."""
         state = self._state()
         yield from self._loaded(state)
         plan = self._plan(texts, state, keyed)
+        if early is not None and early():
+            yield from self._loaded(state)
+            plan = self._plan(texts, state, keyed)
         mapping: dict[tuple[str, str], str] = {}
         for _ in range(_MAX_ROUNDS):
             request = self._split(plan.items, state)
@@ -483,7 +496,7 @@ class Masker:
     ) -> tuple[list[str], dict[str, str], dict[str, str]]:
         """Mask several texts together (usually one vault round trip): (masked texts, pseudonym -> original,
         pseudonym -> kind). `keyed` maps originals known from their JSON key to their kind."""
-        rounds = self._rounds(texts, keyed)
+        rounds = self._rounds(texts, keyed, self._early_mint(texts))
         step = _advance(rounds, None)
         while not isinstance(step, _Masked):
             if step is None:
@@ -495,6 +508,52 @@ class Masker:
                 )
                 step = _advance(rounds, reply)
         return self._finish(texts, step.plan.spans, step.mapping)
+
+    def _early_mint(self, texts: Sequence[str]) -> Callable[[], bool] | None:
+        """For a large synchronous mask: detect now, and mint the detected values the namespace does not know in
+        a thread, so that the vault's work (sealing aside, the script runs in the Redis process) overlaps the
+        rest of the plan (the recall pass, encoded runs). Returns what applies the reply (True: the plan must be
+        made again, e.g. another worker learned a value meanwhile), or None when there is nothing worth it."""
+        state = self._state()
+        if state is None or sum(map(len, texts)) < _OFFLOAD_CHARS:
+            return None
+        self._load(state)
+        if state.view is None:
+            return None  # (a purge cut the load short: the protocol reloads; nothing early)
+        items = dict.fromkeys(
+            (span.kind, text[span.start : span.end])
+            for text in dict.fromkeys(texts)
+            for span in self.spans(text)  # (cached: the plan finds them there)
+            if span.kind != LITERAL
+        )
+        request = self._split(list(items), state)
+        if len(request.items) < _EARLY_ITEMS:
+            return None
+        outcome: list[MintReply | BaseException] = []
+        view = self._view()
+
+        def mint() -> None:
+            try:
+                outcome.append(
+                    self.vault.mint(self.namespace, request.items, self._prefixes, refresh=request.refresh, view=view)
+                )
+            except BaseException as exc:  # re-raised in the caller's thread: fail closed there
+                outcome.append(exc)
+
+        thread = threading.Thread(target=mint, name="maskkit-early-mint", daemon=True)
+        thread.start()
+
+        def finish() -> bool:
+            thread.join()
+            reply = outcome[0]
+            if isinstance(reply, BaseException):
+                raise reply
+            if reply.reset:
+                state.reset()
+                return True
+            return self._learn(state, request, reply)
+
+        return finish
 
     async def amask_texts(
         self, texts: Sequence[str], keyed: Mapping[str, str] | None = None

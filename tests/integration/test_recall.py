@@ -337,3 +337,40 @@ def test_after_a_key_rotation_a_new_process_loads_and_recalls_under_the_new_key(
         assert fresh.unmask(result.text) == BARE
     finally:
         fresh.vault.close()
+
+
+def _large_paste(seed: int) -> str:
+    """A paste large enough for the early mint (256 KB, hundreds of never-seen ids) of a synchronous mask."""
+    import random
+
+    from mktests import awsgen
+
+    return "\n\n".join(doc.text for doc in awsgen.generate_corpus(random.Random(seed), 300_000))
+
+
+def test_a_large_mask_recalls_what_another_worker_learned_while_it_minted_early(
+    masker: Masker, other: Masker
+) -> None:
+    """A large synchronous mask mints its detected values in a thread while it plans; the reply also brings
+    what another worker learned since this one's view: applied, and the plan made again, before anything is
+    used. The bare values (no context here) come out masked, and the round trip is exact."""
+    other.mask("warm up the index")  # `other` is loaded and current before `masker` learns anything
+    masker.mask(CONTEXT)
+    paste = f"{_large_paste(41)}\n{BARE}\n"
+    result = other.mask(paste)
+    assert BUCKET not in result.text and PASSWORD not in result.text
+    assert other.unmask(result.text) == paste
+    again = masker.mask(paste)  # the other worker agrees on every pseudonym
+    assert again.text == result.text
+
+
+def test_a_large_mask_after_a_purge_by_another_worker_masks_with_fresh_mappings(
+    masker: Masker, other: Masker
+) -> None:
+    other.mask(CONTEXT)
+    masker.vault.purge(masker.namespace)  # `other` still holds the old view: its early mint meets the purge
+    paste = f"{_large_paste(42)}\n{CONTEXT}\n"
+    result = other.mask(paste)
+    assert BUCKET not in result.text and PASSWORD not in result.text
+    assert other.unmask(result.text) == paste
+    assert masker.unmask(result.text) == paste
