@@ -58,6 +58,9 @@ _OFFLOAD_CHARS = 256 * 1024
 _REACH_MARGIN = 4096
 #: A synchronous mask of a large text mints its detected values early, in a thread, when there are this many new.
 _EARLY_ITEMS = 256
+#: Values per mint script call. One call runs atomically in Redis: a huge one would stall every other client
+#: (and could outlast the socket timeout), so a paste with more new values is minted in several calls.
+_MINT_BATCH = 20_000
 #: Rounds of "mint, learn what other workers minted, re-plan" before giving up (fail closed).
 _MAX_ROUNDS = 4
 
@@ -115,6 +118,34 @@ def _keyed_spans(text: str, pairs: Sequence[tuple[str, str]]) -> list[Span]:
     return spans
 
 
+def _batches(request: _MintRequest, size: int) -> list[tuple[list[tuple[str, str]], list[str]]]:
+    """A mint request as script calls of at most `size` values each (usually one call)."""
+    items, refresh = request.items, request.refresh
+    if len(items) + len(refresh) <= size:
+        return [(items, refresh)]
+    batches: list[tuple[list[tuple[str, str]], list[str]]] = [
+        (items[i : i + size], []) for i in range(0, len(items), size)
+    ]
+    return batches + [([], refresh[i : i + size]) for i in range(0, len(refresh), size)]
+
+
+def _merged(replies: Sequence[MintReply]) -> MintReply:
+    """The replies of one request's script calls as one: a reset anywhere is a reset (the caller reloads and
+    plans again); otherwise every pseudonym, every mapping found gone, what other workers learned, the last view."""
+    if len(replies) == 1 or replies[-1].reset:
+        return replies[-1]
+    pseudonyms: dict[tuple[str, str], str] = {}
+    for reply in replies:
+        pseudonyms.update(reply.pseudonyms)
+    return MintReply(
+        pseudonyms,
+        [gone for reply in replies for gone in reply.missing],
+        replies[-1].view,
+        [entry for reply in replies for entry in reply.learned],
+        reset=False,
+    )
+
+
 def _advance(
     rounds: Generator[_MintRequest | None, MintReply | None, _Masked], reply: MintReply | None
 ) -> _MintRequest | _Masked | None:
@@ -150,6 +181,8 @@ class Masker:
         self._last_runs: tuple[str, list[tuple[int, int, str]]] | None = None
         self._last_spans: tuple[str, list[Span]] | None = None
         self.recall = recall
+        #: Values per mint script call (`_MINT_BATCH`).
+        self.mint_batch = _MINT_BATCH
         #: Processes that may scan one large text (`maskkit.pieces`): 1 never forks, 0 is one per usable CPU.
         self.processes = processes
         #: A known mapping is refreshed in the vault (TTL slid, use counted, expiry noticed) at most this often
@@ -503,11 +536,29 @@ class Masker:
                 self._load(self._state())
                 step = _advance(rounds, None)
             else:
-                reply = self.vault.mint(
-                    self.namespace, step.items, self._prefixes, refresh=step.refresh, view=self._view()
-                )
-                step = _advance(rounds, reply)
+                step = _advance(rounds, self._mint(step, self._view()))
         return self._finish(texts, step.plan.spans, step.mapping)
+
+    def _mint(self, request: _MintRequest, view: JournalView | None) -> MintReply:
+        """One mint request: one script call, or several for a very large one (`_MINT_BATCH`)."""
+        replies: list[MintReply] = []
+        for items, refresh in _batches(request, self.mint_batch):
+            reply = self.vault.mint(self.namespace, items, self._prefixes, refresh=refresh, view=view)
+            replies.append(reply)
+            if reply.reset:
+                break
+            view = reply.view
+        return _merged(replies)
+
+    async def _amint(self, request: _MintRequest, view: JournalView | None) -> MintReply:
+        replies: list[MintReply] = []
+        for items, refresh in _batches(request, self.mint_batch):
+            reply = await self.vault.amint(self.namespace, items, self._prefixes, refresh=refresh, view=view)
+            replies.append(reply)
+            if reply.reset:
+                break
+            view = reply.view
+        return _merged(replies)
 
     def _early_mint(self, texts: Sequence[str]) -> Callable[[], bool] | None:
         """For a large synchronous mask: detect now, and mint the detected values the namespace does not know in
@@ -534,9 +585,7 @@ class Masker:
 
         def mint() -> None:
             try:
-                outcome.append(
-                    self.vault.mint(self.namespace, request.items, self._prefixes, refresh=request.refresh, view=view)
-                )
+                outcome.append(self._mint(request, view))
             except BaseException as exc:  # re-raised in the caller's thread: fail closed there
                 outcome.append(exc)
 
@@ -571,10 +620,7 @@ class Masker:
                 await self._aload(self._state())
                 step = await advance(None)
             else:
-                reply = await self.vault.amint(
-                    self.namespace, step.items, self._prefixes, refresh=step.refresh, view=self._view()
-                )
-                step = await advance(reply)
+                step = await advance(await self._amint(step, self._view()))
         if offload:
             return await asyncio.to_thread(self._finish, texts, step.plan.spans, step.mapping)
         return self._finish(texts, step.plan.spans, step.mapping)

@@ -374,3 +374,27 @@ def test_a_large_mask_after_a_purge_by_another_worker_masks_with_fresh_mappings(
     assert BUCKET not in result.text and PASSWORD not in result.text
     assert other.unmask(result.text) == paste
     assert masker.unmask(result.text) == paste
+
+
+def test_a_paste_with_more_new_values_than_one_script_call_takes_is_minted_in_several(masker: Masker) -> None:
+    """One mint script runs atomically in Redis: 250k new values in one call would stall every other client for
+    seconds (and could outlast the socket timeout). They go in calls of `mint_batch` values (20k; 400 here, so the
+    test stays small), and the result is the same: every value masked, each with its own pseudonym, restored
+    byte for byte."""
+    import random
+
+    from maskkit.masking import _MINT_BATCH
+
+    assert masker.mint_batch == _MINT_BATCH == 20_000
+    masker.mint_batch = 400
+    rng = random.Random(5)
+    ids = [f"i-{rng.getrandbits(68):017x}" for _ in range(1_000)]
+    paste = "".join(f"INSTANCES\t{value}\trunning\n" for value in ids)
+    client = masker.vault._client()
+    calls = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    result = masker.mask(paste)
+    after = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    assert after - calls >= 3
+    assert not any(value in result.text for value in ids[:: 97])
+    assert len(set(result.reverse)) == len(ids)
+    assert masker.unmask(result.text) == paste
