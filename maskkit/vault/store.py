@@ -46,6 +46,7 @@ import contextlib
 import logging
 import queue
 import re
+import struct
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -632,7 +633,9 @@ class Vault:
     # -- minting
 
     def _mint_args(self, namespace: str, items: Sequence[tuple[str, str]], prefixes: dict[str, str]) -> list[Any]:
-        args: list[Any] = [self.key.fingerprint, int(time.time()), self.ttl]
+        """The mint script's kinds and packed items (see `mint.lua`): m, m (prefix, kind) pairs, then four strings
+        for all the items (ids, kind numbers, ciphertext lengths, ciphertexts). A handful of arguments whatever
+        the number of items: four arguments per item cost more to build, send and parse than minting them."""
         cache = self._arg_cache
         key = self.key
         fingerprint = key.fingerprint
@@ -642,14 +645,19 @@ class Vault:
         memos: list[tuple[str, bytes] | None] = []
         new: list[tuple[str, str, str]] = []
         where: list[int] = []
+        numbers: dict[str, int] = {}
+        order: list[int] = []
         for kind, original in items:
-            prefix = prefixes.get(kind)
-            if prefix is None:
-                raise ConfigError(f"no pseudonym prefix for kind {kind}")
+            number = numbers.get(kind)
+            if number is None:
+                if kind not in prefixes:
+                    raise ConfigError(f"no pseudonym prefix for kind {kind}")
+                number = numbers[kind] = len(numbers)
+            order.append(number)
             memo = cache.get((fingerprint, namespace, kind, original))
             if memo is None:
                 where.append(len(memos))
-                new.append((kind, prefix, original))
+                new.append((kind, prefixes[kind], original))
             memos.append(memo)
         if new:
             if len(cache) + len(new) > _ARG_CACHE_SIZE:
@@ -657,9 +665,20 @@ class Vault:
             for position, (kind, _, original), memo in zip(where, new, key.seal_many(namespace, new), strict=True):
                 memos[position] = memo
                 cache[(fingerprint, namespace, kind, original)] = memo
-        for (kind, _original), memo in zip(items, memos, strict=True):
-            assert memo is not None
-            args += [memo[0], prefixes[kind], kind, memo[1]]
+        if len(numbers) > 0xFFFF:
+            raise ConfigError("too many kinds in one call")
+        ids = "".join([memo[0] for memo in memos])  # type: ignore[index]
+        blobs = [memo[1] for memo in memos]  # type: ignore[index]
+        count = len(memos)
+        args: list[Any] = [len(numbers)]
+        for kind in numbers:
+            args += [prefixes[kind], kind]
+        args += [
+            ids,
+            struct.pack(f">{count}H", *order),
+            struct.pack(f">{count}I", *map(len, blobs)),
+            b"".join(blobs),
+        ]
         return args
 
     _arg_cache: dict[tuple[str, str, str, str], tuple[str, bytes]]
@@ -681,21 +700,22 @@ class Vault:
         view: JournalView | None,
     ) -> tuple[list[tuple[str, str]], list[Any]]:
         unique = list(dict.fromkeys(items))
-        args = self._mint_args(namespace, unique, prefixes)
         head = [
-            *args[:3],
+            self.key.fingerprint,
+            int(time.time()),
+            self.ttl,
             "*" if view is None else view.epoch,
             0 if view is None else view.offset,
             self.journal_keep,
             len(unique),
         ]
-        return unique, [*head, *args[3:], *refresh]
+        return unique, [*head, *self._mint_args(namespace, unique, prefixes), *refresh]
 
     def _mint_reply(
         self, namespace: str, unique: list[tuple[str, str]], refresh: Sequence[str], reply: list[Any]
     ) -> MintReply:
         found, epoch, offset, tail, missing = reply
-        pseudonyms = {item: _text(p) for item, p in zip(unique, found, strict=True)}
+        pseudonyms = dict(zip(unique, _text(found).split(" "), strict=True)) if unique else {}
         gone = [refresh[int(position) - 1] for position in missing]
         view = JournalView(_text(epoch), int(offset))
         if isinstance(tail, bytes | str):  # 'reset': the caller's view of the journal is stale

@@ -3,12 +3,18 @@
 -- KEYS: base, keycheck, kinds, journal, journal epoch, journal base, recall set, recall sweep cursor, recall set
 -- complete (one slot).
 -- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset, journal
---       entries to keep, n, then n items (id, prefix, kind, ct), then pseudonyms the caller already knows, to
---       refresh (slide the TTL, count a use) without sending their original again.
--- Returns {pseudonyms of the n items, epoch, offset, tail, missing} where tail is a flat list of (pseudonym,
--- kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the caller's view is
--- stale (the namespace was purged) or too far behind (it must reload the namespace); missing lists the positions
--- (1-based) of refreshed pseudonyms whose mapping has expired or was deleted: they are no longer recalled.
+--       entries to keep, n, m, then m kinds (prefix, kind), then the n items packed in four strings, then
+--       pseudonyms the caller already knows, to refresh (slide the TTL, count a use) without sending their
+--       original again. The packed items (a few arguments for any n: building and parsing four arguments per item
+--       cost more than the script's own work on a large paste):
+--         ids      n forward-index ids of 16 characters each, concatenated
+--         kinds    n 2-byte big-endian numbers: the item's kind, 0-based, among the m kinds
+--         lengths  n 4-byte big-endian numbers: the length of the item's ciphertext
+--         cts      the n ciphertexts, concatenated
+-- Returns {the n pseudonyms joined by single spaces, epoch, offset, tail, missing} where tail is a flat list of
+-- (pseudonym, kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the caller's
+-- view is stale (the namespace was purged) or too far behind (it must reload the namespace); missing lists the
+-- positions (1-based) of refreshed pseudonyms whose mapping has expired or was deleted: they are no longer recalled.
 --
 -- Offsets are absolute: the journal keeps only its last `keep` to `2 keep` entries, and the journal base counts
 -- the entries trimmed from its head. A caller whose offset falls before the base gets 'reset' (it reloads), as
@@ -28,15 +34,41 @@ local UNBOUND_OK = false
 local base = KEYS[1]
 local now, ttl = ARGV[2], tonumber(ARGV[3])
 local caller_epoch, caller_offset, keep, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local m = tonumber(ARGV[8])
+local packed = 9 + 2 * m
+local ids, kinds_of, lengths, cts = ARGV[packed], ARGV[packed + 1], ARGV[packed + 2], ARGV[packed + 3]
+local first_refresh = packed + 4
+-- Unpack the items (and check the strings fit together) before anything is read or written.
+if #ids ~= 16 * n or #kinds_of ~= 2 * n or #lengths ~= 4 * n then return redis.error_reply('ERR mint: bad item strings') end
+local id_of, prefix_of, kind_of, ct_of = {}, {}, {}, {}
+local pos = 1
+for j = 1, n do
+  id_of[j] = string.sub(ids, 16 * j - 15, 16 * j)
+  local hi, lo = string.byte(kinds_of, 2 * j - 1, 2 * j)
+  local k = hi * 256 + lo
+  if k >= m then return redis.error_reply('ERR mint: bad kind') end
+  prefix_of[j], kind_of[j] = ARGV[9 + 2 * k], ARGV[10 + 2 * k]
+  local a, b, c, d = string.byte(lengths, 4 * j - 3, 4 * j)
+  local len = ((a * 256 + b) * 256 + c) * 256 + d
+  ct_of[j] = string.sub(cts, pos, pos + len - 1)
+  pos = pos + len
+end
+if pos ~= #cts + 1 then return redis.error_reply('ERR mint: bad item strings') end
 local epoch = redis.call('GET', KEYS[5])
 local fresh = redis.call('EXISTS', KEYS[3]) == 0
 local jbase = tonumber(redis.call('GET', KEYS[6]) or '0')
 local before = jbase + redis.call('LLEN', KEYS[4])
+-- The forward index, read in a few MGETs (unpack takes at most a few thousand values).
 local known = {}
-for j = 1, n do
-  local p = redis.call('GET', base .. 'f:' .. ARGV[4 + 4 * j])
-  if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
-  known[j] = p
+local fkeys = {}
+for j = 1, n do fkeys[j] = base .. 'f:' .. id_of[j] end
+for k = 1, n, 1000 do
+  local found = redis.call('MGET', unpack(fkeys, k, math.min(k + 999, n)))
+  for i = 1, #found do
+    local p = found[i]
+    if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
+    known[k + i - 1] = p
+  end
 end
 local codes = {}
 local out = {}
@@ -47,7 +79,7 @@ local journal, recall = {}, {}
 local wanted, number, skip = {}, {}, {}
 for j = 1, n do
   if not known[j] then
-    local prefix = ARGV[5 + 4 * j]
+    local prefix = prefix_of[j]
     wanted[prefix] = (wanted[prefix] or 0) + 1
   end
 end
@@ -61,8 +93,7 @@ for prefix, count in pairs(wanted) do
   end
 end
 for j = 1, n do
-  local i = 4 + 4 * j
-  local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local id, prefix, kind, ct = id_of[j], prefix_of[j], kind_of[j], ct_of[j]
   local p = known[j]
   if not p then
     local n = number[prefix]
@@ -101,11 +132,11 @@ for j = 1, n do
     redis.pcall('HSET', pkey, 'l', now)
     redis.pcall('HINCRBY', pkey, 'h', 1)
     redis.pcall('EXPIRE', pkey, ttl)
-    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[4 + 4 * j], ttl)
+    redis.pcall('EXPIRE', fkeys[j], ttl)
   end
 end
 local missing = {}
-for i = 8 + 4 * n, #ARGV do
+for i = first_refresh, #ARGV do
   local pkey = base .. 'p:' .. ARGV[i]
   local id = redis.call('HGET', pkey, 'i')
   if id then
@@ -114,7 +145,7 @@ for i = 8 + 4 * n, #ARGV do
     redis.pcall('EXPIRE', pkey, ttl)
     redis.pcall('EXPIRE', base .. 'f:' .. id, ttl)
   else
-    missing[#missing + 1] = i - 7 - 4 * n
+    missing[#missing + 1] = i - first_refresh + 1
     redis.pcall('HDEL', KEYS[7], ARGV[i])
   end
 end
@@ -144,17 +175,17 @@ local function tidy()
 end
 if caller_epoch == '*' then
   tidy()
-  return {out, epoch, before + minted, {}, missing}
+  return {table.concat(out, ' '), epoch, before + minted, {}, missing}
 end
 local first = caller_offset
 if caller_epoch ~= epoch then
   -- A caller that loaded before the journal existed ('') reads it from its start; any other epoch is stale.
-  if caller_epoch ~= '' then tidy() return {out, epoch, before + minted, 'reset', missing} end
+  if caller_epoch ~= '' then tidy() return {table.concat(out, ' '), epoch, before + minted, 'reset', missing} end
   first = 0
 end
 if first > before or first < jbase or before - first > keep then
   tidy()
-  return {out, epoch, before + minted, 'reset', missing}
+  return {table.concat(out, ' '), epoch, before + minted, 'reset', missing}
 end
 local tail = {}
 if before > first then
@@ -171,4 +202,4 @@ if before > first then
   end
 end
 tidy()
-return {out, epoch, before + minted, tail, missing}
+return {table.concat(out, ' '), epoch, before + minted, tail, missing}
