@@ -197,11 +197,14 @@ class JournalView:
 
 @dataclass(frozen=True)
 class MintReply:
-    """What one mint round trip returns. Its repr never shows originals."""
+    """What one mint round trip returns. Its repr never shows originals.
+
+    `view` is where the caller's view of the journal stands after applying `learned`; None when the call was
+    made without a view (it read no journal, so its position says nothing about what the caller has seen)."""
 
     pseudonyms: dict[tuple[str, str], str] = field(repr=False)
     missing: list[str]
-    view: JournalView
+    view: JournalView | None
     learned: list[tuple[str, str, str]] = field(repr=False)
     reset: bool
 
@@ -712,12 +715,17 @@ class Vault:
         return unique, [*head, *self._mint_args(namespace, unique, prefixes), *refresh]
 
     def _mint_reply(
-        self, namespace: str, unique: list[tuple[str, str]], refresh: Sequence[str], reply: list[Any]
+        self,
+        namespace: str,
+        unique: list[tuple[str, str]],
+        refresh: Sequence[str],
+        reply: list[Any],
+        asked: JournalView | None,
     ) -> MintReply:
         found, epoch, offset, tail, missing = reply
         pseudonyms = dict(zip(unique, _text(found).split(" "), strict=True)) if unique else {}
         gone = [refresh[int(position) - 1] for position in missing]
-        view = JournalView(_text(epoch), int(offset))
+        view = None if asked is None else JournalView(_text(epoch), int(offset))
         if isinstance(tail, bytes | str):  # 'reset': the caller's view of the journal is stale
             return MintReply(pseudonyms, gone, view, [], reset=True)
         learned = []
@@ -736,7 +744,7 @@ class Vault:
     ) -> _Op[MintReply]:
         unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
         reply = yield from self._script(namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, refresh, reply)
+        return self._mint_reply(namespace, unique, refresh, reply, view)
 
     def mint(
         self,
