@@ -55,6 +55,13 @@ for j = 1, n do
 end
 if pos ~= #cts + 1 then return redis.error_reply('ERR mint: bad item strings') end
 local epoch = redis.call('GET', KEYS[5])
+-- A namespace's first journal gets an epoch from the server's clock (read here, before any write: a server that
+-- refuses TIME, e.g. an ACL without it, fails the call before anything was written).
+local stamp = false
+if not epoch and n > 0 then
+  local t = redis.call('TIME')
+  stamp = t[1] .. '.' .. t[2]
+end
 local fresh = redis.call('EXISTS', KEYS[3]) == 0
 local jbase = tonumber(redis.call('GET', KEYS[6]) or '0')
 local before = jbase + redis.call('LLEN', KEYS[4])
@@ -153,8 +160,7 @@ if fresh and minted > 0 then redis.call('SET', KEYS[9], '1') end
 if not epoch then
   epoch = ''
   if minted > 0 then
-    local t = redis.call('TIME')
-    epoch = t[1] .. '.' .. t[2]
+    epoch = stamp
     redis.call('SET', KEYS[5], epoch)
   end
 end
