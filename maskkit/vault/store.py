@@ -12,7 +12,8 @@ Cluster slot and every script runs on one node; the same layout serves a single 
                               being bound, "rotating:<new fp>" while rotate-key runs)
     mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.vault.memo)
     mk:{ns}:j              -> the recall journal: the latest pseudonyms in minting order (pseudonyms only); each
-                              mint call returns what others appended since the caller's offset (docs/recall.md)
+                              mint call returns what others appended since the caller's offset (docs/recall.md);
+                              trimmed from its head by length and by expiry
     mk:{ns}:jb             -> how many entries were trimmed from the journal's head (offsets are absolute)
     mk:{ns}:je             -> the journal's epoch (new after a purge: every process reloads its recall index)
     mk:{ns}:r              -> the recall set: hash pseudonym -> kind code "|" ciphertext, what a new process loads

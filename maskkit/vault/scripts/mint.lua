@@ -16,9 +16,9 @@
 -- view is stale (the namespace was purged) or too far behind (it must reload the namespace); missing lists the
 -- positions (1-based) of refreshed pseudonyms whose mapping has expired or was deleted: they are no longer recalled.
 --
--- Offsets are absolute: the journal keeps only its last `keep` to `2 keep` entries, and the journal base counts
--- the entries trimmed from its head. A caller whose offset falls before the base gets 'reset' (it reloads), as
--- does one more than `keep` entries behind.
+-- Offsets are absolute: the journal keeps only its last `keep` to `2 keep` entries, and none older than the TTL
+-- (trimmed from its head), and the journal base counts the entries trimmed. A caller whose offset falls before the
+-- base gets 'reset' (it reloads), as does one more than `keep` entries behind.
 --
 -- The recall set (hash pseudonym -> 'kind code|ciphertext') is what a new process loads its index from (one
 -- HSCAN walk, no per-key work). Fields of mappings that expired are swept here: twice as many fields as the call
@@ -172,6 +172,21 @@ local function tidy()
     redis.pcall('INCRBY', KEYS[6], length - keep)
   end
   if minted > 0 then
+    -- Trimmed by expiry too: head entries whose mapping is gone or was minted more than a TTL ago (its first-seen
+    -- time, written by the caller like every mapping time). Entries are in minting order, so the walk stops at
+    -- the first young one; it looks at twice as many entries as the call minted (16 to 1000), so trimming keeps
+    -- pace with minting. A caller whose offset falls before the trimmed point reloads, as for a length trim.
+    local oldest = tonumber(now) - ttl
+    local drop = 0
+    for _, p in ipairs(redis.call('LRANGE', KEYS[4], 0, math.min(1000, math.max(16, 2 * minted)) - 1)) do
+      local first = redis.call('HGET', base .. 'p:' .. p, 'f')
+      if first and tonumber(first) > oldest then break end
+      drop = drop + 1
+    end
+    if drop > 0 then
+      redis.pcall('LTRIM', KEYS[4], drop, -1)
+      redis.pcall('INCRBY', KEYS[6], drop)
+    end
     local sweep = redis.call('HSCAN', KEYS[7], redis.call('GET', KEYS[8]) or '0', 'COUNT', math.min(1000, math.max(16, 2 * minted)))
     for k = 1, #sweep[2], 2 do
       if redis.call('EXISTS', base .. 'p:' .. sweep[2][k]) == 0 then redis.pcall('HDEL', KEYS[7], sweep[2][k]) end
