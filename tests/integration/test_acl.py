@@ -114,7 +114,11 @@ def test_the_documented_acl_user_runs_every_vault_operation(
 def test_commands_outside_the_documented_list_are_refused(acl_env: dict[str, str]) -> None:
     with redis.Redis.from_url(acl_env["MASKKIT_REDIS_URL"]) as client:
         client.set("mk:{acl-team}:probe", "1")  # the user itself works
-        for command in (("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "maxmemory"), ("DEBUG", "SLEEP", "0")):
+        refused = (
+            ("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "maxmemory"), ("DEBUG", "SLEEP", "0"),
+            ("CLIENT", "LIST"), ("CLIENT", "KILL", "ID", "1"),  # other clients are none of its business
+        )
+        for command in refused:
             with pytest.raises(redis.exceptions.NoPermissionError):
                 client.execute_command(*command)
         with pytest.raises(redis.exceptions.NoPermissionError):
