@@ -375,7 +375,10 @@ class Masker:
         changed = False
         now = time.monotonic()
         with state.lock:
-            state.view = reply.view
+            # A request sent without a view (the namespace was emptied by a reset after it was planned, and may be
+            # loading now) read no journal: its reply must not mark the namespace loaded or move its position.
+            if reply.view is not None:
+                state.view = reply.view
             for pseudonym in reply.missing:
                 state.forget(pseudonym)
                 changed = True
@@ -407,6 +410,8 @@ class Masker:
             def take(entries: list[tuple[str, str, str]]) -> None:
                 # Batches join the index as they arrive; nothing is planned with it before `view` is set below.
                 with state.lock:
+                    if state.generation != generation:
+                        return  # a reset emptied the index: what this cut-short load still reads is stale
                     state.index.add_many(entry for entry in entries if learnable(entry[0], entry[1]))
                     state.remember_many(entries)
 

@@ -12,7 +12,8 @@ Cluster slot and every script runs on one node; the same layout serves a single 
                               being bound, "rotating:<new fp>" while rotate-key runs)
     mk:{ns}:t:<hmac>       -> the thinking memo (maskkit.vault.memo)
     mk:{ns}:j              -> the recall journal: the latest pseudonyms in minting order (pseudonyms only); each
-                              mint call returns what others appended since the caller's offset (docs/recall.md)
+                              mint call returns what others appended since the caller's offset (docs/recall.md);
+                              trimmed from its head by length and by expiry
     mk:{ns}:jb             -> how many entries were trimmed from the journal's head (offsets are absolute)
     mk:{ns}:je             -> the journal's epoch (new after a purge: every process reloads its recall index)
     mk:{ns}:r              -> the recall set: hash pseudonym -> kind code "|" ciphertext, what a new process loads
@@ -46,6 +47,7 @@ import contextlib
 import logging
 import queue
 import re
+import struct
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -196,11 +198,14 @@ class JournalView:
 
 @dataclass(frozen=True)
 class MintReply:
-    """What one mint round trip returns. Its repr never shows originals."""
+    """What one mint round trip returns. Its repr never shows originals.
+
+    `view` is where the caller's view of the journal stands after applying `learned`; None when the call was
+    made without a view (it read no journal, so its position says nothing about what the caller has seen)."""
 
     pseudonyms: dict[tuple[str, str], str] = field(repr=False)
     missing: list[str]
-    view: JournalView
+    view: JournalView | None
     learned: list[tuple[str, str, str]] = field(repr=False)
     reset: bool
 
@@ -632,7 +637,9 @@ class Vault:
     # -- minting
 
     def _mint_args(self, namespace: str, items: Sequence[tuple[str, str]], prefixes: dict[str, str]) -> list[Any]:
-        args: list[Any] = [self.key.fingerprint, int(time.time()), self.ttl]
+        """The mint script's kinds and packed items (see `mint.lua`): m, m (prefix, kind) pairs, then four strings
+        for all the items (ids, kind numbers, ciphertext lengths, ciphertexts). A handful of arguments whatever
+        the number of items: four arguments per item cost more to build, send and parse than minting them."""
         cache = self._arg_cache
         key = self.key
         fingerprint = key.fingerprint
@@ -642,14 +649,19 @@ class Vault:
         memos: list[tuple[str, bytes] | None] = []
         new: list[tuple[str, str, str]] = []
         where: list[int] = []
+        numbers: dict[str, int] = {}
+        order: list[int] = []
         for kind, original in items:
-            prefix = prefixes.get(kind)
-            if prefix is None:
-                raise ConfigError(f"no pseudonym prefix for kind {kind}")
+            number = numbers.get(kind)
+            if number is None:
+                if kind not in prefixes:
+                    raise ConfigError(f"no pseudonym prefix for kind {kind}")
+                number = numbers[kind] = len(numbers)
+            order.append(number)
             memo = cache.get((fingerprint, namespace, kind, original))
             if memo is None:
                 where.append(len(memos))
-                new.append((kind, prefix, original))
+                new.append((kind, prefixes[kind], original))
             memos.append(memo)
         if new:
             if len(cache) + len(new) > _ARG_CACHE_SIZE:
@@ -657,9 +669,20 @@ class Vault:
             for position, (kind, _, original), memo in zip(where, new, key.seal_many(namespace, new), strict=True):
                 memos[position] = memo
                 cache[(fingerprint, namespace, kind, original)] = memo
-        for (kind, _original), memo in zip(items, memos, strict=True):
-            assert memo is not None
-            args += [memo[0], prefixes[kind], kind, memo[1]]
+        if len(numbers) > 0xFFFF:
+            raise ConfigError("too many kinds in one call")
+        ids = "".join([memo[0] for memo in memos])  # type: ignore[index]
+        blobs = [memo[1] for memo in memos]  # type: ignore[index]
+        count = len(memos)
+        args: list[Any] = [len(numbers)]
+        for kind in numbers:
+            args += [prefixes[kind], kind]
+        args += [
+            ids,
+            struct.pack(f">{count}H", *order),
+            struct.pack(f">{count}I", *map(len, blobs)),
+            b"".join(blobs),
+        ]
         return args
 
     _arg_cache: dict[tuple[str, str, str, str], tuple[str, bytes]]
@@ -681,23 +704,29 @@ class Vault:
         view: JournalView | None,
     ) -> tuple[list[tuple[str, str]], list[Any]]:
         unique = list(dict.fromkeys(items))
-        args = self._mint_args(namespace, unique, prefixes)
         head = [
-            *args[:3],
+            self.key.fingerprint,
+            int(time.time()),
+            self.ttl,
             "*" if view is None else view.epoch,
             0 if view is None else view.offset,
             self.journal_keep,
             len(unique),
         ]
-        return unique, [*head, *args[3:], *refresh]
+        return unique, [*head, *self._mint_args(namespace, unique, prefixes), *refresh]
 
     def _mint_reply(
-        self, namespace: str, unique: list[tuple[str, str]], refresh: Sequence[str], reply: list[Any]
+        self,
+        namespace: str,
+        unique: list[tuple[str, str]],
+        refresh: Sequence[str],
+        reply: list[Any],
+        asked: JournalView | None,
     ) -> MintReply:
         found, epoch, offset, tail, missing = reply
-        pseudonyms = {item: _text(p) for item, p in zip(unique, found, strict=True)}
+        pseudonyms = dict(zip(unique, _text(found).split(" "), strict=True)) if unique else {}
         gone = [refresh[int(position) - 1] for position in missing]
-        view = JournalView(_text(epoch), int(offset))
+        view = None if asked is None else JournalView(_text(epoch), int(offset))
         if isinstance(tail, bytes | str):  # 'reset': the caller's view of the journal is stale
             return MintReply(pseudonyms, gone, view, [], reset=True)
         learned = []
@@ -716,7 +745,7 @@ class Vault:
     ) -> _Op[MintReply]:
         unique, args = self._mint_call(namespace, items, prefixes, refresh, view)
         reply = yield from self._script(namespace, "mint", self._mint_keys(namespace), args)
-        return self._mint_reply(namespace, unique, refresh, reply)
+        return self._mint_reply(namespace, unique, refresh, reply, view)
 
     def mint(
         self,

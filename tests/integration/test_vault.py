@@ -672,3 +672,20 @@ def test_numbers_skip_eight_digits_also_when_one_call_mints_across_them(masker: 
     prefixes = dict(masker.detector.kinds)
     more = masker.vault.pseudonyms_for(masker.namespace, [("S3_BUCKET", "skip-bucket-9999")], prefixes)
     assert list(more.values()) == ["s3-100000002"]
+
+
+def test_one_mint_call_packs_many_kinds_and_any_original(masker: Masker) -> None:
+    """The mint script gets all new items packed in a few strings (lengths in bytes): multi-byte, long and
+    near-identical originals of many kinds in one call each get their own pseudonym, and read back exactly."""
+    prefixes = dict(masker.detector.kinds)
+    kinds = sorted(prefixes)[:12]
+    originals = ["plain-value-0001", "ünïcödé-wërt-😀-0002", "x" * 70_000, "plain-value-0001 ", "\u2028line\u2029", "a"]
+    items = [(kind, f"{kind}:{original}") for kind in kinds for original in originals]
+    vault = masker.vault
+    minted = vault.pseudonyms_for(masker.namespace, items, prefixes)
+    assert len(set(minted.values())) == len(items)
+    for kind, original in items:
+        assert minted[(kind, original)].rpartition("-")[0] == prefixes[kind]
+    assert vault.originals_for(masker.namespace, minted.values()) == {p: o for (_, o), p in minted.items()}
+    again = vault.pseudonyms_for(masker.namespace, [*reversed(items), (kinds[0], "one-more-value-0003")], prefixes)
+    assert {item: again[item] for item in items} == minted, "a known item got another pseudonym"

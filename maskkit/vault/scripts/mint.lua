@@ -3,16 +3,22 @@
 -- KEYS: base, keycheck, kinds, journal, journal epoch, journal base, recall set, recall sweep cursor, recall set
 -- complete (one slot).
 -- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset, journal
---       entries to keep, n, then n items (id, prefix, kind, ct), then pseudonyms the caller already knows, to
---       refresh (slide the TTL, count a use) without sending their original again.
--- Returns {pseudonyms of the n items, epoch, offset, tail, missing} where tail is a flat list of (pseudonym,
--- kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the caller's view is
--- stale (the namespace was purged) or too far behind (it must reload the namespace); missing lists the positions
--- (1-based) of refreshed pseudonyms whose mapping has expired or was deleted: they are no longer recalled.
+--       entries to keep, n, m, then m kinds (prefix, kind), then the n items packed in four strings, then
+--       pseudonyms the caller already knows, to refresh (slide the TTL, count a use) without sending their
+--       original again. The packed items (a few arguments for any n: building and parsing four arguments per item
+--       cost more than the script's own work on a large paste):
+--         ids      n forward-index ids of 16 characters each, concatenated
+--         kinds    n 2-byte big-endian numbers: the item's kind, 0-based, among the m kinds
+--         lengths  n 4-byte big-endian numbers: the length of the item's ciphertext
+--         cts      the n ciphertexts, concatenated
+-- Returns {the n pseudonyms joined by single spaces, epoch, offset, tail, missing} where tail is a flat list of
+-- (pseudonym, kind, ciphertext) minted by others since the caller's offset, or the string 'reset' when the caller's
+-- view is stale (the namespace was purged) or too far behind (it must reload the namespace); missing lists the
+-- positions (1-based) of refreshed pseudonyms whose mapping has expired or was deleted: they are no longer recalled.
 --
--- Offsets are absolute: the journal keeps only its last `keep` to `2 keep` entries, and the journal base counts
--- the entries trimmed from its head. A caller whose offset falls before the base gets 'reset' (it reloads), as
--- does one more than `keep` entries behind.
+-- Offsets are absolute: the journal keeps only its last `keep` to `2 keep` entries, and none older than the TTL
+-- (trimmed from its head), and the journal base counts the entries trimmed. A caller whose offset falls before the
+-- base gets 'reset' (it reloads), as does one more than `keep` entries behind.
 --
 -- The recall set (hash pseudonym -> 'kind code|ciphertext') is what a new process loads its index from (one
 -- HSCAN walk, no per-key work). Fields of mappings that expired are swept here: twice as many fields as the call
@@ -28,15 +34,48 @@ local UNBOUND_OK = false
 local base = KEYS[1]
 local now, ttl = ARGV[2], tonumber(ARGV[3])
 local caller_epoch, caller_offset, keep, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local m = tonumber(ARGV[8])
+local packed = 9 + 2 * m
+local ids, kinds_of, lengths, cts = ARGV[packed], ARGV[packed + 1], ARGV[packed + 2], ARGV[packed + 3]
+local first_refresh = packed + 4
+-- Unpack the items (and check the strings fit together) before anything is read or written.
+if #ids ~= 16 * n or #kinds_of ~= 2 * n or #lengths ~= 4 * n then return redis.error_reply('ERR mint: bad item strings') end
+local id_of, prefix_of, kind_of, ct_of = {}, {}, {}, {}
+local pos = 1
+for j = 1, n do
+  id_of[j] = string.sub(ids, 16 * j - 15, 16 * j)
+  local hi, lo = string.byte(kinds_of, 2 * j - 1, 2 * j)
+  local k = hi * 256 + lo
+  if k >= m then return redis.error_reply('ERR mint: bad kind') end
+  prefix_of[j], kind_of[j] = ARGV[9 + 2 * k], ARGV[10 + 2 * k]
+  local a, b, c, d = string.byte(lengths, 4 * j - 3, 4 * j)
+  local len = ((a * 256 + b) * 256 + c) * 256 + d
+  ct_of[j] = string.sub(cts, pos, pos + len - 1)
+  pos = pos + len
+end
+if pos ~= #cts + 1 then return redis.error_reply('ERR mint: bad item strings') end
 local epoch = redis.call('GET', KEYS[5])
+-- A namespace's first journal gets an epoch from the server's clock (read here, before any write: a server that
+-- refuses TIME, e.g. an ACL without it, fails the call before anything was written).
+local stamp = false
+if not epoch and n > 0 then
+  local t = redis.call('TIME')
+  stamp = t[1] .. '.' .. t[2]
+end
 local fresh = redis.call('EXISTS', KEYS[3]) == 0
 local jbase = tonumber(redis.call('GET', KEYS[6]) or '0')
 local before = jbase + redis.call('LLEN', KEYS[4])
+-- The forward index, read in a few MGETs (unpack takes at most a few thousand values).
 local known = {}
-for j = 1, n do
-  local p = redis.call('GET', base .. 'f:' .. ARGV[4 + 4 * j])
-  if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
-  known[j] = p
+local fkeys = {}
+for j = 1, n do fkeys[j] = base .. 'f:' .. id_of[j] end
+for k = 1, n, 1000 do
+  local found = redis.call('MGET', unpack(fkeys, k, math.min(k + 999, n)))
+  for i = 1, #found do
+    local p = found[i]
+    if p and redis.call('EXISTS', base .. 'p:' .. p) == 0 then p = false end
+    known[k + i - 1] = p
+  end
 end
 local codes = {}
 local out = {}
@@ -47,7 +86,7 @@ local journal, recall = {}, {}
 local wanted, number, skip = {}, {}, {}
 for j = 1, n do
   if not known[j] then
-    local prefix = ARGV[5 + 4 * j]
+    local prefix = prefix_of[j]
     wanted[prefix] = (wanted[prefix] or 0) + 1
   end
 end
@@ -61,8 +100,7 @@ for prefix, count in pairs(wanted) do
   end
 end
 for j = 1, n do
-  local i = 4 + 4 * j
-  local id, prefix, kind, ct = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local id, prefix, kind, ct = id_of[j], prefix_of[j], kind_of[j], ct_of[j]
   local p = known[j]
   if not p then
     local n = number[prefix]
@@ -101,11 +139,11 @@ for j = 1, n do
     redis.pcall('HSET', pkey, 'l', now)
     redis.pcall('HINCRBY', pkey, 'h', 1)
     redis.pcall('EXPIRE', pkey, ttl)
-    redis.pcall('EXPIRE', base .. 'f:' .. ARGV[4 + 4 * j], ttl)
+    redis.pcall('EXPIRE', fkeys[j], ttl)
   end
 end
 local missing = {}
-for i = 8 + 4 * n, #ARGV do
+for i = first_refresh, #ARGV do
   local pkey = base .. 'p:' .. ARGV[i]
   local id = redis.call('HGET', pkey, 'i')
   if id then
@@ -114,7 +152,7 @@ for i = 8 + 4 * n, #ARGV do
     redis.pcall('EXPIRE', pkey, ttl)
     redis.pcall('EXPIRE', base .. 'f:' .. id, ttl)
   else
-    missing[#missing + 1] = i - 7 - 4 * n
+    missing[#missing + 1] = i - first_refresh + 1
     redis.pcall('HDEL', KEYS[7], ARGV[i])
   end
 end
@@ -122,8 +160,7 @@ if fresh and minted > 0 then redis.call('SET', KEYS[9], '1') end
 if not epoch then
   epoch = ''
   if minted > 0 then
-    local t = redis.call('TIME')
-    epoch = t[1] .. '.' .. t[2]
+    epoch = stamp
     redis.call('SET', KEYS[5], epoch)
   end
 end
@@ -135,6 +172,21 @@ local function tidy()
     redis.pcall('INCRBY', KEYS[6], length - keep)
   end
   if minted > 0 then
+    -- Trimmed by expiry too: head entries whose mapping is gone or was minted more than a TTL ago (its first-seen
+    -- time, written by the caller like every mapping time). Entries are in minting order, so the walk stops at
+    -- the first young one; it looks at twice as many entries as the call minted (16 to 1000), so trimming keeps
+    -- pace with minting. A caller whose offset falls before the trimmed point reloads, as for a length trim.
+    local oldest = tonumber(now) - ttl
+    local drop = 0
+    for _, p in ipairs(redis.call('LRANGE', KEYS[4], 0, math.min(1000, math.max(16, 2 * minted)) - 1)) do
+      local first = redis.call('HGET', base .. 'p:' .. p, 'f')
+      if first and tonumber(first) > oldest then break end
+      drop = drop + 1
+    end
+    if drop > 0 then
+      redis.pcall('LTRIM', KEYS[4], drop, -1)
+      redis.pcall('INCRBY', KEYS[6], drop)
+    end
     local sweep = redis.call('HSCAN', KEYS[7], redis.call('GET', KEYS[8]) or '0', 'COUNT', math.min(1000, math.max(16, 2 * minted)))
     for k = 1, #sweep[2], 2 do
       if redis.call('EXISTS', base .. 'p:' .. sweep[2][k]) == 0 then redis.pcall('HDEL', KEYS[7], sweep[2][k]) end
@@ -144,17 +196,17 @@ local function tidy()
 end
 if caller_epoch == '*' then
   tidy()
-  return {out, epoch, before + minted, {}, missing}
+  return {table.concat(out, ' '), epoch, before + minted, {}, missing}
 end
 local first = caller_offset
 if caller_epoch ~= epoch then
   -- A caller that loaded before the journal existed ('') reads it from its start; any other epoch is stale.
-  if caller_epoch ~= '' then tidy() return {out, epoch, before + minted, 'reset', missing} end
+  if caller_epoch ~= '' then tidy() return {table.concat(out, ' '), epoch, before + minted, 'reset', missing} end
   first = 0
 end
 if first > before or first < jbase or before - first > keep then
   tidy()
-  return {out, epoch, before + minted, 'reset', missing}
+  return {table.concat(out, ' '), epoch, before + minted, 'reset', missing}
 end
 local tail = {}
 if before > first then
@@ -171,4 +223,4 @@ if before > first then
   end
 end
 tidy()
-return {out, epoch, before + minted, tail, missing}
+return {table.concat(out, ' '), epoch, before + minted, tail, missing}
