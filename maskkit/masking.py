@@ -262,9 +262,10 @@ class Masker:
         literals: list[Span] = []
         runs: list[tuple[int, int, str]] = []
         secret_runs: list[Span] = []
-        for part_groups, part_literals, part_runs, part_secrets in pieces.map_in_children(
+        for part_groups, part_literals, part_runs, part_secrets, sealed in pieces.map_in_children(
             partial(self._scan_part, text), parts
         ):
+            self.vault.keep_sealed(self.namespace, sealed)
             if not groups:
                 groups = [[] for _ in part_groups]
             for group, part_group in zip(groups, part_groups, strict=True):
@@ -281,9 +282,10 @@ class Masker:
     def _scan_part(
         self, text: str, part: pieces.Part
     ) -> tuple[list[list[tuple[int, int, str]]], list[tuple[int, int, str]], list[tuple[int, int, str]],
-               list[tuple[int, int]]]:
+               list[tuple[int, int]], list[tuple[str, str, str, bytes]]]:
         """What one piece of `text` holds that starts in its own part, as plain tuples (they may cross a pipe):
-        scanner groups, literals, encoded runs, and the runs whose decoding holds a secret."""
+        scanner groups, literals, encoded runs, the runs whose decoding holds a secret, and its new values
+        sealed for the mint (`Vault.seal`)."""
         piece = text[part.start : part.end]
         shift, low, high = part.start, part.own_start, part.own_end
 
@@ -298,7 +300,17 @@ class Masker:
             if low <= start + shift < high
         ]
         secrets = [(start, end) for start, end, plain in runs if secret_in(plain, self._detect_alone)]
-        return groups, literals, runs, secrets
+        # The crypto the mint will need for this part's values the namespace does not know yet, done here, on
+        # this CPU. (Values spread from other parts, or found by the plan, are sealed by the parent at the mint.)
+        state = self._recall.get(self.namespace) if self.recall else None
+        known = state.known if state is not None else {}
+        items = [
+            (kind, text[start:end])
+            for group in groups
+            for start, end, kind in group
+            if (kind, text[start:end]) not in known
+        ]
+        return groups, literals, runs, secrets, self.vault.seal(self.namespace, items, self._prefixes)
 
     def _detect_alone(self, text: str) -> list[Span]:
         return self.detector.detect(text, spread=False)

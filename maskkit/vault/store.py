@@ -687,6 +687,34 @@ class Vault:
 
     _arg_cache: dict[tuple[str, str, str, str], tuple[str, bytes]]
 
+    def seal(
+        self, namespace: str, items: Sequence[tuple[str, str]], prefixes: dict[str, str]
+    ) -> list[tuple[str, str, str, bytes]]:
+        """(kind, original, index, ciphertext) of (kind, original) items this Vault has not sealed yet: the
+        crypto a mint of them needs, done ahead. Pure computation (no Redis), so a forked child that scans a
+        piece of a large text (`maskkit.pieces`) can do it for its values; `keep_sealed` hands them back."""
+        cache, fingerprint = self._arg_cache, self.key.fingerprint
+        new = [
+            (kind, prefixes[kind], original)
+            for kind, original in dict.fromkeys(items)
+            if kind in prefixes and (fingerprint, namespace, kind, original) not in cache
+        ]
+        if not new:
+            return []
+        return [
+            (kind, original, index, blob)
+            for (kind, _, original), (index, blob) in zip(new, self.key.seal_many(namespace, new), strict=True)
+        ]
+
+    def keep_sealed(self, namespace: str, sealed: Sequence[tuple[str, str, str, bytes]]) -> None:
+        """Keep what `seal` made (maybe in another process with this key): the next mint of those items does
+        not seal them again. (A ciphertext is only ever reused for the same value under the same key.)"""
+        cache, fingerprint = self._arg_cache, self.key.fingerprint
+        if len(cache) + len(sealed) > _ARG_CACHE_SIZE:
+            cache.clear()
+        for kind, original, index, blob in sealed:
+            cache[(fingerprint, namespace, kind, original)] = (index, blob)
+
     @staticmethod
     def _mint_keys(namespace: str) -> tuple[str, ...]:
         base = _base(namespace)
