@@ -38,7 +38,7 @@ from maskkit.core.plan import MaskPlan, NamespaceRecall, TextCache, learnable, p
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
 from maskkit.detect.detector import Detector, resolve_spans
-from maskkit.errors import DetectionError, MaskkitError, MediaBlocked
+from maskkit.errors import DetectionError, MaskkitError, MediaBlocked, RequestTooLarge
 from maskkit.types import Span
 from maskkit.vault import Vault
 from maskkit.vault.memo import recall_thinking, remember_thinking
@@ -481,9 +481,14 @@ class Masker:
     # -- Messages bodies
 
     async def amask_request(
-        self, body: dict[str, Any], *, media: str = "pass"
+        self, body: dict[str, Any], *, media: str = "pass", max_chars: int | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Mask every model-readable string of a Messages request; returns (masked body, pseudonym -> original)."""
+        """Mask every model-readable string of a Messages request; returns (masked body, pseudonym -> original,
+        with `kinds`: pseudonym -> kind). `max_chars`: RequestTooLarge, before any detection, if the text to
+        mask is longer (MASKKIT_MAX_TEXT_BYTES in the proxy).
+
+        One walk collects the texts and one writes the masked body; a text that occurs several times (Claude
+        Code repeats reminders and tool results) is planned and replaced once."""
         texts: list[str] = []
 
         def collect(text: str) -> str:
@@ -491,10 +496,11 @@ class Masker:
             return text
 
         map_request_strings(body, collect, media=media)  # raises MediaBlocked under media="block"
+        _check_size(texts, max_chars)
         keyed = self._keyed(structured_values(body))
+        strings = list(dict.fromkeys(texts))
         numbers = number_originals(keyed)
-        strings = len(texts)
-        texts.extend(numbers)  # each masked as a whole text: the pseudonym string that replaces the number
+        texts = _with_numbers(strings, numbers)
         thinking = thinking_texts(body)
         if thinking:
             # The memo read does not depend on the mint: both are in flight at once (latency of one round trip).
@@ -507,15 +513,17 @@ class Masker:
                 raise minted
             if isinstance(recalled, BaseException):
                 raise recalled
-            (masked, reverse, _), memo = minted, recalled
+            (masked, reverse, kinds), memo = minted, recalled
         else:
-            (masked, reverse, _), memo = await self.amask_texts(texts, keyed), {}
+            (masked, reverse, kinds), memo = await self.amask_texts(texts, keyed), {}
         table = dict(zip(texts, masked, strict=True))
         numeric = NumberMasker(numbers, table)
-        masked_body = map_request_strings(body, lambda t: table[t], media=media, num=numeric if numbers else None)
+        masked_body = map_request_strings(body, table.__getitem__, media=media, num=numeric if numbers else None)
         if memo:
             masked_body = replace_thinking(body, masked_body, memo)
-        return masked_body, numeric.reverse(reverse, texts[:strings])
+        out = numeric.reverse(reverse, strings)
+        out.kinds = kinds
+        return masked_body, out
 
     def _keyed(self, values: Sequence[Any]) -> dict[str, str]:
         """original -> kind for every value of these JSON parts that its key names (`{"Password": "..."}`)."""
@@ -540,8 +548,9 @@ class Masker:
         """Record (masked, restored) thinking texts so the next turn can send back exactly what was signed."""
         await remember_thinking(self.vault, self.namespace, pairs)
 
-    async def amask_json(self, value: Any) -> tuple[Any, dict[str, str]]:
-        """Mask every string value of any JSON document (for API routes maskkit does not know)."""
+    async def amask_json(self, value: Any, *, max_chars: int | None = None) -> tuple[Any, dict[str, str]]:
+        """Mask every string value of any JSON document (for API routes maskkit does not know); `max_chars` as
+        for `amask_request`."""
         texts: list[str] = []
 
         def collect(text: str) -> str:
@@ -549,15 +558,40 @@ class Masker:
             return text
 
         map_json_strings(value, collect)
+        _check_size(texts, max_chars)
         keyed = self._keyed([value])
+        strings = list(dict.fromkeys(texts))
         numbers = number_originals(keyed)
-        strings = len(texts)
-        texts.extend(numbers)
-        masked, reverse, _ = await self.amask_texts(texts, keyed)
+        texts = _with_numbers(strings, numbers)
+        masked, reverse, kinds = await self.amask_texts(texts, keyed)
         table = dict(zip(texts, masked, strict=True))
         numeric = NumberMasker(numbers, table)
-        masked_value = map_json_strings(value, lambda t: table[t], num=numeric if numbers else None)
-        return masked_value, numeric.reverse(reverse, texts[:strings])
+        masked_value = map_json_strings(value, table.__getitem__, num=numeric if numbers else None)
+        out = numeric.reverse(reverse, strings)
+        out.kinds = kinds
+        return masked_value, out
+
+
+def _with_numbers(strings: list[str], numbers: list[str]) -> list[str]:
+    """The texts to mask: the strings, then the digits of each keyed JSON number not already among them (each is
+    masked as a whole text: the pseudonym string that replaces the number)."""
+    if not numbers:
+        return strings
+    seen = set(strings)
+    return [*strings, *(n for n in numbers if n not in seen)]
+
+
+def _check_size(texts: Sequence[str], max_chars: int | None) -> None:
+    """RequestTooLarge if `texts` (what masking will read: not images, signatures or other opaque data) are
+    together longer than `max_chars`."""
+    if max_chars is None:
+        return
+    total = sum(map(len, texts))
+    if total > max_chars:
+        raise RequestTooLarge(
+            f"this request holds {total} characters of text to mask, over the limit of {max_chars} "
+            "(MASKKIT_MAX_TEXT_BYTES): split it, or raise the limit where maskkit runs"
+        )
 
 
 def detector_from_settings(settings: Settings) -> Detector:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -47,6 +48,8 @@ class ReverseMap(dict[str, str]):
     text, or inside a longer string, as its digits. A plain dict works everywhere this does (no numbers)."""
 
     numbers: frozenset[str] = frozenset()
+    #: pseudonym -> kind, when the masker that made the map knows it (what the proxy counts in /metrics).
+    kinds: Mapping[str, str] = MappingProxyType({})
 
 
 def number_originals(keyed: Mapping[str, str]) -> list[str]:
