@@ -20,6 +20,8 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from maskkit.config import Settings, check_namespace, load_settings
 from maskkit.core.encoded import ENCODED_KIND, encoded_runs
 from maskkit.core.messages import (
@@ -134,6 +136,7 @@ class Masker:
         self._kind_of_prefix = {prefix: kind for kind, prefix in self._prefixes.items()}
         self._cache = TextCache()
         self._runs = TextCache(8 << 20)
+        self._keyed_found = TextCache(4 << 20)  # a JSON part's text -> what its keys name (`_keyed_parts`)
         self._last_runs: tuple[str, list[tuple[int, int, str]]] | None = None
         self.recall = recall
         #: A known mapping is refreshed in the vault (TTL slid, use counted, expiry noticed) at most this often
@@ -497,7 +500,7 @@ class Masker:
 
         map_request_strings(body, collect, media=media)  # raises MediaBlocked under media="block"
         _check_size(texts, max_chars)
-        keyed = self._keyed(structured_values(body))
+        keyed = self._keyed_parts(structured_values(body))
         strings = list(dict.fromkeys(texts))
         numbers = number_originals(keyed)
         texts = _with_numbers(strings, numbers)
@@ -524,6 +527,28 @@ class Masker:
         out = numeric.reverse(reverse, strings)
         out.kinds = kinds
         return masked_body, out
+
+    def _keyed_parts(self, values: Sequence[Any]) -> dict[str, str]:
+        """`_keyed`, one JSON part at a time, cached by the part's JSON text: Claude Code re-sends the same tool
+        definitions and earlier tool calls every turn. The same answer as `_keyed(values)` (which reads the
+        parts from the last), except that a part past the detector's item budget is still read whole."""
+        pairs: dict[tuple[str, str], None] = {}
+        for value in reversed(values):
+            try:
+                key = orjson.dumps(value).decode("utf-8")
+            except (orjson.JSONEncodeError, TypeError):  # past 64-bit integers: not cached
+                key = None
+            found = self._keyed_found.get(key) if key is not None else None
+            if found is None:
+                try:
+                    found = self.detector.detect_json([value])
+                except Exception as exc:  # a detector bug must never let text through
+                    raise DetectionError(f"detection failed ({type(exc).__name__}); nothing was sent") from None
+                if key is not None:
+                    self._keyed_found.put(key, found)
+            assert isinstance(found, list)
+            pairs.update(dict.fromkeys(found))
+        return {original: kind for kind, original in pairs}
 
     def _keyed(self, values: Sequence[Any]) -> dict[str, str]:
         """original -> kind for every value of these JSON parts that its key names (`{"Password": "..."}`)."""
