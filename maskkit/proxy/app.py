@@ -326,12 +326,6 @@ def _forward_headers(request: Request, settings: Settings, masker: Masker) -> di
     return headers
 
 
-def _may_hold_url(raw: bytes) -> bool:
-    """False when a JSON body cannot hold a `"url"` key, so the walk looking for media URLs can be skipped: a
-    key is a JSON string, and only a `\\u` escape could spell it other than as `"url"`."""
-    return b'"url"' in raw or b"\\u" in raw
-
-
 def _kinds(masker: Masker, reverse: dict[str, str]) -> list[str | None]:
     """The kind of every pseudonym of a request (from the masker's mapping; else read off its prefix)."""
     kinds = getattr(reverse, "kinds", None)
@@ -505,7 +499,7 @@ class _Proxy:
                 return Response(status_code=499)
             if raw:
                 _require_json(request)
-                body, reverse = await self._mask(masker, path, _parse_json(raw), raw)
+                body, reverse = await self._mask(masker, path, _parse_json(raw))
                 note_masked(request.scope, _kinds(masker, reverse))
                 content = _dumps(body)
                 headers["content-type"] = "application/json"
@@ -529,7 +523,7 @@ class _Proxy:
             )
         return await self._restore_json(upstream, masker, reverse)
 
-    async def _mask(self, masker: Masker, path: str, body: Any, raw: bytes) -> tuple[Any, dict[str, str]]:
+    async def _mask(self, masker: Masker, path: str, body: Any) -> tuple[Any, dict[str, str]]:
         """Messages bodies are masked field by field; any other JSON body has every string masked. A media URL
         that carries a credential (a presigned URL) is refused: masked it would be useless, unmasked a leak.
         The text to mask is capped (MASKKIT_MAX_TEXT_BYTES), counted on the texts masking collects."""
@@ -537,7 +531,7 @@ class _Proxy:
         limit = self.settings.max_text_bytes
         try:
             if messages:
-                for url in media_urls(body) if _may_hold_url(raw) else ():
+                for url in media_urls(body):
                     if presigned(url) or _sensitive_kind(masker, url):
                         raise BadRequest(
                             "an image or document URL in this request carries AWS credentials (a presigned URL); "
