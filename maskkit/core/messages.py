@@ -173,6 +173,8 @@ _OPAQUE_KEYS = frozenset(
 def map_json_strings(value: Any, fn: StrMap, *, keys: bool = False, num: NumMap | None = None) -> Any:
     """A copy of a JSON value with `fn` applied to every string (and to object keys when `keys`), and `num` to
     every integer (not to booleans or floats) when given."""
+    if not keys and num is None:
+        return _map_strings(value, fn)
     if isinstance(value, str):
         return fn(value)
     if isinstance(value, list):
@@ -181,6 +183,18 @@ def map_json_strings(value: Any, fn: StrMap, *, keys: bool = False, num: NumMap 
         return {(fn(k) if keys else k): map_json_strings(v, fn, keys=keys, num=num) for k, v in value.items()}
     if num is not None and type(value) is int:
         return num(value)
+    return value
+
+
+def _map_strings(value: Any, fn: StrMap) -> Any:
+    """`map_json_strings` without keys or numbers: the common case, kept to the fewest calls per value (every
+    tool schema and tool result of a conversation goes through here twice per request)."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: fn(v) if isinstance(v, str) else _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fn(v) if isinstance(v, str) else _map_strings(v, fn) for v in value]
     return value
 
 
