@@ -14,7 +14,9 @@ Workloads (fresh awsgen identifiers everywhere, so "cold" really means never see
       descriptions (~85 KB), a history of Bash tool calls whose results are awsgen output; `stream: true`.
       Cold (a never-seen session), warm (the same body re-sent, as Claude Code does every turn), and a growing
       conversation (each turn appends one tool call and its result). Time to first byte and to last byte.
-      In-process: `await masker.amask_request(body)` on the same body, cold and warm (cc_body_mask_*).
+      In-process: `await masker.amask_request(body)` on the same body, cold and warm (cc_body_mask_*), and
+      for the growing turn its CPU time per stage (walking the body, keys, plan, detection, replacement) and
+      the wall time of its vault round trip.
   (c) SSE: ~11.5 KB request (10 KB of context + a 1.5 KB last message the stand-in streams back in 1-3 character
       deltas, as Claude Code sees them): added latency to last byte (p50/p99), added time to first byte; and the
       restore throughput in-process (MB/s of streamed text: Restorer alone, MessageStreamRestorer on parsed
@@ -647,12 +649,17 @@ async def measure_cc_mask(
         started = time.perf_counter()
         await masker.amask_request(body)
         warm.append(time.perf_counter() - started)
-    growing = []
+    growing, growing_cpu, stages = [], [], _Stages(masker)
+    vault_wait = stages.vault_wait
     for turns in range(base + 1, base + 1 + grow):
         grown = session.body(turns)
-        started = time.perf_counter()
+        stages.reset()
+        started, cpu = time.perf_counter(), time.process_time()
         await masker.amask_request(grown)
         growing.append(time.perf_counter() - started)
+        growing_cpu.append(time.process_time() - cpu)
+        stages.keep()
+    stages.restore()
     await vault.aclose()
     return {
         "cold_ms": statistics.median(ms(cold)),
@@ -660,8 +667,86 @@ async def measure_cc_mask(
         "warm_p99_ms": pct(ms(warm), 99),
         "grow_ms": statistics.median(ms(growing)) if growing else float("nan"),
         "grow_max_ms": max(ms(growing)) if growing else float("nan"),
+        "grow_cpu_ms": statistics.median(ms(growing_cpu)) if growing_cpu else float("nan"),
+        "grow_vault_ms": statistics.median(ms(vault_wait)) if vault_wait else float("nan"),
+        "grow_stages": stages.medians(),
         "pseudonyms": statistics.median(pseudonym_counts) if pseudonym_counts else 0,
     }
+
+
+class _Stages:
+    """CPU time per stage of `amask_request` (the growing turn), by wrapping the masker's steps in place: walking
+    the body (collect + write back), what the keys name, the plan (detection, recall, encoded runs; of it,
+    detection of text not seen before), the replacement; and the wall time of the vault round trip."""
+
+    def __init__(self, masker: Any) -> None:
+        from maskkit.core import messages
+
+        self.masker, self.messages = masker, messages
+        self.vault_wait: list[float] = []
+        self.totals: dict[str, float] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.saved: list[tuple[Any, str, Any]] = []
+        self.order: list[str] = []
+        self._wrap(messages, "map_request_strings", "walk the body (collect, write back)")
+        self._wrap(masker, "_keyed_parts", "what JSON keys name")
+        self._wrap(masker, "_plan", "plan (detection + recall + encoded)")
+        self._wrap(masker.detector, "detect", "  of it: detection of unseen text")
+        self._wrap(masker, "_finish", "replace spans")
+        amint = masker.vault.amint
+        self.saved.append((masker.vault, "amint", amint))
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await amint(*args, **kwargs)
+            finally:
+                self.vault_wait.append(time.perf_counter() - started)
+
+        masker.vault.amint = timed
+
+    def _wrap(self, owner: Any, name: str, label: str) -> None:
+        import maskkit.masking
+
+        function = getattr(owner, name, None)
+        if function is None:
+            return
+        self.order.append(label)
+        self.saved.append((owner, name, owner.__dict__.get(name) if hasattr(owner, "__dict__") else None))
+        depth = [0]
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    self.totals[label] = self.totals.get(label, 0.0) + time.process_time() - started
+
+        object.__setattr__(owner, name, timed)  # (the detector is a frozen dataclass)
+        if owner is self.messages and hasattr(maskkit.masking, name):
+            self.saved.append((maskkit.masking, name, getattr(maskkit.masking, name)))
+            setattr(maskkit.masking, name, timed)
+
+    def reset(self) -> None:
+        self.totals = {}
+
+    def keep(self) -> None:
+        for label, seconds in self.totals.items():
+            self.samples.setdefault(label, []).append(seconds)
+
+    def medians(self) -> dict[str, float]:
+        return {label: statistics.median(ms(self.samples[label])) for label in self.order if label in self.samples}
+
+    def restore(self) -> None:
+        for owner, name, value in reversed(self.saved):
+            if value is None:
+                with contextlib.suppress(AttributeError):
+                    object.__delattr__(owner, name)
+            else:
+                object.__setattr__(owner, name, value)
 
 
 def measure_restore(home: Path, vault_key: str, rng: random.Random, size: int) -> dict[str, float]:
@@ -998,6 +1083,12 @@ def report(results: dict[str, Any], failures: list[str], load: tuple[float, floa
             f"   warm p99: {m['warm_p99_ms']:.2f}   growing turn p50/max: {m['grow_ms']:.2f}/{m['grow_max_ms']:.2f}"
             f"   ({m['pseudonyms']:.0f} pseudonyms)"
         )
+        print(
+            f"  growing turn, in-process CPU p50: {m['grow_cpu_ms']:.2f}"
+            f" (vault round trip, wall: {m['grow_vault_ms']:.2f}); CPU per stage, p50:"
+        )
+        for label, value in m["grow_stages"].items():
+            print(f"    {label:40s} {value:6.2f}")
         final["cc_body_mask_ms"] = round(m["warm_ms"], 2)
         final["cc_body_mask_cold_ms"] = round(m["cold_ms"], 2)
     if "c_total" in results:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import orjson
+
 import maskkit.pieces as pieces
 from maskkit.config import Settings, check_namespace, load_settings
 from maskkit.core.encoded import ENCODED_KIND, encoded_runs
@@ -41,7 +43,7 @@ from maskkit.core.plan import LITERAL, MaskPlan, NamespaceRecall, TextCache, lea
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
 from maskkit.detect.detector import SCAN_REACH, Detector, resolve_spans
-from maskkit.errors import DetectionError, MaskkitError, MediaBlocked
+from maskkit.errors import DetectionError, MaskkitError, MediaBlocked, RequestTooLarge
 from maskkit.types import Span
 from maskkit.vault import Vault
 from maskkit.vault.memo import recall_thinking, remember_thinking
@@ -178,6 +180,7 @@ class Masker:
         self._kind_of_prefix = {prefix: kind for kind, prefix in self._prefixes.items()}
         self._cache = TextCache()
         self._runs = TextCache(8 << 20)
+        self._keyed_found = TextCache(4 << 20)  # a JSON part's text -> what its keys name (`_keyed_parts`)
         self._last_runs: tuple[str, list[tuple[int, int, str]]] | None = None
         self._last_spans: tuple[str, list[Span]] | None = None
         self.recall = recall
@@ -677,9 +680,14 @@ class Masker:
     # -- Messages bodies
 
     async def amask_request(
-        self, body: dict[str, Any], *, media: str = "pass"
+        self, body: dict[str, Any], *, media: str = "pass", max_chars: int | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Mask every model-readable string of a Messages request; returns (masked body, pseudonym -> original)."""
+        """Mask every model-readable string of a Messages request; returns (masked body, pseudonym -> original,
+        with `kinds`: pseudonym -> kind). `max_chars`: RequestTooLarge, before any detection, if the text to
+        mask is longer (MASKKIT_MAX_TEXT_BYTES in the proxy).
+
+        One walk collects the texts and one writes the masked body; a text that occurs several times (Claude
+        Code repeats reminders and tool results) is planned and replaced once."""
         texts: list[str] = []
 
         def collect(text: str) -> str:
@@ -687,10 +695,11 @@ class Masker:
             return text
 
         map_request_strings(body, collect, media=media)  # raises MediaBlocked under media="block"
-        keyed = self._keyed(structured_values(body))
+        _check_size(texts, max_chars)
+        keyed = self._keyed_parts(structured_values(body))
+        strings = list(dict.fromkeys(texts))
         numbers = number_originals(keyed)
-        strings = len(texts)
-        texts.extend(numbers)  # each masked as a whole text: the pseudonym string that replaces the number
+        texts = _with_numbers(strings, numbers)
         thinking = thinking_texts(body)
         if thinking:
             # The memo read does not depend on the mint: both are in flight at once (latency of one round trip).
@@ -703,15 +712,39 @@ class Masker:
                 raise minted
             if isinstance(recalled, BaseException):
                 raise recalled
-            (masked, reverse, _), memo = minted, recalled
+            (masked, reverse, kinds), memo = minted, recalled
         else:
-            (masked, reverse, _), memo = await self.amask_texts(texts, keyed), {}
+            (masked, reverse, kinds), memo = await self.amask_texts(texts, keyed), {}
         table = dict(zip(texts, masked, strict=True))
         numeric = NumberMasker(numbers, table)
-        masked_body = map_request_strings(body, lambda t: table[t], media=media, num=numeric if numbers else None)
+        masked_body = map_request_strings(body, table.__getitem__, media=media, num=numeric if numbers else None)
         if memo:
             masked_body = replace_thinking(body, masked_body, memo)
-        return masked_body, numeric.reverse(reverse, texts[:strings])
+        out = numeric.reverse(reverse, strings)
+        out.kinds = kinds
+        return masked_body, out
+
+    def _keyed_parts(self, values: Sequence[Any]) -> dict[str, str]:
+        """`_keyed`, one JSON part at a time, cached by the part's JSON text: Claude Code re-sends the same tool
+        definitions and earlier tool calls every turn. The same answer as `_keyed(values)` (which reads the
+        parts from the last), except that a part past the detector's item budget is still read whole."""
+        pairs: dict[tuple[str, str], None] = {}
+        for value in reversed(values):
+            try:
+                key = orjson.dumps(value).decode("utf-8")
+            except (orjson.JSONEncodeError, TypeError):  # past 64-bit integers: not cached
+                key = None
+            found = self._keyed_found.get(key) if key is not None else None
+            if found is None:
+                try:
+                    found = self.detector.detect_json([value])
+                except Exception as exc:  # a detector bug must never let text through
+                    raise DetectionError(f"detection failed ({type(exc).__name__}); nothing was sent") from None
+                if key is not None:
+                    self._keyed_found.put(key, found)
+            assert isinstance(found, list)
+            pairs.update(dict.fromkeys(found))
+        return {original: kind for kind, original in pairs}
 
     def _keyed(self, values: Sequence[Any]) -> dict[str, str]:
         """original -> kind for every value of these JSON parts that its key names (`{"Password": "..."}`)."""
@@ -736,8 +769,9 @@ class Masker:
         """Record (masked, restored) thinking texts so the next turn can send back exactly what was signed."""
         await remember_thinking(self.vault, self.namespace, pairs)
 
-    async def amask_json(self, value: Any) -> tuple[Any, dict[str, str]]:
-        """Mask every string value of any JSON document (for API routes maskkit does not know)."""
+    async def amask_json(self, value: Any, *, max_chars: int | None = None) -> tuple[Any, dict[str, str]]:
+        """Mask every string value of any JSON document (for API routes maskkit does not know); `max_chars` as
+        for `amask_request`."""
         texts: list[str] = []
 
         def collect(text: str) -> str:
@@ -745,15 +779,40 @@ class Masker:
             return text
 
         map_json_strings(value, collect)
+        _check_size(texts, max_chars)
         keyed = self._keyed([value])
+        strings = list(dict.fromkeys(texts))
         numbers = number_originals(keyed)
-        strings = len(texts)
-        texts.extend(numbers)
-        masked, reverse, _ = await self.amask_texts(texts, keyed)
+        texts = _with_numbers(strings, numbers)
+        masked, reverse, kinds = await self.amask_texts(texts, keyed)
         table = dict(zip(texts, masked, strict=True))
         numeric = NumberMasker(numbers, table)
-        masked_value = map_json_strings(value, lambda t: table[t], num=numeric if numbers else None)
-        return masked_value, numeric.reverse(reverse, texts[:strings])
+        masked_value = map_json_strings(value, table.__getitem__, num=numeric if numbers else None)
+        out = numeric.reverse(reverse, strings)
+        out.kinds = kinds
+        return masked_value, out
+
+
+def _with_numbers(strings: list[str], numbers: list[str]) -> list[str]:
+    """The texts to mask: the strings, then the digits of each keyed JSON number not already among them (each is
+    masked as a whole text: the pseudonym string that replaces the number)."""
+    if not numbers:
+        return strings
+    seen = set(strings)
+    return [*strings, *(n for n in numbers if n not in seen)]
+
+
+def _check_size(texts: Sequence[str], max_chars: int | None) -> None:
+    """RequestTooLarge if `texts` (what masking will read: not images, signatures or other opaque data) are
+    together longer than `max_chars`."""
+    if max_chars is None:
+        return
+    total = sum(map(len, texts))
+    if total > max_chars:
+        raise RequestTooLarge(
+            f"this request holds {total} characters of text to mask, over the limit of {max_chars} "
+            "(MASKKIT_MAX_TEXT_BYTES): split it, or raise the limit where maskkit runs"
+        )
 
 
 def detector_from_settings(settings: Settings) -> Detector:

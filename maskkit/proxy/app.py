@@ -34,7 +34,6 @@ from maskkit._version import __version__
 from maskkit.config import Settings
 from maskkit.core.messages import (
     map_json_strings,
-    map_request_strings,
     map_response_strings,
     media_urls,
     numbers_of,
@@ -243,6 +242,22 @@ def _dumps(body: Any) -> bytes:
             raise BadRequest("request body is nested too deeply") from None
 
 
+def _loads_answer(raw: bytes) -> tuple[Any, bool]:
+    """An upstream JSON answer, parsed (orjson), and whether orjson could: what it refuses (integers past 64
+    bits, NaN, lone surrogate escapes) the standard parser reads, and the standard encoder writes back."""
+    try:
+        return orjson.loads(raw), True
+    except orjson.JSONDecodeError:
+        return json.loads(raw), False
+
+
+def _dumps_answer(data: Any, exact: bool) -> bytes:
+    if exact:
+        with contextlib.suppress(orjson.JSONEncodeError, TypeError):
+            return orjson.dumps(data)
+    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
 def _check_surrogates(data: Any) -> None:
     stack = [data]
     while stack:
@@ -311,25 +326,12 @@ def _forward_headers(request: Request, settings: Settings, masker: Masker) -> di
     return headers
 
 
-def _check_text_size(body: Any, messages: bool, limit: int) -> None:
-    """RequestTooLarge if the text this request asks to mask (what masking will read: not images, signatures or
-    other opaque data) is over `limit` characters (MASKKIT_MAX_TEXT_BYTES). One walk of the body, no detection."""
-    total = 0
-
-    def count(text: str) -> str:
-        nonlocal total
-        total += len(text)
-        return text
-
-    if messages:
-        map_request_strings(body, count)
-    else:
-        map_json_strings(body, count)
-    if total > limit:
-        raise RequestTooLarge(
-            f"this request holds {total} characters of text to mask, over the proxy's limit of {limit} "
-            "(MASKKIT_MAX_TEXT_BYTES): split it, or raise the limit where the proxy runs"
-        )
+def _kinds(masker: Masker, reverse: dict[str, str]) -> list[str | None]:
+    """The kind of every pseudonym of a request (from the masker's mapping; else read off its prefix)."""
+    kinds = getattr(reverse, "kinds", None)
+    if kinds is not None and len(kinds) == len(reverse):
+        return [kinds.get(p) for p in reverse]
+    return [masker.kind_of(p) for p in reverse]
 
 
 def _sensitive(masker: Masker, text: str) -> bool:
@@ -498,7 +500,7 @@ class _Proxy:
             if raw:
                 _require_json(request)
                 body, reverse = await self._mask(masker, path, _parse_json(raw))
-                note_masked(request.scope, [masker.kind_of(p) for p in reverse])
+                note_masked(request.scope, _kinds(masker, reverse))
                 content = _dumps(body)
                 headers["content-type"] = "application/json"
         if state.settings.via == "litellm" and path == "/v1/messages" and isinstance(body, dict):
@@ -523,10 +525,11 @@ class _Proxy:
 
     async def _mask(self, masker: Masker, path: str, body: Any) -> tuple[Any, dict[str, str]]:
         """Messages bodies are masked field by field; any other JSON body has every string masked. A media URL
-        that carries a credential (a presigned URL) is refused: masked it would be useless, unmasked a leak."""
+        that carries a credential (a presigned URL) is refused: masked it would be useless, unmasked a leak.
+        The text to mask is capped (MASKKIT_MAX_TEXT_BYTES), counted on the texts masking collects."""
         messages = path in ("/v1/messages", "/v1/messages/count_tokens") and isinstance(body, dict)
+        limit = self.settings.max_text_bytes
         try:
-            _check_text_size(body, messages, self.settings.max_text_bytes)
             if messages:
                 for url in media_urls(body):
                     if presigned(url) or _sensitive_kind(masker, url):
@@ -535,8 +538,8 @@ class _Proxy:
                             "masking would break it and sending it would leak them, so nothing was sent: send "
                             "the file as base64 instead"
                         )
-                return await masker.amask_request(body, media=self.settings.media)
-            return await masker.amask_json(body)
+                return await masker.amask_request(body, media=self.settings.media, max_chars=limit)
+            return await masker.amask_json(body, max_chars=limit)
         except RecursionError:
             raise BadRequest("request body is nested too deeply") from None
 
@@ -552,7 +555,7 @@ class _Proxy:
         if not raw:
             return Response(status_code=upstream.status_code, headers=headers)
         try:
-            data = json.loads(raw)
+            data, exact = _loads_answer(raw)
         except (ValueError, RecursionError):
             if upstream.status_code >= 400:
                 text = raw.decode("utf-8", "replace")[:2000]
@@ -573,7 +576,7 @@ class _Proxy:
         else:
             restored = map_json_strings(data, restore)
         return Response(
-            json.dumps(restored, ensure_ascii=False).encode("utf-8"),
+            _dumps_answer(restored, exact),
             status_code=upstream.status_code,
             headers=headers,
             media_type=media.split(";")[0] or "application/json",

@@ -168,3 +168,23 @@ def test_number_account_id_round_trips_through_the_proxy_streamed(proxy: Proxy) 
         assert str(ACCOUNT) not in proxy.model.last_request.body.decode()
         tool = final.content[-1]
         assert tool.type == "tool_use" and tool.input == _EXPECTED, max_delta
+
+
+def test_values_named_by_their_keys_stay_masked_as_the_conversation_is_re_sent_and_grows(masker: Masker) -> None:
+    # Recall off: only the keys can name these values (with recall on, the vault would mask them anyway).
+    masker = Masker(masker.vault, masker.detector, "keyed-resend", recall=False)
+    password = "Vq7-mellow-otter-42"
+    first = {"Password": password, "AccountId": ACCOUNT}
+    second = {"Bucket": "acme-payroll-exports", "OwnerId": OWNER}
+    turns = _tool_turns(first)
+    body = {"model": "m", "max_tokens": 100, "messages": turns}
+    masked_once, _ = asyncio.run(masker.amask_request(body))
+    grown = [*turns, {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "toolu_2", "name": "S3", "input": second}]}]
+    for _ in range(2):  # the second time every part of the body was read before
+        masked, reverse = asyncio.run(masker.amask_request({**body, "messages": grown}))
+        wire = json.dumps(masked)
+        for original in (password, str(ACCOUNT), "acme-payroll-exports", str(OWNER)):
+            assert original not in wire
+        assert masked["messages"][1] == masked_once["messages"][1]
+        assert sorted(reverse.values()) == sorted([password, str(ACCOUNT), "acme-payroll-exports", str(OWNER)])
