@@ -121,8 +121,11 @@ class NamespaceRecall:
 _KNOWN_MAX = 2_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Planned:
+    """A text's merged spans, current at index `version` (moved forward in place when nothing learned since
+    touches the text)."""
+
     version: int
     recalled: tuple[Span, ...]
     spans: list[Span]
@@ -146,12 +149,13 @@ def _planned(
     runs: Sequence[tuple[int, int, str]],
     resolve: Resolve,
     enabled: frozenset[str] | None,
+    cached: object | None,
 ) -> list[Span]:
-    """The merged spans of `text`: detected + known originals (and encoded runs holding one), searching only for
-    what was learned since the text was last planned."""
+    """The merged spans of `text` (`cached`: its plan from an earlier request, if any): detected + known
+    originals (and encoded runs holding one), searching only for what was learned since the text was last
+    planned."""
     index = state.index
     version = index.version
-    cached = state.planned.get(text)
     if isinstance(cached, _Planned) and cached.version == version:
         return cached.spans
     since, kept = 0, []
@@ -179,6 +183,16 @@ def _planned(
         spans = resolve(text, [*detected, *recalled]) if recalled else detected
     state.planned.put(text, _Planned(version, recalled, spans))
     return spans
+
+
+def _found_in_any(
+    index: RecallIndex, texts: Sequence[str], runs: Mapping[str, Sequence[tuple[int, int, str]]], since: int
+) -> bool:
+    """Does anything added to `index` at or after `since` occur in one of `texts` (or their decoded runs)? One
+    search of them joined by NULs: every occurrence inside one text is an occurrence in the joined text, and a
+    NUL next to it counts as the text's edge does (not a word character), so no match here means none in any."""
+    parts = [*texts, *(plain for text in texts for _, _, plain in runs[text])]
+    return bool(index.find_raw("\0".join(parts), since))
 
 
 def _still_known(text: str, span: Span, index: RecallIndex) -> bool:
@@ -209,18 +223,38 @@ def plan_mask(
     if state is not None:
         # Originals detected in texts not planned before join the index first (pending: no pseudonym yet), so the
         # one recall pass also spreads them over every text of this request.
+        cached = {text: state.planned.get(text) for text in unique}
         fresh = [
             (span.kind, text[span.start : span.end], "")
             for text in unique
-            if state.planned.get(text) is None
+            if cached[text] is None
             for span in detected[text]
             if span.kind != LITERAL and state.index.get(text[span.start : span.end]) is None
         ]
         fresh += [(kind, original, "") for original, kind in keyed.items() if state.index.get(original) is None]
         if fresh:
             state.index.add_many(fresh)
+        # Re-sent texts (Claude Code sends the whole conversation every turn) planned at an older version are
+        # searched together first, for what was learned since: usually none of it occurs in any of them, and
+        # one search moves them all forward instead of one search (and cache write) each.
+        version = state.index.version
+        stale: dict[int, list[str]] = {}
         for text in unique:
-            spans_by_text[text] = _planned(text, state, detected[text], runs[text], resolve, enabled)
+            plan = cached[text]
+            if isinstance(plan, _Planned) and plan.version != version and state.index.removed_at <= plan.version:
+                stale.setdefault(plan.version, []).append(text)
+            else:
+                spans_by_text[text] = _planned(text, state, detected[text], runs[text], resolve, enabled, plan)
+        for since, group in stale.items():
+            if len(group) > 1 and not _found_in_any(state.index, group, runs, since):
+                for text in group:
+                    plan = cached[text]
+                    assert isinstance(plan, _Planned)
+                    plan.version = version
+                    spans_by_text[text] = plan.spans
+                continue
+            for text in group:
+                spans_by_text[text] = _planned(text, state, detected[text], runs[text], resolve, enabled, cached[text])
     else:
         index = RecallIndex()
         index.add_many(

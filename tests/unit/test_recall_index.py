@@ -143,6 +143,28 @@ def test_a_text_planned_before_is_only_searched_for_what_was_learned_since() -> 
     assert plan_mask([text], DETECTOR.detect, resolve_spans, state).items == [("S3_BUCKET", "later-bucket-77")]
 
 
+def test_re_sent_texts_are_searched_together_for_what_was_learned_since() -> None:
+    """A conversation's earlier turns, re-sent, are searched as one joined text for the values learned since;
+    where one occurs (bare, or base64-encoded), that turn is masked; the others keep their plans."""
+    import base64
+
+    state = NamespaceRecall()
+    turns = [
+        "turn one: compare the payroll-exports-2024 bucket",
+        "turn two: nothing here",
+        f"turn three: {base64.b64encode(b'payroll-exports-2024').decode()}",
+        "turn four: payroll-exports-2024x is another word",
+    ]
+    first, _ = _plan(turns, state)
+    assert first == turns  # nothing known yet, nothing with context
+    learned, reverse = _plan([*turns, "aws s3 ls s3://payroll-exports-2024/"], state)
+    assert "payroll-exports-2024" not in learned[0] and "payroll-exports-2024" not in learned[-1]
+    assert learned[1] == turns[1] and learned[3] == turns[3]
+    assert base64.b64encode(b"payroll-exports-2024").decode() not in learned[2]
+    unrelated, _ = _plan([*turns, "aws s3 ls s3://other-bucket-9911/"], state)
+    assert unrelated[:4] == learned[:4]  # a later value that occurs in none of them changes none of them
+
+
 def test_an_encoded_run_holding_a_known_value_is_masked_whole() -> None:
     state = NamespaceRecall()
     state.index.add("PASSWORD", "Xk9mQ2vLp8Rw4z", "pwd-001")
