@@ -157,7 +157,7 @@ def test_re_sent_texts_are_searched_together_for_what_was_learned_since() -> Non
     ]
     first, _ = _plan(turns, state)
     assert first == turns  # nothing known yet, nothing with context
-    learned, reverse = _plan([*turns, "aws s3 ls s3://payroll-exports-2024/"], state)
+    learned, _ = _plan([*turns, "aws s3 ls s3://payroll-exports-2024/"], state)
     assert "payroll-exports-2024" not in learned[0] and "payroll-exports-2024" not in learned[-1]
     assert learned[1] == turns[1] and learned[3] == turns[3]
     assert base64.b64encode(b"payroll-exports-2024").decode() not in learned[2]
