@@ -17,9 +17,10 @@ from maskkit.core.messages import map_json_strings, map_response_strings, unmask
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar, canonical, json_left_ok
 from maskkit.types import ReverseMapping
 
-__all__ = ["JsonEscapeDecoder", "JsonNumberRestorer", "MessageStreamRestorer", "Restorer"]
+__all__ = ["DeltaLane", "JsonEscapeDecoder", "JsonNumberRestorer", "MessageStreamRestorer", "Restorer"]
 
-_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_WORD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+_WORD = frozenset(_WORD_CHARS)
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
 #: What a pseudonym (or the JSON escape before one) is made of: a held-back tail ends with one of these.
@@ -308,8 +309,6 @@ class MessageStreamRestorer:
         #: canonical pseudonym -> digits of the JSON number it stood for (`messages.numbers_of`)
         self._numbers = dict(numbers or {})
         self._number_stages: dict[int, JsonNumberRestorer] = {}
-        #: How many characters of a stretch's end `skip_run` needs to see.
-        self.tail_need = max((len(p) for p in reverse), default=0) + 16
         # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
         self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
         self._grammar = grammar
@@ -353,51 +352,24 @@ class MessageStreamRestorer:
             return [(event, map_response_strings(data, self._restore))]
         return [(event, data)]
 
-    def text_delta(self, index: int, text: str) -> str | None:
-        """`delta_run` for one `text_delta`."""
-        return self.delta_run(index, "text_delta", text)
-
-    def delta_run(self, index: int, delta_type: str, text: str) -> str | None:
-        """The wire fast path: the restored text to send now (maybe empty) for the joined text of consecutive
-        `delta_type` deltas of block `index` -- what feeding them one by one sends, joined (every stage is an
-        incremental decoder). None if block `index` does not stream that kind of delta (take the general path)."""
+    def lane(self, index: int, delta_type: str) -> DeltaLane | None:
+        """A handle on block `index` for consecutive `delta_type` deltas (the SSE wire path, `core.stream`), or None
+        if that block does not stream that kind of delta (take the general path). Valid until the next event
+        that is not such a delta: a `content_block_start` or `_stop` replaces or closes the block."""
         if not self._reverse:
-            return text
+            return DeltaLane(self, index, None, _ALL)
         block = self._blocks.get(index)
         if block is None or _DELTA_FIELDS.get(delta_type) != block[0]:
             return None
-        return self._feed(index, text)
-
-    @property
-    def restores(self) -> bool:
-        """False when this stream has nothing to restore (every event goes on as it came)."""
-        return bool(self._reverse)
-
-
-    def busy(self, index: int) -> bool:
-        """True if block `index` holds text back right now."""
-        block = self._blocks.get(index)
-        return block is not None and block[1].held > 0
-
-    def skip_run(self, index: int, delta_type: str, tail: str, whole: bool) -> bool:
-        """The wire's fastest path: True if a run of `delta_type` deltas of block `index` whose joined text has no
-        hyphen (so holds no pseudonym) and ends with `tail` (all of it when `whole`) goes out exactly as it came,
-        which is then taken as done. False: feed it through `delta_run`. Thinking (recorded for the memo) and
-        tool input with number pseudonyms (a JSON scanner follows it) always take `delta_run`."""
-        if not self._reverse:
-            return True
-        block = self._blocks.get(index)
-        if (
-            block is None
-            or _DELTA_FIELDS.get(delta_type) != block[0]
-            or index in self._thinking
-            or index in self._number_stages
-        ):
-            return False
-        unescaper = self._unescapers.get(index)
-        if unescaper is not None and not unescaper.idle:
-            return False
-        return block[1].passes(tail, None if whole else "")
+        if index in self._number_stages:
+            mode = _FED  # a JSON scanner follows the tool input: every piece goes through it
+        elif block[0] == "partial_json":
+            mode = _JSON
+        elif index in self._thinking:
+            mode = _THINKING
+        else:
+            mode = _PLAIN
+        return DeltaLane(self, index, block[1], mode)
 
     def _feed(self, index: int, masked: str) -> str:
         """Streamed text of block `index` through its stages: JSON escapes and number values (partial_json), the
@@ -411,9 +383,16 @@ class MessageStreamRestorer:
                 text = stage.feed(text)
         text = self._blocks[index][1].feed(text)
         if index in self._thinking:
-            self._thinking[index][0].append(masked)
-            self._thinking[index][1].append(text)
+            self._record_thinking(index, masked, text)
         return text
+
+    def _record_thinking(self, index: int, masked: str, restored: str) -> None:
+        self._thinking[index][0].append(masked)
+        self._thinking[index][1].append(restored)
+
+    def _unescaper_idle(self, index: int) -> bool:
+        unescaper = self._unescapers.get(index)
+        return unescaper is None or unescaper.idle
 
     def _delta(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
         delta, index = data.get("delta"), data.get("index")
@@ -467,3 +446,60 @@ class MessageStreamRestorer:
         delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
         delta = {"type": "content_block_delta", "index": index, "delta": {"type": delta_type, field: tail}}
         return [("content_block_delta", delta)]
+
+
+_ALL, _PLAIN, _THINKING, _JSON, _FED = range(5)
+
+
+class DeltaLane:
+    """Block `index`'s stages seen from the wire: `passes(text)` for a run of deltas that holds no hyphen, and
+    `restore(text)` for any other. Both take the joined text of consecutive deltas of the block's own kind; what
+    `restore` returns is what feeding them one by one returns, joined (every stage is an incremental decoder)."""
+
+    __slots__ = ("_index", "_mode", "_restorer", "_stream")
+
+    def __init__(
+        self, stream: MessageStreamRestorer, index: int, restorer: Restorer | None, mode: int
+    ) -> None:
+        self._stream = stream
+        self._index = index
+        self._restorer = restorer
+        self._mode = mode
+
+    @property
+    def json(self) -> bool:
+        """The text is JSON source (tool input): a backslash there may start an escape of a hyphen."""
+        return self._mode >= _JSON
+
+    def passes(self, text: str) -> bool:
+        """`text` holds no hyphen of any kind (and, in tool input, no backslash): True if it goes out exactly as
+        it came, and it then counts as done; False if it must go through `restore` instead.
+
+        In plain text this is decided in O(1): no pseudonym can be inside, so only the trailing word matters --
+        text is held back only when that word starts a word (a letter after a non-word character) and is the
+        beginning of one of this request's pseudonyms (`Restorer.feed` decides the same, property-tested)."""
+        mode = self._mode
+        if mode == _ALL:
+            return True
+        restorer = self._restorer
+        assert restorer is not None
+        if mode >= _JSON:
+            return mode == _JSON and self._stream._unescaper_idle(self._index) and restorer.passes(text, None)
+        if restorer._pending:
+            return False
+        if text and text[-1] in _WORD:
+            before = text.rstrip(_WORD_CHARS)
+            if before or restorer._before[-1:] not in _WORD:  # the last word starts inside `text`
+                word = text[len(before) :]
+                if word[0] in _LETTERS and word.lower() in restorer._prefixes:
+                    return False
+        restorer._before = (restorer._before + text)[-6:]
+        if mode == _THINKING:
+            self._stream._record_thinking(self._index, text, text)
+        return True
+
+    def restore(self, text: str) -> str:
+        """The restored text to send now for `text` (maybe empty: held back)."""
+        if self._mode == _ALL:
+            return text
+        return self._stream._feed(self._index, text)
