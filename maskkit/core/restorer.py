@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
@@ -23,21 +25,91 @@ _WORD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 _WORD = frozenset(_WORD_CHARS)
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
+#: A token-shaped end of a text (what the start of a pseudonym looks like), after a non-word character.
+_TAIL_TOKEN = re.compile(f"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9]*(?:[{HYPHENS}][0-9]*)?\\Z")
 #: What a pseudonym (or the JSON escape before one) is made of: a held-back tail ends with one of these.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789\\" + HYPHENS)
+
+
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f\ud800-\udfff]')
+
+
+class _Lookup:
+    """One mapping's pseudonyms as a restorer looks them up: built once per mapping, shared by every block of a
+    stream (building the set of all their prefixes took ~2 ms for 900 pseudonyms, before the first byte)."""
+
+    __slots__ = ("heads", "keys", "longest", "reverse")
+
+    def __init__(self, reverse: Mapping[str, str], keys: list[str] | None = None, heads: frozenset[str] = frozenset()):
+        joined = "\n".join(reverse)
+        if joined.isascii() and joined.lower() == joined:  # already canonical (as minted): no work per pseudonym
+            self.reverse = dict(reverse)
+        else:
+            self.reverse = {canonical(p): o for p, o in reverse.items()}
+        if keys is None:  # the same pseudonyms as another lookup (other values): share its keys and heads
+            keys = sorted(self.reverse)
+            heads = frozenset(head for kind in _kinds(keys) for head in _prefixes(kind))
+        self.keys = keys
+        self.heads = heads
+        self.longest = max(map(len, keys), default=0)
+
+    def with_values(self, reverse: Mapping[str, str]) -> _Lookup:
+        """A lookup of the same pseudonyms with other originals (`reverse` has the same keys)."""
+        return _Lookup(reverse, self.keys, self.heads)
+
+    def is_prefix(self, canon: str) -> bool:
+        """True if `canon` (canonical, not empty) begins one of the pseudonyms (or is one)."""
+        if "-" not in canon:
+            return canon in self.heads
+        keys = self.keys
+        at = bisect_left(keys, canon)
+        return at < len(keys) and keys[at].startswith(canon)
+
+
+def _kinds(keys: list[str]) -> list[str]:
+    """What comes before the first hyphen of the sorted pseudonyms `keys`: one step per kind, not per pseudonym
+    (every `ec2-...` sorts before `ec2.`)."""
+    kinds = []
+    at = 0
+    while at < len(keys):
+        kind, hyphen, _ = keys[at].partition("-")
+        kinds.append(kind)
+        # the smallest key left starts with `kind-`: so does every key sorted before `kind.` ("-" < ".")
+        at = bisect_left(keys, kind + ".", at + 1) if hyphen else at + 1
+    return kinds
+
+
+def _prefixes(word: str) -> list[str]:
+    return [word[:i] for i in range(1, len(word) + 1)]
+
+
+def _json_escaped(reverse: Mapping[str, str]) -> dict[str, str]:
+    """Originals as they are written inside a JSON string (most need nothing: one check for all of them)."""
+    if _NEEDS_ESCAPE.search("".join(reverse.values())) is None:
+        return dict(reverse)
+    search = _NEEDS_ESCAPE.search
+    return {p: json.dumps(o, ensure_ascii=False)[1:-1] if search(o) else o for p, o in reverse.items()}
 
 
 class Restorer:
     """Restores one stream (one content block). Use one Restorer per block index."""
 
     def __init__(
-        self, reverse: ReverseMapping, grammar: PseudonymGrammar, *, json_text: bool = False
+        self,
+        reverse: ReverseMapping,
+        grammar: PseudonymGrammar,
+        *,
+        json_text: bool = False,
+        lookup: _Lookup | None = None,
     ) -> None:
-        self._reverse = {canonical(p): o for p, o in reverse.items()}
+        """`lookup`: `reverse` already prepared (a stream's blocks share one); `reverse` is then not read."""
+        self._lookup = lookup or _Lookup(reverse)
+        self._reverse = self._lookup.reverse
         self._grammar = grammar
         self._json = json_text  # the stream is JSON source (partial_json): tokens may follow escapes
-        self._prefixes = grammar.prefix_set(self._reverse)
-        self._max = max((len(p) for p in self._reverse), default=0)
+        self._is_prefix = self._lookup.is_prefix
+        self._heads = self._lookup.heads  # prefixes without a hyphen (of what comes before it)
+        self._max = self._lookup.longest
         self._pending = ""
         self._before = ""  # the last characters emitted (up to 6, for `\uXXXX`), for the left boundary
 
@@ -53,8 +125,11 @@ class Restorer:
         text = self._pending + chunk
         if not text:
             return ""
-        keep = self._holdback_start(text)
-        ready, self._pending = text[:keep], text[keep:]
+        if text[-1] in _TOKEN_CHARS:
+            keep = self._holdback_start(text)
+            ready, self._pending = text[:keep], text[keep:]
+        else:  # a token cannot end here, so no tail can still grow into one
+            ready, self._pending = text, ""
         return self._emit(ready, final=False)
 
     def flush(self) -> str:
@@ -75,17 +150,26 @@ class Restorer:
         start = len(self._before)
         out: list[str] = []
         cursor = start
-        matches = (
-            self._grammar.json_finditer(window, start)
-            if self._json
-            else self._grammar.finditer(window, start)
-        )
-        for match in matches:
-            if match.end() > start + len(text):
-                break
-            out.append(window[cursor : match.start()])
-            out.append(self._reverse.get(canonical(match.group()), match.group()))
-            cursor = match.end()
+        end = start + len(text)
+        reverse = self._reverse
+        if self._json:
+            for match in self._grammar.json_finditer(window, start):
+                if match.end() > end:
+                    break
+                out.append(window[cursor : match.start()])
+                out.append(reverse.get(canonical(match.group()), match.group()))
+                cursor = match.end()
+        else:
+            prefixes = self._grammar.prefixes
+            for match in self._grammar.pattern.finditer(window, start):
+                if match.end() > end:
+                    break
+                original = reverse.get(canonical(match.group()))
+                if original is None or match.group(1).lower() not in prefixes:
+                    continue  # not one of this request's pseudonyms
+                out.append(window[cursor : match.start()])
+                out.append(original)
+                cursor = match.end()
         out.append(window[cursor : start + len(text)])
         self._before = (self._before + text)[-6:]
         return "".join(out)
@@ -97,17 +181,26 @@ class Restorer:
             return len(text)  # a token cannot end here, so no tail can still grow into one
         if before is None:
             before = self._before
+        if not self._json:
+            # Outside JSON source a tail can begin at one place only: the one token-shaped end of the text that
+            # follows a non-word character (its hyphen is the only non-word character inside it).
+            left = before[-1:]
+            window = left + text
+            found = _TAIL_TOKEN.search(window, max(len(left), len(window) - self._max))
+            if found is not None and self._is_prefix(canonical(found.group())):
+                return found.start() - len(window) + len(text)
+            return len(text)
         limit = max(0, len(text) - self._max)
         window = before + text
         canon = canonical(text[limit:])
-        prefixes = self._prefixes
+        is_prefix = self._is_prefix
         for index in range(limit, len(text)):
             if text[index] not in _LETTERS:
                 continue  # every pseudonym starts with a letter
             at = len(before) + index
             if at and window[at - 1] in _WORD and not (self._json and json_left_ok(window, at)):
                 continue
-            if canon[index - limit :] in prefixes:
+            if is_prefix(canon[index - limit :]):
                 return index
         return len(text)
 
@@ -123,6 +216,24 @@ class Restorer:
         if tail and self._holdback_start(tail, before) != len(tail):
             return False
         self._before = ((self._before if before is None else before) + tail)[-6:]
+        return True
+
+    def passes_plain(self, text: str) -> bool:
+        """`passes` for text (not JSON source) that holds no hyphen, decided in O(1): no pseudonym can be inside,
+        so only its last word matters. It is held back only when it starts a word (a letter after a non-word
+        character) and is the beginning of one of this mapping's pseudonyms (what `_holdback_start` finds;
+        property-tested against `feed`)."""
+        if self._pending:
+            return False
+        if text:
+            last = text[-1]
+            if last in _WORD:
+                head = text.rstrip(_WORD_CHARS)
+                if head or self._before[-1:] not in _WORD:  # the last word starts inside `text`
+                    word = text[len(head) :]
+                    if word[0] in _LETTERS and word.lower() in self._heads:
+                        return False
+            self._before = last  # a token's left boundary looks at one character (outside JSON source)
         return True
 
 
@@ -309,8 +420,8 @@ class MessageStreamRestorer:
         #: canonical pseudonym -> digits of the JSON number it stood for (`messages.numbers_of`)
         self._numbers = dict(numbers or {})
         self._number_stages: dict[int, JsonNumberRestorer] = {}
-        # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
-        self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
+        self._lookup = _Lookup(reverse)
+        self._json_lookup: _Lookup | None = None  # built when a block streams tool input
         self._grammar = grammar
         self._blocks: dict[int, tuple[str, Restorer]] = {}
         self._unescapers: dict[int, JsonEscapeDecoder] = {}
@@ -330,8 +441,13 @@ class MessageStreamRestorer:
             index, block = data.get("index"), data.get("content_block")
             if isinstance(index, int) and isinstance(block, dict):
                 field = _BLOCK_FIELDS.get(str(block.get("type")), "text")
-                mapping = self._json_reverse if field == "partial_json" else self._reverse
-                restorer = Restorer(mapping, self._grammar, json_text=field == "partial_json")
+                lookup = self._lookup
+                if field == "partial_json":
+                    if self._json_lookup is None:
+                        # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
+                        self._json_lookup = lookup.with_values(_json_escaped(lookup.reverse))
+                    lookup = self._json_lookup
+                restorer = Restorer({}, self._grammar, json_text=field == "partial_json", lookup=lookup)
                 self._blocks[index] = (field, restorer)
                 if field == "partial_json":
                     self._unescapers[index] = JsonEscapeDecoder()
@@ -451,55 +567,47 @@ class MessageStreamRestorer:
 _ALL, _PLAIN, _THINKING, _JSON, _FED = range(5)
 
 
+def _same(text: str) -> str:
+    return text
+
+
+def _always(text: str) -> bool:
+    return True
+
+
 class DeltaLane:
-    """Block `index`'s stages seen from the wire: `passes(text)` for a run of deltas that holds no hyphen, and
-    `restore(text)` for any other. Both take the joined text of consecutive deltas of the block's own kind; what
-    `restore` returns is what feeding them one by one returns, joined (every stage is an incremental decoder)."""
+    """Block `index`'s stages seen from the wire, for the joined text of consecutive deltas of the block's own kind:
+    `passes(text)` for text that holds no hyphen of any kind (and, in tool input, no backslash), `restore(text)`
+    for any other. `passes` returns True if the text goes out exactly as it came (it then counts as done) and
+    False if it must go through `restore` instead; what `restore` returns is what feeding the deltas one by one
+    returns, joined (every stage is an incremental decoder). `json`: the text is JSON source (tool input)."""
 
-    __slots__ = ("_index", "_mode", "_restorer", "_stream")
+    __slots__ = ("json", "passes", "restore")
 
-    def __init__(
-        self, stream: MessageStreamRestorer, index: int, restorer: Restorer | None, mode: int
-    ) -> None:
-        self._stream = stream
-        self._index = index
-        self._restorer = restorer
-        self._mode = mode
+    def __init__(self, stream: MessageStreamRestorer, index: int, restorer: Restorer | None, mode: int) -> None:
+        self.json = mode >= _JSON
+        self.passes: Callable[[str], bool]
+        self.restore: Callable[[str], str]
+        if restorer is None or mode == _ALL:
+            self.passes, self.restore = _always, _same
+            return
+        self.restore = restorer.feed if mode == _PLAIN else partial(stream._feed, index)
+        if mode == _PLAIN:
+            self.passes = restorer.passes_plain
+        elif mode == _THINKING:
 
-    @property
-    def json(self) -> bool:
-        """The text is JSON source (tool input): a backslash there may start an escape of a hyphen."""
-        return self._mode >= _JSON
-
-    def passes(self, text: str) -> bool:
-        """`text` holds no hyphen of any kind (and, in tool input, no backslash): True if it goes out exactly as
-        it came, and it then counts as done; False if it must go through `restore` instead.
-
-        In plain text this is decided in O(1): no pseudonym can be inside, so only the trailing word matters --
-        text is held back only when that word starts a word (a letter after a non-word character) and is the
-        beginning of one of this request's pseudonyms (`Restorer.feed` decides the same, property-tested)."""
-        mode = self._mode
-        if mode == _ALL:
-            return True
-        restorer = self._restorer
-        assert restorer is not None
-        if mode >= _JSON:
-            return mode == _JSON and self._stream._unescaper_idle(self._index) and restorer.passes(text, None)
-        if restorer._pending:
-            return False
-        if text and text[-1] in _WORD:
-            before = text.rstrip(_WORD_CHARS)
-            if before or restorer._before[-1:] not in _WORD:  # the last word starts inside `text`
-                word = text[len(before) :]
-                if word[0] in _LETTERS and word.lower() in restorer._prefixes:
+            def passes(text: str) -> bool:
+                if not restorer.passes_plain(text):
                     return False
-        restorer._before = (restorer._before + text)[-6:]
-        if mode == _THINKING:
-            self._stream._record_thinking(self._index, text, text)
-        return True
+                stream._record_thinking(index, text, text)
+                return True
 
-    def restore(self, text: str) -> str:
-        """The restored text to send now for `text` (maybe empty: held back)."""
-        if self._mode == _ALL:
-            return text
-        return self._stream._feed(self._index, text)
+            self.passes = passes
+        elif mode == _JSON:
+            self.passes = lambda text: stream._unescaper_idle(index) and restorer.passes(text, None)
+        else:  # a JSON scanner follows the tool input's numbers: every piece goes through it
+            self.passes = _never
+
+
+def _never(text: str) -> bool:
+    return False

@@ -49,7 +49,9 @@ _RUN = re.compile(
 )
 #: A byte in one delta's body that needs more than the one-delta path: structure (a quote, a line break: maybe
 #: more than one event, or a shape the API does not write), an escape, or what a hyphen is made of.
-_SPECIAL = re.compile(rb'[-\\"\n\r\xe2]')
+_SPECIAL = re.compile(rb'[-\\"\n\r\xe2]').search
+#: ... of which these mean it may be more than one event (a raw quote is found by `_decode`).
+_STRUCTURE = re.compile(rb"[\n\r]").search
 #: What may carry a hyphen in a run's joined body: an ASCII or Unicode hyphen, or a `\u` escape (any backslash
 #: in tool input, whose own `\\u2011` may be split over deltas).
 _HYPHEN_TEXT = re.compile(rb"-|\\u|\xe2(?:\x80[\x90-\x93]|\x88\x92)")
@@ -59,15 +61,16 @@ _HYPHEN_JSON = re.compile(rb"[-\\]|\xe2(?:\x80[\x90-\x93]|\x88\x92)")
 class _Lane:
     """The deltas of one block and kind as they are written on the wire, and that block's stages."""
 
-    __slots__ = ("body", "head", "hyphen", "restorer", "sep", "size")
+    __slots__ = ("body", "head", "hyphen", "passes", "restore", "sep", "size")
 
     def __init__(self, head: bytes, restorer: DeltaLane) -> None:
         self.head = head
         self.size = len(head)
         self.sep = _TAIL + head  # between two bodies of a run
         self.body = itemgetter(slice(self.size, None))  # a split part -> its body
-        self.restorer = restorer
-        self.hyphen = _HYPHEN_JSON if restorer.json else _HYPHEN_TEXT
+        self.passes = restorer.passes
+        self.restore = restorer.restore
+        self.hyphen = (_HYPHEN_JSON if restorer.json else _HYPHEN_TEXT).search
 
     def event(self, text: str) -> bytes:
         """One delta event carrying `text`, written as the API writes it."""
@@ -130,7 +133,7 @@ class SSERestorer:
         self._restorer = restorer
         self._decoder = SSEDecoder()
         self._raw = b""  # bytes of the fast path not yet a whole event
-        self._lanes: dict[bytes, _Lane] = {}  # by head; emptied by any other event
+        self._lanes: dict[bytes, _Lane] = {}  # by head; emptied when a block starts or stops
         self._lane: _Lane | None = None  # the last one used
         self._fast = True  # until the stream shows a CR
         self.finished = False
@@ -144,14 +147,16 @@ class SSERestorer:
         if lane is not None and chunk.endswith(_TAIL) and chunk.startswith(lane.head) and not self._raw:
             # one delta of the lane in use (a slow model sends one event per read): a few byte tests
             body = chunk[lane.size : -5]
-            if _SPECIAL.search(body) is None:
+            if _SPECIAL(body) is None:
                 try:
                     text = body.decode()
                 except UnicodeDecodeError:
                     raise StreamError("the upstream stream is not valid UTF-8") from None
-                if lane.restorer.passes(text):
+                if lane.passes(text):
                     return chunk
-                return self._restored(lane, chunk, [body], text, lane.restorer.restore(text))
+                return self._restored(lane, chunk, [body], text, lane.restore(text))
+            if _STRUCTURE(body) is None:  # one delta with a hyphen or an escape in it
+                return self._run(lane, chunk, [body])
         if not self._fast or b"\r" in chunk:
             return self._slow(chunk)
         data = self._raw + chunk if self._raw else chunk
@@ -223,9 +228,9 @@ class SSERestorer:
         text = _decode(joined)
         if text is None:
             return self._general(raw)
-        if lane.hyphen.search(joined) is None and lane.restorer.passes(text):
+        if lane.hyphen(joined) is None and lane.passes(text):
             return raw
-        return self._restored(lane, raw, bodies, text, lane.restorer.restore(text))
+        return self._restored(lane, raw, bodies, text, lane.restore(text))
 
     @staticmethod
     def _restored(lane: _Lane, raw: bytes, bodies: list[bytes], text: str, restored: str) -> bytes:
@@ -258,8 +263,6 @@ class SSERestorer:
         return b"".join(self._restore_event(e.event, e.data) for e in self._decoder.feed(chunk))
 
     def _general(self, raw: bytes) -> bytes:
-        self._lane = None  # a block may have started or stopped: lanes are looked up again
-        self._lanes.clear()
         return b"".join(self._restore_event(e.event, e.data) for e in self._decoder.feed(raw))
 
     def flush(self) -> bytes:
@@ -281,8 +284,13 @@ class SSERestorer:
                 self.finished = True
                 return error_event("api_error", "the upstream API reported an error it did not encode as JSON")
             raise StreamError("the upstream API sent an SSE event whose data is not JSON") from None
-        if isinstance(parsed, dict) and parsed.get("type") in ("message_stop", "error"):
-            self.finished = True
+        if isinstance(parsed, dict):
+            kind = parsed.get("type")
+            if kind in ("message_stop", "error"):
+                self.finished = True
+            elif kind in ("content_block_start", "content_block_stop") and self._lanes:
+                self._lane = None  # a block starts or stops: lanes are looked up again
+                self._lanes.clear()
         return b"".join(
             encode_event(event, data if payload is parsed else _dumps(payload))
             for event, payload in self._restorer.feed(name, parsed)
