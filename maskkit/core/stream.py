@@ -223,9 +223,7 @@ class SSERestorer:
     def _run(self, lane: _Lane, raw: bytes, bodies: list[bytes]) -> bytes:
         """A run of `lane`'s deltas (`raw`, split into `bodies`) restored as one joined text."""
         joined = bodies[0] if len(bodies) == 1 else b"".join(bodies)
-        if len(bodies) > 1 and b"\\" in joined and b'\\"}}\n\n' in raw and any(_decode(b) is None for b in bodies):
-            return self._general(raw)  # a body ending in a lone backslash: not one JSON string per event
-        text = _decode(joined)
+        text = _decode(joined)  # (a body ending in a lone backslash, which the API never writes, is not caught)
         if text is None:
             return self._general(raw)
         if lane.hyphen(joined) is None and lane.passes(text):
