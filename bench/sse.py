@@ -11,7 +11,9 @@ Measured in the same run, same bytes:
              from git and skipped outside a checkout; more revisions after a comma are timed too (at_<rev>)
   current    `SSERestorer` of this tree
 Reported per event (µs) and as MB/s of streamed text (the characters of the answer, not the wire bytes). Every
-output is checked: the client must read back exactly the original text and tool input.
+output is checked: the client must read back exactly the original text and tool input. Also timed: a new
+stream's restorer up to its first text delta (message_start, content_block_start, one delta), the restore's share
+of the time to first byte, for each text's mapping.
 
     uv run python bench/sse.py [--chars 200000] [--repeat 5] [--baseline-rev fb3aeed[,16210ce]]
 
@@ -240,6 +242,7 @@ def main() -> None:
     )
     results: dict[str, Any] = {}
     rows = []
+    first_rows: list[tuple[str, int, str, float]] = []
     for name, original in _texts(rng, args.chars).items():
         masked, reverse = _mask(detector, original)
         tool_masked = {"command": masked[:2000]}
@@ -265,9 +268,24 @@ def main() -> None:
                 rows.append((name, read, label, 1e6 * seconds / events, mb / seconds))
         results[f"{name}_events"] = events
         results[f"{name}_pseudonyms"] = len(reverse)
+        # Time to first byte's share: a new stream's restorer up to its first text delta (message_start,
+        # content_block_start, one delta), for this text's mapping.
+        first = b"".join(_event_chunks(wire)[:3])
+        for label, make in makers.items():
+            best = float("inf")
+            for _ in range(20 * args.repeat):
+                started = time.perf_counter()
+                restorer = make()
+                restorer.feed(first)
+                best = min(best, time.perf_counter() - started)
+            results[f"{name}_first_delta_{label}_us"] = round(1e6 * best, 1)
+            first_rows.append((name, len(reverse), label, 1e6 * best))
     print(f"\n{'text':6} {'reads':6} {'path':16} {'us/event':>9} {'MB/s text':>10}")
     for name, read, label, us, mbs in rows:
         print(f"{name:6} {read:6} {label:16} {us:9.3f} {mbs:10.2f}")
+    print(f"\n{'text':6} {'pseudonyms':>10} {'path':16} {'us to the first delta (new stream)':>36}")
+    for name, count, label, us in first_rows:
+        print(f"{name:6} {count:10} {label:16} {us:36.1f}")
     for name in ("aws", "prose"):
         for read in ("event", "16KB"):
             for label in labels.values():
