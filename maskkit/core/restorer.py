@@ -25,6 +25,8 @@ _WORD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 _WORD = frozenset(_WORD_CHARS)
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
+#: Where a pseudonym's number starts (the one hyphen of a token, then at least three digits).
+_HYPHEN_NUMBER = re.compile(f"[{HYPHENS}][0-9]{{3}}").search
 #: The letters and digits right before a position (searched with that position as the end).
 _RUN_BEFORE = re.compile(r"[A-Za-z0-9]*\Z")
 #: A token-shaped end of a text (what the start of a pseudonym looks like), after a non-word character.
@@ -162,12 +164,13 @@ class Restorer:
                 out.append(reverse.get(canonical(match.group()), match.group()))
                 cursor = match.end()
         else:
-            # What `grammar.finditer` finds, found from the hyphens: a token holds exactly one, and starts where
-            # the letters and digits before it start (a regex tried at every position costs ~10x more).
+            # What `grammar.finditer` finds, found from the hyphens followed by three digits: a token holds
+            # exactly one, and starts where the letters and digits before it start (a regex tried at every
+            # position costs ~10x more).
             prefixes = self._grammar.prefixes
             token = self._grammar.pattern.match
             pos = start
-            while (hyphen := _HYPHEN.search(window, pos, end)) is not None:
+            while (hyphen := _HYPHEN_NUMBER(window, pos, end)) is not None:
                 at = hyphen.start()
                 run = _RUN_BEFORE.search(window, max(pos, at - self._max), at)
                 found = token(window, run.start()) if run is not None else None
