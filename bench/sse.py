@@ -7,12 +7,15 @@ arrive: one event per network read (a slow model) and 16 KB reads cut anywhere (
 
 Measured in the same run, same bytes:
   floor      a do-nothing pass-through: the same loop calling a function that returns its chunk
-  baseline   `SSERestorer` as it was at --baseline-rev (loaded from git; skipped outside a checkout)
+  baseline   `SSERestorer` (with the restorer module it was written against) as it was at --baseline-rev, loaded
+             from git and skipped outside a checkout; more revisions after a comma are timed too (at_<rev>)
   current    `SSERestorer` of this tree
 Reported per event (µs) and as MB/s of streamed text (the characters of the answer, not the wire bytes). Every
-output is checked: the client must read back exactly the original text and tool input.
+output is checked: the client must read back exactly the original text and tool input. Also timed: a new
+stream's restorer up to its first text delta (message_start, content_block_start, one delta), the restore's share
+of the time to first byte, for each text's mapping.
 
-    uv run python bench/sse.py [--chars 200000] [--repeat 5] [--baseline-rev fb3aeed]
+    uv run python bench/sse.py [--chars 200000] [--repeat 5] [--baseline-rev fb3aeed[,16210ce]]
 
 Prints machine, Python, commit and a table; the last line is one JSON object.
 """
@@ -26,6 +29,7 @@ import platform
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -159,20 +163,23 @@ def _byte_chunks(wire: bytes, size: int) -> list[bytes]:
     return [wire[i : i + size] for i in range(0, len(wire), size)]
 
 
-def _time(make: Callable[[], Any], chunks: list[bytes], repeat: int) -> tuple[float, bytes]:
-    """Best-of-`repeat` seconds to push `chunks` through a fresh restorer, and its output."""
-    best, out = float("inf"), b""
+def _time(makers: dict[str, Callable[[], Any]], chunks: list[bytes], repeat: int) -> dict[str, tuple[float, bytes]]:
+    """Best-of-`repeat` CPU seconds for each maker to push `chunks` through a fresh restorer, and its output. The
+    makers take turns within each repeat, so a change in the machine's load falls on all of them alike."""
+    best: dict[str, tuple[float, bytes]] = {label: (float("inf"), b"") for label in makers}
     for _ in range(repeat):
-        restorer = make()
-        feed = restorer.feed
-        parts: list[bytes] = []
-        started = time.process_time()
-        for chunk in chunks:
-            parts.append(feed(chunk))
-        parts.append(restorer.flush())
-        best = min(best, time.process_time() - started)
-        out = b"".join(parts)
-    return best, out
+        for label, make in makers.items():
+            restorer = make()
+            feed = restorer.feed
+            parts: list[bytes] = []
+            started = time.process_time()
+            for chunk in chunks:
+                parts.append(feed(chunk))
+            parts.append(restorer.flush())
+            seconds = time.process_time() - started
+            if seconds < best[label][0]:
+                best[label] = (seconds, b"".join(parts))
+    return best
 
 
 class _PassThrough:
@@ -183,41 +190,59 @@ class _PassThrough:
         return b""
 
 
-def _baseline(rev: str) -> type | None:
-    """`SSERestorer` from maskkit/core/stream.py at `rev`, imported beside the current package."""
-    try:
-        source = subprocess.run(
-            ["git", "show", f"{rev}:maskkit/core/stream.py"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    path = Path(tempfile.mkdtemp()) / "baseline_stream.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("baseline_stream", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cls: type = module.SSERestorer
-    return cls
+def _baseline(rev: str) -> Callable[[dict[str, str], Any], Any] | None:
+    """A maker of `SSERestorer` as it was at `rev`: maskkit/core/restorer.py and stream.py of that revision,
+    imported beside the current package (the two change together); None outside a checkout."""
+    sources = {}
+    for name in ("restorer", "stream"):
+        try:
+            sources[name] = subprocess.run(
+                ["git", "show", f"{rev}:maskkit/core/{name}.py"], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    folder = Path(tempfile.mkdtemp())
+    modules = {}
+    for name, source in sources.items():
+        module_name = f"baseline_{rev}_{name}"
+        source = source.replace("from maskkit.core.restorer import", f"from baseline_{rev}_restorer import")
+        path = folder / f"{module_name}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        modules[name] = module
+
+    def make(mapping: dict[str, str], grammar: Any) -> Any:
+        return modules["stream"].SSERestorer(modules["restorer"].MessageStreamRestorer(mapping, grammar))
+
+    return make
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--baseline-rev", default="fb3aeed")
+    parser.add_argument(
+        "--baseline-rev", default="fb3aeed", help="revisions to time, comma-separated; the first is the baseline"
+    )
     parser.add_argument("--seed", type=int, default=1414)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     detector = Detector()
     grammar = detector.grammar
-    baseline = _baseline(args.baseline_rev)
+    revs = [rev for rev in args.baseline_rev.split(",") if rev]
+    baselines = {rev: make for rev in revs if (make := _baseline(rev)) is not None}
+    labels = {rev: "baseline" if i == 0 else f"at_{rev}" for i, rev in enumerate(baselines)}
     print(
         f"machine: {cpu()}, Python {platform.python_version()}, commit {commit()}, "
-        f"baseline {args.baseline_rev if baseline else 'unavailable'}"
+        f"baseline {', '.join(baselines) or 'unavailable'}"
     )
     results: dict[str, Any] = {}
     rows = []
+    first_rows: list[tuple[str, int, str, float]] = []
     for name, original in _texts(rng, args.chars).items():
         masked, reverse = _mask(detector, original)
         tool_masked = {"command": masked[:2000]}
@@ -230,10 +255,9 @@ def main() -> None:
                 "floor": _PassThrough,
                 "current": lambda mapping=reverse: SSERestorer(MessageStreamRestorer(mapping, grammar)),
             }
-            if baseline is not None:
-                makers["baseline"] = lambda mapping=reverse: baseline(MessageStreamRestorer(mapping, grammar))
-            for label, make in makers.items():
-                seconds, out = _time(make, chunks, args.repeat)
+            for rev, make_at in baselines.items():
+                makers[labels[rev]] = lambda mapping=reverse, make_at=make_at: make_at(mapping, grammar)
+            for label, (seconds, out) in _time(makers, chunks, args.repeat).items():
                 if label != "floor":
                     text, tool = _read(out)
                     if text != expected_text or json.loads(tool) != expected_tool:
@@ -244,15 +268,32 @@ def main() -> None:
                 rows.append((name, read, label, 1e6 * seconds / events, mb / seconds))
         results[f"{name}_events"] = events
         results[f"{name}_pseudonyms"] = len(reverse)
-    print(f"\n{'text':6} {'reads':6} {'path':9} {'us/event':>9} {'MB/s text':>10}")
+        # Time to first byte's share: a new stream's restorer up to its first text delta (message_start,
+        # content_block_start, one delta), for this text's mapping.
+        first = b"".join(_event_chunks(wire)[:3])
+        for label, make in makers.items():
+            best = float("inf")
+            for _ in range(20 * args.repeat):
+                started = time.perf_counter()
+                restorer = make()
+                restorer.feed(first)
+                best = min(best, time.perf_counter() - started)
+            results[f"{name}_first_delta_{label}_us"] = round(1e6 * best, 1)
+            first_rows.append((name, len(reverse), label, 1e6 * best))
+    print(f"\n{'text':6} {'reads':6} {'path':16} {'us/event':>9} {'MB/s text':>10}")
     for name, read, label, us, mbs in rows:
-        print(f"{name:6} {read:6} {label:9} {us:9.3f} {mbs:10.2f}")
+        print(f"{name:6} {read:6} {label:16} {us:9.3f} {mbs:10.2f}")
+    print(f"\n{'text':6} {'pseudonyms':>10} {'path':16} {'us to the first delta (new stream)':>36}")
+    for name, count, label, us in first_rows:
+        print(f"{name:6} {count:10} {label:16} {us:36.1f}")
     for name in ("aws", "prose"):
         for read in ("event", "16KB"):
-            if f"{name}_{read}_baseline_mb_s" in results:
-                results[f"{name}_{read}_speedup"] = round(
-                    results[f"{name}_{read}_current_mb_s"] / results[f"{name}_{read}_baseline_mb_s"], 2
-                )
+            for label in labels.values():
+                if f"{name}_{read}_{label}_mb_s" in results:
+                    suffix = "" if label == "baseline" else f"_vs_{label[3:]}"
+                    results[f"{name}_{read}_speedup{suffix}"] = round(
+                        results[f"{name}_{read}_current_mb_s"] / results[f"{name}_{read}_{label}_mb_s"], 2
+                    )
     results["median_speedup"] = statistics.median(
         [v for k, v in results.items() if k.endswith("_speedup")] or [float("nan")]
     )

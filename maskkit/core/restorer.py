@@ -10,33 +10,110 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from maskkit.core.messages import map_json_strings, map_response_strings, unmask_text
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar, canonical, json_left_ok
 from maskkit.types import ReverseMapping
 
-__all__ = ["JsonEscapeDecoder", "JsonNumberRestorer", "MessageStreamRestorer", "Restorer"]
+__all__ = ["DeltaLane", "JsonEscapeDecoder", "JsonNumberRestorer", "MessageStreamRestorer", "Restorer"]
 
-_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_WORD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+_WORD = frozenset(_WORD_CHARS)
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _HYPHEN = re.compile(f"[{HYPHENS}]")
+#: Where a pseudonym's number starts (the one hyphen of a token, then at least three digits).
+_HYPHEN_NUMBER = re.compile(f"[{HYPHENS}][0-9]{{3}}").search
+#: The letters and digits right before a position (searched with that position as the end).
+_RUN_BEFORE = re.compile(r"[A-Za-z0-9]*\Z")
+#: A token-shaped end of a text (what the start of a pseudonym looks like), after a non-word character.
+_TAIL_TOKEN = re.compile(f"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9]*(?:[{HYPHENS}][0-9]*)?\\Z")
 #: What a pseudonym (or the JSON escape before one) is made of: a held-back tail ends with one of these.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789\\" + HYPHENS)
+
+
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f\ud800-\udfff]')
+
+
+class _Lookup:
+    """One mapping's pseudonyms as a restorer looks them up: built once per mapping, shared by every block of a
+    stream (building the set of all their prefixes took ~2 ms for 900 pseudonyms, before the first byte)."""
+
+    __slots__ = ("heads", "keys", "longest", "reverse")
+
+    def __init__(self, reverse: Mapping[str, str], keys: list[str] | None = None, heads: frozenset[str] = frozenset()):
+        joined = "\n".join(reverse)
+        if joined.isascii() and joined.lower() == joined:  # already canonical (as minted): no work per pseudonym
+            self.reverse = dict(reverse)
+        else:
+            self.reverse = {canonical(p): o for p, o in reverse.items()}
+        if keys is None:  # the same pseudonyms as another lookup (other values): share its keys and heads
+            keys = sorted(self.reverse)
+            heads = frozenset(head for kind in _kinds(keys) for head in _prefixes(kind))
+        self.keys = keys
+        self.heads = heads
+        self.longest = max(map(len, keys), default=0)
+
+    def with_values(self, reverse: Mapping[str, str]) -> _Lookup:
+        """A lookup of the same pseudonyms with other originals (`reverse` has the same keys)."""
+        return _Lookup(reverse, self.keys, self.heads)
+
+    def is_prefix(self, canon: str) -> bool:
+        """True if `canon` (canonical, not empty) begins one of the pseudonyms (or is one)."""
+        if "-" not in canon:
+            return canon in self.heads
+        keys = self.keys
+        at = bisect_left(keys, canon)
+        return at < len(keys) and keys[at].startswith(canon)
+
+
+def _kinds(keys: list[str]) -> list[str]:
+    """What comes before the first hyphen of the sorted pseudonyms `keys`: one step per kind, not per pseudonym
+    (every `ec2-...` sorts before `ec2.`)."""
+    kinds = []
+    at = 0
+    while at < len(keys):
+        kind, hyphen, _ = keys[at].partition("-")
+        kinds.append(kind)
+        # the smallest key left starts with `kind-`: so does every key sorted before `kind.` ("-" < ".")
+        at = bisect_left(keys, kind + ".", at + 1) if hyphen else at + 1
+    return kinds
+
+
+def _prefixes(word: str) -> list[str]:
+    return [word[:i] for i in range(1, len(word) + 1)]
+
+
+def _json_escaped(reverse: Mapping[str, str]) -> dict[str, str]:
+    """Originals as they are written inside a JSON string (most need nothing: one check for all of them)."""
+    if _NEEDS_ESCAPE.search("".join(reverse.values())) is None:
+        return dict(reverse)
+    search = _NEEDS_ESCAPE.search
+    return {p: json.dumps(o, ensure_ascii=False)[1:-1] if search(o) else o for p, o in reverse.items()}
 
 
 class Restorer:
     """Restores one stream (one content block). Use one Restorer per block index."""
 
     def __init__(
-        self, reverse: ReverseMapping, grammar: PseudonymGrammar, *, json_text: bool = False
+        self,
+        reverse: ReverseMapping,
+        grammar: PseudonymGrammar,
+        *,
+        json_text: bool = False,
+        lookup: _Lookup | None = None,
     ) -> None:
-        self._reverse = {canonical(p): o for p, o in reverse.items()}
+        """`lookup`: `reverse` already prepared (a stream's blocks share one); `reverse` is then not read."""
+        self._lookup = lookup or _Lookup(reverse)
+        self._reverse = self._lookup.reverse
         self._grammar = grammar
         self._json = json_text  # the stream is JSON source (partial_json): tokens may follow escapes
-        self._prefixes = grammar.prefix_set(self._reverse)
-        self._max = max((len(p) for p in self._reverse), default=0)
+        self._is_prefix = self._lookup.is_prefix
+        self._heads = self._lookup.heads  # prefixes without a hyphen (of what comes before it)
+        self._max = self._lookup.longest
         self._pending = ""
         self._before = ""  # the last characters emitted (up to 6, for `\uXXXX`), for the left boundary
 
@@ -52,8 +129,11 @@ class Restorer:
         text = self._pending + chunk
         if not text:
             return ""
-        keep = self._holdback_start(text)
-        ready, self._pending = text[:keep], text[keep:]
+        if text[-1] in _TOKEN_CHARS:
+            keep = self._holdback_start(text)
+            ready, self._pending = text[:keep], text[keep:]
+        else:  # a token cannot end here, so no tail can still grow into one
+            ready, self._pending = text, ""
         return self._emit(ready, final=False)
 
     def flush(self) -> str:
@@ -74,17 +154,37 @@ class Restorer:
         start = len(self._before)
         out: list[str] = []
         cursor = start
-        matches = (
-            self._grammar.json_finditer(window, start)
-            if self._json
-            else self._grammar.finditer(window, start)
-        )
-        for match in matches:
-            if match.end() > start + len(text):
-                break
-            out.append(window[cursor : match.start()])
-            out.append(self._reverse.get(canonical(match.group()), match.group()))
-            cursor = match.end()
+        end = start + len(text)
+        reverse = self._reverse
+        if self._json:
+            for match in self._grammar.json_finditer(window, start):
+                if match.end() > end:
+                    break
+                out.append(window[cursor : match.start()])
+                out.append(reverse.get(canonical(match.group()), match.group()))
+                cursor = match.end()
+        else:
+            # What `grammar.finditer` finds, found from the hyphens followed by three digits: a token holds
+            # exactly one, and starts where the letters and digits before it start (a regex tried at every
+            # position costs ~10x more).
+            prefixes = self._grammar.prefixes
+            token = self._grammar.pattern.match
+            pos = start
+            while (hyphen := _HYPHEN_NUMBER(window, pos, end)) is not None:
+                at = hyphen.start()
+                run = _RUN_BEFORE.search(window, max(pos, at - self._max), at)
+                found = token(window, run.start()) if run is not None else None
+                if found is None:
+                    pos = at + 1
+                    continue
+                if found.end() > end:
+                    break
+                original = reverse.get(canonical(found.group()))
+                if original is not None and found.group(1).lower() in prefixes:
+                    out.append(window[cursor : found.start()])
+                    out.append(original)
+                    cursor = found.end()
+                pos = found.end()
         out.append(window[cursor : start + len(text)])
         self._before = (self._before + text)[-6:]
         return "".join(out)
@@ -96,17 +196,26 @@ class Restorer:
             return len(text)  # a token cannot end here, so no tail can still grow into one
         if before is None:
             before = self._before
+        if not self._json:
+            # Outside JSON source a tail can begin at one place only: the one token-shaped end of the text that
+            # follows a non-word character (its hyphen is the only non-word character inside it).
+            left = before[-1:]
+            window = left + text
+            found = _TAIL_TOKEN.search(window, max(len(left), len(window) - self._max))
+            if found is not None and self._is_prefix(canonical(found.group())):
+                return found.start() - len(window) + len(text)
+            return len(text)
         limit = max(0, len(text) - self._max)
         window = before + text
         canon = canonical(text[limit:])
-        prefixes = self._prefixes
+        is_prefix = self._is_prefix
         for index in range(limit, len(text)):
             if text[index] not in _LETTERS:
                 continue  # every pseudonym starts with a letter
             at = len(before) + index
             if at and window[at - 1] in _WORD and not (self._json and json_left_ok(window, at)):
                 continue
-            if canon[index - limit :] in prefixes:
+            if is_prefix(canon[index - limit :]):
                 return index
         return len(text)
 
@@ -122,6 +231,24 @@ class Restorer:
         if tail and self._holdback_start(tail, before) != len(tail):
             return False
         self._before = ((self._before if before is None else before) + tail)[-6:]
+        return True
+
+    def passes_plain(self, text: str) -> bool:
+        """`passes` for text (not JSON source) that holds no hyphen, decided in O(1): no pseudonym can be inside,
+        so only its last word matters. It is held back only when it starts a word (a letter after a non-word
+        character) and is the beginning of one of this mapping's pseudonyms (what `_holdback_start` finds;
+        property-tested against `feed`)."""
+        if self._pending:
+            return False
+        if text:
+            last = text[-1]
+            if last in _WORD:
+                head = text.rstrip(_WORD_CHARS)
+                if head or self._before[-1:] not in _WORD:  # the last word starts inside `text`
+                    word = text[len(head) :]
+                    if word[0] in _LETTERS and word.lower() in self._heads:
+                        return False
+            self._before = last  # a token's left boundary looks at one character (outside JSON source)
         return True
 
 
@@ -308,10 +435,8 @@ class MessageStreamRestorer:
         #: canonical pseudonym -> digits of the JSON number it stood for (`messages.numbers_of`)
         self._numbers = dict(numbers or {})
         self._number_stages: dict[int, JsonNumberRestorer] = {}
-        #: How many characters of a stretch's end `skip_run` needs to see.
-        self.tail_need = max((len(p) for p in reverse), default=0) + 16
-        # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
-        self._json_reverse = {p: json.dumps(o, ensure_ascii=False)[1:-1] for p, o in reverse.items()}
+        self._lookup = _Lookup(reverse)
+        self._json_lookup: _Lookup | None = None  # built when a block streams tool input
         self._grammar = grammar
         self._blocks: dict[int, tuple[str, Restorer]] = {}
         self._unescapers: dict[int, JsonEscapeDecoder] = {}
@@ -331,8 +456,13 @@ class MessageStreamRestorer:
             index, block = data.get("index"), data.get("content_block")
             if isinstance(index, int) and isinstance(block, dict):
                 field = _BLOCK_FIELDS.get(str(block.get("type")), "text")
-                mapping = self._json_reverse if field == "partial_json" else self._reverse
-                restorer = Restorer(mapping, self._grammar, json_text=field == "partial_json")
+                lookup = self._lookup
+                if field == "partial_json":
+                    if self._json_lookup is None:
+                        # Inside partial_json an original lands in a JSON string, so it must be JSON-escaped there.
+                        self._json_lookup = lookup.with_values(_json_escaped(lookup.reverse))
+                    lookup = self._json_lookup
+                restorer = Restorer({}, self._grammar, json_text=field == "partial_json", lookup=lookup)
                 self._blocks[index] = (field, restorer)
                 if field == "partial_json":
                     self._unescapers[index] = JsonEscapeDecoder()
@@ -353,51 +483,24 @@ class MessageStreamRestorer:
             return [(event, map_response_strings(data, self._restore))]
         return [(event, data)]
 
-    def text_delta(self, index: int, text: str) -> str | None:
-        """`delta_run` for one `text_delta`."""
-        return self.delta_run(index, "text_delta", text)
-
-    def delta_run(self, index: int, delta_type: str, text: str) -> str | None:
-        """The wire fast path: the restored text to send now (maybe empty) for the joined text of consecutive
-        `delta_type` deltas of block `index` -- what feeding them one by one sends, joined (every stage is an
-        incremental decoder). None if block `index` does not stream that kind of delta (take the general path)."""
+    def lane(self, index: int, delta_type: str) -> DeltaLane | None:
+        """A handle on block `index` for consecutive `delta_type` deltas (the SSE wire path, `core.stream`), or None
+        if that block does not stream that kind of delta (take the general path). Valid until the next event
+        that is not such a delta: a `content_block_start` or `_stop` replaces or closes the block."""
         if not self._reverse:
-            return text
+            return DeltaLane(self, index, None, _ALL)
         block = self._blocks.get(index)
         if block is None or _DELTA_FIELDS.get(delta_type) != block[0]:
             return None
-        return self._feed(index, text)
-
-    @property
-    def restores(self) -> bool:
-        """False when this stream has nothing to restore (every event goes on as it came)."""
-        return bool(self._reverse)
-
-
-    def busy(self, index: int) -> bool:
-        """True if block `index` holds text back right now."""
-        block = self._blocks.get(index)
-        return block is not None and block[1].held > 0
-
-    def skip_run(self, index: int, delta_type: str, tail: str, whole: bool) -> bool:
-        """The wire's fastest path: True if a run of `delta_type` deltas of block `index` whose joined text has no
-        hyphen (so holds no pseudonym) and ends with `tail` (all of it when `whole`) goes out exactly as it came,
-        which is then taken as done. False: feed it through `delta_run`. Thinking (recorded for the memo) and
-        tool input with number pseudonyms (a JSON scanner follows it) always take `delta_run`."""
-        if not self._reverse:
-            return True
-        block = self._blocks.get(index)
-        if (
-            block is None
-            or _DELTA_FIELDS.get(delta_type) != block[0]
-            or index in self._thinking
-            or index in self._number_stages
-        ):
-            return False
-        unescaper = self._unescapers.get(index)
-        if unescaper is not None and not unescaper.idle:
-            return False
-        return block[1].passes(tail, None if whole else "")
+        if index in self._number_stages:
+            mode = _FED  # a JSON scanner follows the tool input: every piece goes through it
+        elif block[0] == "partial_json":
+            mode = _JSON
+        elif index in self._thinking:
+            mode = _THINKING
+        else:
+            mode = _PLAIN
+        return DeltaLane(self, index, block[1], mode)
 
     def _feed(self, index: int, masked: str) -> str:
         """Streamed text of block `index` through its stages: JSON escapes and number values (partial_json), the
@@ -411,9 +514,16 @@ class MessageStreamRestorer:
                 text = stage.feed(text)
         text = self._blocks[index][1].feed(text)
         if index in self._thinking:
-            self._thinking[index][0].append(masked)
-            self._thinking[index][1].append(text)
+            self._record_thinking(index, masked, text)
         return text
+
+    def _record_thinking(self, index: int, masked: str, restored: str) -> None:
+        self._thinking[index][0].append(masked)
+        self._thinking[index][1].append(restored)
+
+    def _unescaper_idle(self, index: int) -> bool:
+        unescaper = self._unescapers.get(index)
+        return unescaper is None or unescaper.idle
 
     def _delta(self, event: str | None, data: dict[str, Any]) -> list[tuple[str | None, Any]]:
         delta, index = data.get("delta"), data.get("index")
@@ -467,3 +577,52 @@ class MessageStreamRestorer:
         delta_type = {v: k for k, v in _DELTA_FIELDS.items()}[field]
         delta = {"type": "content_block_delta", "index": index, "delta": {"type": delta_type, field: tail}}
         return [("content_block_delta", delta)]
+
+
+_ALL, _PLAIN, _THINKING, _JSON, _FED = range(5)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _always(text: str) -> bool:
+    return True
+
+
+class DeltaLane:
+    """Block `index`'s stages seen from the wire, for the joined text of consecutive deltas of the block's own kind:
+    `passes(text)` for text that holds no hyphen of any kind (and, in tool input, no backslash), `restore(text)`
+    for any other. `passes` returns True if the text goes out exactly as it came (it then counts as done) and
+    False if it must go through `restore` instead; what `restore` returns is what feeding the deltas one by one
+    returns, joined (every stage is an incremental decoder). `json`: the text is JSON source (tool input)."""
+
+    __slots__ = ("json", "passes", "restore")
+
+    def __init__(self, stream: MessageStreamRestorer, index: int, restorer: Restorer | None, mode: int) -> None:
+        self.json = mode >= _JSON
+        self.passes: Callable[[str], bool]
+        self.restore: Callable[[str], str]
+        if restorer is None or mode == _ALL:
+            self.passes, self.restore = _always, _same
+            return
+        self.restore = restorer.feed if mode == _PLAIN else partial(stream._feed, index)
+        if mode == _PLAIN:
+            self.passes = restorer.passes_plain
+        elif mode == _THINKING:
+
+            def passes(text: str) -> bool:
+                if not restorer.passes_plain(text):
+                    return False
+                stream._record_thinking(index, text, text)
+                return True
+
+            self.passes = passes
+        elif mode == _JSON:
+            self.passes = lambda text: stream._unescaper_idle(index) and restorer.passes(text, None)
+        else:  # a JSON scanner follows the tool input's numbers: every piece goes through it
+            self.passes = _never
+
+
+def _never(text: str) -> bool:
+    return False

@@ -2,30 +2,39 @@
 the LiteLLM guardrail) move the bytes.
 
 Every event's meaning goes through `MessageStreamRestorer` (one `Restorer` per content block), but most of a stream
-is deltas of one to three characters, so a whole received chunk is handled at once. A run of consecutive deltas of
-one block and kind, in the exact wire form the Messages API writes, is recognised by counting (every line break
-of such a run is inside a delta's fixed head or tail) or, when the chunk holds other events too, by one regex.
-Inside a run, stretches without a hyphen (no pseudonym can be there) go out as the upstream bytes when the block's
-restorer says nothing is held at either end; the stretches around a hyphen have their texts joined, restored at
-once and sent as one delta event (a delta's size is not part of the protocol). Anything else takes the general
-path: decoded by `SSEDecoder`, parsed, restored, re-encoded.
+is deltas of one to three characters, so what arrives is taken a run at a time: consecutive deltas of one block
+and kind, in the exact wire form the Messages API writes (`_Lane.head` + a JSON string body + `"}}` and a blank
+line). A run is cut into its bodies with one `split` and checked by rebuilding it from them (byte-exact, C speed);
+its joined text is then one piece for the block's stages. When that text holds no hyphen of any kind (no
+pseudonym can be inside) and nothing at its end is held back, the run goes out as the upstream's bytes; otherwise
+it goes out restored as one delta event (a delta's size is not part of the protocol), or, when the only change is
+a held-back end, as the upstream's bytes up to the deltas that carry it. A read of exactly one plain delta (a slow
+model) is checked with a few byte tests and no JSON at all. Anything else (other events, a line ending in CR, a
+shape the API does not write) takes the general path: decoded by `SSEDecoder`, parsed, restored, re-encoded.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from operator import itemgetter
 
 import orjson
 
-from maskkit.core.restorer import MessageStreamRestorer
+from maskkit.core.restorer import DeltaLane, MessageStreamRestorer
 from maskkit.core.sse import SSEDecoder, encode_event
 from maskkit.errors import StreamError
 
 __all__ = ["SSERestorer", "error_event"]
 
 _HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TAIL = b'"}}\n\n'
+_FIELDS = {b"text_delta": b"text", b"input_json_delta": b"partial_json", b"thinking_delta": b"thinking"}
+#: The head of a delta event in the Messages API's wire form, up to the opening quote of its text.
+_FIRST = re.compile(
+    re.escape(_HEAD)
+    + rb'(\d{1,9}),"delta":\{"type":"(text_delta|input_json_delta|thinking_delta)","(text|partial_json|thinking)":"'
+)
 _BODY = rb'[^"\\\n]*(?:\\.[^"\\\n]*)*'  # a JSON string's body on one line: no raw quote or line break
 #: A run of consecutive deltas of one block and one kind, in the exact wire form the Messages API writes.
 _RUN = re.compile(
@@ -38,63 +47,58 @@ _RUN = re.compile(
     + _BODY
     + rb'"\}\}\n\n)*'
 )
-_FIELDS = {b"text_delta": b"text", b"input_json_delta": b"partial_json", b"thinking_delta": b"thinking"}
-_TAIL = b'"}}\n\n'
-_FIRST = re.compile(
-    re.escape(_HEAD)
-    + rb'(\d{1,9}),"delta":\{"type":"(text_delta|input_json_delta|thinking_delta)","(text|partial_json|thinking)":"'
-)
-#: The UTF-8 of the Unicode hyphens a pseudonym may be written with, after their lead byte \xe2.
-_HYPHEN_TAILS = frozenset({b"\x80\x90", b"\x80\x91", b"\x80\x92", b"\x80\x93", b"\x88\x92"})
-#: Pseudonyms closer than this (bytes of wire) are restored in one stretch.
-_GAP = 2048
-#: How far (bytes of wire, about 8 deltas) before a hyphen the stretch to restore starts.
-_BACK = 1024
-#: A run shorter than this (a few deltas) is restored whole: looking for stretches would cost more.
-_SMALL = 1024
+#: A byte in one delta's body that needs more than the one-delta path: structure (a quote, a line break: maybe
+#: more than one event, or a shape the API does not write), an escape, or what a hyphen is made of.
+_SPECIAL = re.compile(rb'[-\\"\n\r\xe2]').search
+#: ... of which these mean it may be more than one event (a raw quote is found by `_decode`).
+_STRUCTURE = re.compile(rb"[\n\r]").search
+#: What may carry a hyphen in a run's joined body: an ASCII or Unicode hyphen, or a `\u` escape (any backslash
+#: in tool input, whose own `\\u2011` may be split over deltas).
+_HYPHEN_TEXT = re.compile(rb"-|\\u|\xe2(?:\x80[\x90-\x93]|\x88\x92)")
+_HYPHEN_JSON = re.compile(rb"[-\\]|\xe2(?:\x80[\x90-\x93]|\x88\x92)")
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """What is fixed for the deltas of one block and kind on the wire."""
+class _Lane:
+    """The deltas of one block and kind as they are written on the wire, and that block's stages."""
 
-    index: int
-    wire_index: bytes
-    kind: str
-    head: bytes  # the bytes before a delta's text
+    __slots__ = ("body", "head", "hyphen", "passes", "restore", "sep", "size")
 
+    def __init__(self, head: bytes, restorer: DeltaLane) -> None:
+        self.head = head
+        self.size = len(head)
+        self.sep = _TAIL + head  # between two bodies of a run
+        self.body = itemgetter(slice(self.size, None))  # a split part -> its body
+        self.passes = restorer.passes
+        self.restore = restorer.restore
+        self.hyphen = (_HYPHEN_JSON if restorer.json else _HYPHEN_TEXT).search
 
-def _dirty(raw: bytes, pos: int, source: bool = False) -> int:
-    """Where the first thing a pseudonym needs (a hyphen: ASCII, Unicode or a `\\u` escape) is at or after `pos`,
-    or -1: a stretch without one holds no pseudonym. Single-byte finds (memchr speed); the backslashes and \\xe2
-    lead bytes that are not hyphens (a `\\n` escape, a curly quote) are passed over. `source`: the stretch's text
-    is JSON source (partial_json)."""
-    end = raw.find(b"-", pos)
-    if end == -1:
-        end = len(raw)
-    escape = raw.find(b"\\", pos, end)
-    while escape != -1:
-        # `\\u` counts; `\\n` and the like are passed over. In partial_json (`source`: the text is JSON source) any
-        # escaped backslash counts: it starts an escape of the tool input's own, maybe `\\u2011` split over deltas.
-        follower = raw[escape + 1 : escape + 2]
-        if follower == b"u" or (source and follower == b"\\"):
-            end = escape
-            break
-        escape = raw.find(b"\\", escape + 2, end)
-    lead = raw.find(b"\xe2", pos, end)
-    while lead != -1:
-        if raw[lead + 1 : lead + 3] in _HYPHEN_TAILS:
-            return lead
-        lead = raw.find(b"\xe2", lead + 1, end)
-    return end if end < len(raw) else -1
+    def event(self, text: str) -> bytes:
+        """One delta event carrying `text`, written as the API writes it."""
+        return self.head[:-1] + _dumps(text).encode("utf-8", "surrogatepass") + b"}}\n\n"
 
-
-def _decode(body: bytes) -> str:
-    """The text of a JSON string's body as it is on the wire."""
-    try:
-        return orjson.loads(b'"' + body + b'"') if b"\\" in body else body.decode()
-    except (orjson.JSONDecodeError, UnicodeDecodeError):
-        raise StreamError("the upstream stream is not valid UTF-8 JSON") from None
+    def split(self, run: bytes) -> tuple[list[bytes] | None, int]:
+        """The bodies of the deltas of this lane at the start of `run` (which starts with `head`), and how many
+        bytes of `run` they take. One split; when all of `run` is such deltas (the usual read), the check
+        rebuilds it from the bodies and compares. Bodies None: those bytes are not deltas the API writes (hand
+        them to the general path)."""
+        parts = run.split(_TAIL)
+        last = parts.pop()
+        bodies = list(map(self.body, parts))
+        if not last:
+            joined = self.sep.join(bodies)
+            if len(joined) + self.size + 5 == len(run) and run.startswith(joined, self.size):
+                return bodies, len(run)
+        # something else follows (or is among them): the deltas before the first part that is not one
+        head = self.head
+        count = 0
+        for part in parts:
+            if not part.startswith(head):
+                break
+            count += 1
+        if not count:
+            return None, 0
+        del bodies[count:]
+        return bodies, sum(map(len, bodies)) + count * (self.size + 5)
 
 
 def error_event(error_type: str, message: str) -> bytes:
@@ -102,18 +106,21 @@ def error_event(error_type: str, message: str) -> bytes:
     return encode_event("error", _dumps({"type": "error", "error": {"type": error_type, "message": message}}))
 
 
-def _delta_event(index: bytes, kind: bytes, field: bytes, text: str) -> bytes:
-    return (
-        _HEAD
-        + index
-        + b',"delta":{"type":"'
-        + kind
-        + b'","'
-        + field
-        + b'":'
-        + _dumps(text).encode("utf-8", "surrogatepass")
-        + b"}}\n\n"
-    )
+def _decode(body: bytes) -> str | None:
+    """The text of a JSON string's body as written on the wire; None if it is not one (a raw quote or line break,
+    a bad escape: the general path decides what that is)."""
+    if b"\\" in body:
+        try:
+            text: str = orjson.loads(b'"' + body + b'"')
+        except orjson.JSONDecodeError:
+            return None
+        return text
+    if b'"' in body or b"\n" in body:
+        return None
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        raise StreamError("the upstream stream is not valid UTF-8") from None
 
 
 class SSERestorer:
@@ -126,8 +133,9 @@ class SSERestorer:
         self._restorer = restorer
         self._decoder = SSEDecoder()
         self._raw = b""  # bytes of the fast path not yet a whole event
-        self._runs: dict[bytes, _Run] = {}  # by wire index + delta type
-        self._fast = True  # until the stream shows a CR or the decoder holds state
+        self._lanes: dict[bytes, _Lane] = {}  # by head; emptied when a block starts or stops
+        self._lane: _Lane | None = None  # the last one used
+        self._fast = True  # until the stream shows a CR
         self.finished = False
 
     @property
@@ -135,147 +143,120 @@ class SSERestorer:
         return self._restorer.completed_thinking
 
     def feed(self, chunk: bytes) -> bytes:
+        lane = self._lane
+        if lane is not None and chunk.endswith(_TAIL) and chunk.startswith(lane.head) and not self._raw:
+            # one delta of the lane in use (a slow model sends one event per read): a few byte tests
+            body = chunk[lane.size : -5]
+            if _SPECIAL(body) is None:
+                try:
+                    text = body.decode()
+                except UnicodeDecodeError:
+                    raise StreamError("the upstream stream is not valid UTF-8") from None
+                if lane.passes(text):
+                    return chunk
+                return self._restored(lane, chunk, [body], text, lane.restore(text))
+            if _STRUCTURE(body) is None:  # one delta with a hyphen or an escape in it
+                return self._run(lane, chunk, [body])
         if not self._fast or b"\r" in chunk:
             return self._slow(chunk)
         data = self._raw + chunk if self._raw else chunk
-        end = data.rfind(b"\n\n")
-        if end == -1:
+        end = data.rfind(b"\n\n") + 2
+        if end == 1:
             self._raw = data
             return b""
-        end += 2
+        if end == len(data):
+            self._raw = b""
+            return self._region(data)
         self._raw = data[end:]
+        return self._region(data[:end])
+
+    def _region(self, region: bytes) -> bytes:
+        """Whole events: runs of one lane's deltas at a time, anything else through the general path."""
         out: list[bytes] = []
-        pos = 0
+        pos, end = 0, len(region)
+        tries = 4  # splits of the rest of the region (each a pass over it), before runs are found by regex
         while pos < end:
-            if end - pos < _SMALL:  # a slow model: a delta or two per read
-                match = _RUN.match(data, pos, end)
-                if match is not None and match.end() == end:
-                    out.append(self._run(match.group(), *match.group(1, 2, 3)))
-                    break
-            elif (first := _FIRST.match(data, pos)) is not None:
-                # The usual chunk: nothing but deltas of one block. Counting is enough to know it (every line
-                # break is inside a delta's fixed head or tail), far cheaper than matching each event.
-                head = first.group()
-                region = data[pos:end] if pos or end < len(data) else data
-                count = region.count(head)
-                if region.count(_TAIL) == count and region.count(b"\n") == 3 * count and region.endswith(_TAIL):
-                    out.append(self._run(region, *first.group(1, 2, 3)))
-                    break
-            match = _RUN.search(data, pos, end)
-            if match is None:
-                out.append(self._general(data[pos:end]))
-                break
-            start = match.start()
-            if start and data[start - 2 : start] != b"\n\n":  # not at an event's start: the general path
-                after = data.find(b"\n\n", start) + 2
-                out.append(self._general(data[pos:after]))
-                pos = after
+            lane = self._lane_at(region, pos)
+            if lane is None:
+                nxt = region.find(b"\n\n" + _HEAD, pos)
+                nxt = end if nxt == -1 else nxt + 2
+                out.append(self._general(region[pos:nxt]))
+                pos = nxt
                 continue
-            if start > pos:
-                out.append(self._general(data[pos:start]))
-            out.append(self._run(match.group(), *match.group(1, 2, 3)))
-            pos = match.end()
-        return b"".join(out)
-
-    def _run(self, raw: bytes, index: bytes, kind: bytes, field: bytes) -> bytes:
-        """A run of deltas of one block and kind. Stretches with no hyphen (no pseudonym can be inside) go out as
-        the upstream bytes when the block's restorer says nothing is held at either end; the rest is restored
-        as one joined text per stretch (`_joined`)."""
-        if _FIELDS[kind] != field:
-            return self._general(raw)
-        if not self._restorer.restores:
-            return raw
-        run = self._runs.get(index + kind)
-        if run is None:
-            head = _HEAD + index + b',"delta":{"type":"' + kind + b'","' + field + b'":"'
-            run = self._runs[index + kind] = _Run(int(index), index, kind.decode(), head)
-        if len(raw) < _SMALL:
-            return self._joined(raw, run)
-        head = run.head
-        out: list[bytes] = []
-        pos, end = 0, len(raw)
-        source = kind == b"input_json_delta"
-        dirty = _dirty(raw, 0, source)
-        while pos < end:
-            cut = end
-            if dirty != -1:
-                # start the stretch to restore some deltas early: the clean stretch before it then does not end on
-                # the first characters of the pseudonym, and can go out as it came
-                cut = raw.rfind(head, pos, dirty)
-                if cut - pos > _BACK:
-                    cut = raw.find(head, cut - _BACK, cut + 1)
-            if cut > pos:
-                out.append(self._clean(raw[pos:cut], run))
-            if dirty == -1:
-                break
-            stop = raw.find(_TAIL, dirty) + len(_TAIL)
-            dirty = _dirty(raw, stop, source)
-            while dirty != -1 and dirty - stop < _GAP:  # pseudonyms close together: one stretch
-                stop = raw.find(_TAIL, dirty) + len(_TAIL)
-                dirty = _dirty(raw, stop, source)
-            out.append(self._joined(raw[cut:stop], run))
-            pos = stop
-        return b"".join(out)
-
-    def _clean(self, raw: bytes, run: _Run) -> bytes:
-        """A stretch without hyphens: as it came if the restorer agrees, else restored like any other."""
-        out: list[bytes] = []
-        for _ in range(4):  # text held from before is released by the next delta or two: restore those alone
-            if not raw or not self._restorer.busy(run.index):
-                break
-            first = raw.find(_TAIL) + len(_TAIL)
-            out.append(self._joined(raw[:first], run))
-            raw = raw[first:]
-        if raw:
-            tail, whole = self._tail(raw, run)
-            if self._restorer.skip_run(run.index, run.kind, tail, whole):
-                out.append(raw)
-            elif whole or self._restorer.busy(run.index):
-                out.append(self._joined(raw, run))
+            rest = region[pos:] if pos else region
+            if tries:
+                tries -= 1
+                bodies, stop = lane.split(rest)
             else:
-                # its end may begin a pseudonym (`... the s` before `3-002`): all but its last deltas go out as they
-                # came (if that part passes), the last ones are restored with what follows
-                cut = raw.find(run.head, max(0, len(raw) - self._restorer.tail_need * 128))  # >= tail_need deltas
-                if cut > 0:
-                    tail, whole = self._tail(raw[:cut], run)
-                    if self._restorer.skip_run(run.index, run.kind, tail, whole):
-                        out.append(raw[:cut])
-                        raw = raw[cut:]
-                out.append(self._joined(raw, run))
+                match = _RUN.match(rest)
+                bodies, stop = (None, 0) if match is None else lane.split(match.group())
+            if not stop:  # not even one delta the way the API writes it: the general path reads it
+                stop = region.find(b"\n\n", pos) + 2 - pos
+                out.append(self._general(rest[:stop]))
+            elif bodies is None:
+                out.append(self._general(rest[:stop]))
+            else:
+                out.append(self._run(lane, rest if stop == len(rest) else rest[:stop], bodies))
+            pos += stop
         return b"".join(out)
 
-    def _tail(self, raw: bytes, run: _Run) -> tuple[str, bool]:
-        """The decoded end of a stretch's joined text (at least `tail_need` characters) and whether it is all."""
-        need = self._restorer.tail_need
-        take = need * 128  # wire bytes: about need events of one character
-        while True:
-            start = raw.find(run.head, len(raw) - take) if take < len(raw) else 0
-            text = _decode(raw[start + len(run.head) : -len(_TAIL)].replace(_TAIL + run.head, b""))
-            if start <= 0 or len(text) >= need:
-                return text, start <= 0
-            take *= 4
+    def _lane_at(self, region: bytes, pos: int) -> _Lane | None:
+        lane = self._lane
+        if lane is not None and region.startswith(lane.head, pos):
+            return lane
+        match = _FIRST.match(region, pos)
+        if match is None:
+            return None
+        head = match.group()
+        lane = self._lanes.get(head)
+        if lane is None:
+            kind = match[2]
+            if _FIELDS[kind] != match[3]:
+                return None
+            handle = self._restorer.lane(int(match[1]), kind.decode())
+            if handle is None:
+                return None
+            lane = self._lanes[head] = _Lane(head, handle)
+        self._lane = lane
+        return lane
 
-    def _joined(self, raw: bytes, run: _Run) -> bytes:
-        """A stretch's texts joined and restored at once: the upstream bytes when that changed nothing, else one
-        delta event carrying the restored text (a delta's size is not part of the protocol)."""
-        body = raw[len(run.head) : -len(_TAIL)]
-        if len(body) > 12 or b"\n" in body:  # more than one delta: join their bodies (a body holds no line break)
-            body = body.replace(_TAIL + run.head, b"")
-        text = _decode(body)
-        restored = self._restorer.delta_run(run.index, run.kind, text)
-        if restored is None:
+    def _run(self, lane: _Lane, raw: bytes, bodies: list[bytes]) -> bytes:
+        """A run of `lane`'s deltas (`raw`, split into `bodies`) restored as one joined text."""
+        joined = bodies[0] if len(bodies) == 1 else b"".join(bodies)
+        text = _decode(joined)  # (a body ending in a lone backslash, which the API never writes, is not caught)
+        if text is None:
             return self._general(raw)
+        if lane.hyphen(joined) is None and lane.passes(text):
+            return raw
+        return self._restored(lane, raw, bodies, text, lane.restore(text))
+
+    @staticmethod
+    def _restored(lane: _Lane, raw: bytes, bodies: list[bytes], text: str, restored: str) -> bytes:
+        """What to send for a run whose joined `text` the block's stages turned into `restored`."""
         if restored == text:
-            return raw  # nothing restored: the upstream bytes as they were
-        if not restored:
-            return b""
-        kind = run.kind.encode()
-        return _delta_event(run.wire_index, kind, _FIELDS[kind], restored)
+            return raw
+        count = len(bodies)
+        if count > 1 and len(restored) < len(text) and text.startswith(restored):
+            # only the end is held back (it may begin a pseudonym): the deltas before it go out as they came
+            held = len(text) - len(restored)
+            covered, last = 0, 0
+            while covered < held and last < count:
+                last += 1
+                piece = _decode(bodies[-last])
+                if piece is None:
+                    break
+                covered += len(piece)
+            if covered >= held and last < count:
+                cut = len(raw) - sum(map(len, bodies[-last:])) - last * (lane.size + 5)
+                rest = text[len(text) - covered : len(restored)]
+                return raw[:cut] + lane.event(rest) if rest else raw[:cut]
+        return lane.event(restored) if restored else b""
 
     def _slow(self, chunk: bytes) -> bytes:
         """The general path for everything from here on (a CR in the stream, or leftover fast-path bytes)."""
         if self._fast:
             self._fast = False
+            self._lane = None
             chunk, self._raw = self._raw + chunk, b""
         return b"".join(self._restore_event(e.event, e.data) for e in self._decoder.feed(chunk))
 
@@ -301,8 +282,13 @@ class SSERestorer:
                 self.finished = True
                 return error_event("api_error", "the upstream API reported an error it did not encode as JSON")
             raise StreamError("the upstream API sent an SSE event whose data is not JSON") from None
-        if isinstance(parsed, dict) and parsed.get("type") in ("message_stop", "error"):
-            self.finished = True
+        if isinstance(parsed, dict):
+            kind = parsed.get("type")
+            if kind in ("message_stop", "error"):
+                self.finished = True
+            elif kind in ("content_block_start", "content_block_stop") and self._lanes:
+                self._lane = None  # a block starts or stops: lanes are looked up again
+                self._lanes.clear()
         return b"".join(
             encode_event(event, data if payload is parsed else _dumps(payload))
             for event, payload in self._restorer.feed(name, parsed)
