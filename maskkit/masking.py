@@ -39,7 +39,16 @@ from maskkit.core.messages import (
     thinking_texts,
     unmask_text,
 )
-from maskkit.core.plan import LITERAL, MaskPlan, NamespaceRecall, TextCache, learnable, plan_mask, secret_in
+from maskkit.core.plan import (
+    LITERAL,
+    MaskPlan,
+    NamespaceRecall,
+    TextCache,
+    learnable,
+    merge_resolved,
+    plan_mask,
+    secret_in,
+)
 from maskkit.core.pseudonyms import canonical
 from maskkit.core.restorer import MessageStreamRestorer, Restorer
 from maskkit.detect.detector import SCAN_REACH, Detector, resolve_spans
@@ -236,10 +245,8 @@ class Masker:
                         if secret_in(plain, self._detect_alone)
                     ]
                 keyed = _keyed_spans(text, self.detector.detect_json(text)) if text.lstrip()[:1] in "{[" else []
-                if keyed:
-                    spans = resolve_spans(text, [*spans, *keyed])
-                if secret_runs:
-                    spans = resolve_spans(text, [*spans, *secret_runs])
+                spans = merge_resolved(text, spans, keyed, resolve_spans)
+                spans = merge_resolved(text, spans, secret_runs, resolve_spans)
             except Exception as exc:  # a detector bug must never let text through
                 raise DetectionError(f"detection failed ({type(exc).__name__}); nothing was sent") from None
             self._cache.put(text, spans)

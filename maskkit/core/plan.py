@@ -12,6 +12,7 @@ mint and which this process already knows is the Masker's business (`NamespaceRe
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from maskkit.core.recall import RecallIndex
 from maskkit.core.recall_safe import SECRET_KINDS
 from maskkit.types import Span
 
-__all__ = ["LITERAL", "MaskPlan", "NamespaceRecall", "TextCache", "plan_mask"]
+__all__ = ["LITERAL", "MaskPlan", "NamespaceRecall", "TextCache", "merge_resolved", "plan_mask"]
 
 LITERAL = "PSEUDONYM_LITERAL"
 
@@ -180,7 +181,7 @@ def _planned(
         recalled = cached.recalled
     else:
         recalled = (*kept, *found)
-        spans = resolve(text, [*detected, *recalled]) if recalled else detected
+        spans = merge_resolved(text, detected, recalled, resolve)
     state.planned.put(text, _Planned(version, recalled, spans))
     return spans
 
@@ -193,6 +194,53 @@ def _found_in_any(
     NUL next to it counts as the text's edge does (not a word character), so no match here means none in any."""
     parts = [*texts, *(plain for text in texts for _, _, plain in runs[text])]
     return bool(index.find_raw("\0".join(parts), since))
+
+
+def merge_resolved(
+    text: str, resolved: list[Span], extra: Sequence[Span], resolve: Resolve, *, ratio: int = 16
+) -> list[Span]:
+    """`resolve(text, [*resolved, *extra])` when `resolved` is already `resolve`'s output (sorted, disjoint, not
+    touching) and `extra` is short: only the spans that an extra one reaches (with the extras reaching them, and
+    so on) are merged again; the rest stand as they are. Exactly the same result, since `resolve` merges each
+    group of touching spans on its own, in input order; far cheaper when ten recalled spans join ten thousand
+    detected ones. (With more than one extra span per `ratio` resolved ones, everything is resolved again.)"""
+    if not extra:
+        return resolved
+    if not resolved or len(extra) * ratio > len(resolved):
+        return resolve(text, [*resolved, *extra])
+    # Each extra span widened alone (what `resolve` does first to every span), with its input position.
+    widened = sorted(
+        ((resolve(text, [span])[0], position) for position, span in enumerate(extra)),
+        key=lambda item: (item[0].start, item[1]),
+    )
+    ends = [span.end for span in resolved]
+    out: list[Span] = []
+    taken = 0  # resolved[:taken] are placed
+    index = 0
+    while index < len(widened):
+        group_start, group_end = widened[index][0].start, widened[index][0].end
+        members = [widened[index][1]]
+        index += 1
+        low = bisect.bisect_left(ends, group_start, lo=taken)  # the first resolved span reaching the group
+        high = low
+        grown = True
+        while grown:  # take in every resolved or extra span that touches the group, until none does
+            grown = False
+            while high < len(resolved) and resolved[high].start <= group_end:
+                group_end = max(group_end, resolved[high].end)
+                high += 1
+                grown = True
+            while index < len(widened) and widened[index][0].start <= group_end:
+                group_end = max(group_end, widened[index][0].end)
+                members.append(widened[index][1])
+                index += 1
+                grown = True
+        out.extend(resolved[taken:low])
+        # `resolve`'s input order within the group: the resolved spans, then the extras as they were given.
+        out.extend(resolve(text, [*resolved[low:high], *(extra[position] for position in sorted(members))]))
+        taken = high
+    out.extend(resolved[taken:])
+    return out
 
 
 def _still_known(text: str, span: Span, index: RecallIndex) -> bool:
@@ -267,7 +315,7 @@ def plan_mask(
             for start, end, plain in runs[text] if len(index) else ():
                 if index.find(plain):
                     found.append(Span(start, end, ENCODED_KIND))
-            spans_by_text[text] = resolve(text, [*detected[text], *found]) if found else detected[text]
+            spans_by_text[text] = merge_resolved(text, detected[text], found, resolve)
     for text in unique:
         kind = keyed.get(text)
         if kind is not None and (enabled is None or kind in enabled):
