@@ -81,6 +81,18 @@ def masker(settings: Settings) -> Iterator[Masker]:
 
 
 @pytest.fixture
+def other(settings: Settings) -> Iterator[Masker]:
+    """A second masker on the same vault and namespace: another worker, with its own recall index."""
+    from maskkit import Masker
+
+    masker = Masker.from_settings(settings)
+    try:
+        yield masker
+    finally:
+        masker.vault.close()
+
+
+@pytest.fixture
 def env(settings: Settings, vault_key: str, namespace: str) -> dict[str, str]:
     """Environment for a maskkit subprocess that shares the session vault."""
     base = {k: v for k, v in os.environ.items() if not k.upper().startswith(_SCRUB)}

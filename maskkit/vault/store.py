@@ -641,16 +641,13 @@ class Vault:
         for all the items (ids, kind numbers, ciphertext lengths, ciphertexts). A handful of arguments whatever
         the number of items: four arguments per item cost more to build, send and parse than minting them."""
         cache = self._arg_cache
-        key = self.key
-        fingerprint = key.fingerprint
-        # Claude Code re-sends the whole conversation every turn: HMAC and encryption are done once per value.
-        # (A reused ciphertext only ever encrypts the same value under the same key.) The new ones are sealed
-        # together (`VaultKey.seal_many`).
-        memos: list[tuple[str, bytes] | None] = []
-        new: list[tuple[str, str, str]] = []
-        where: list[int] = []
+        fingerprint = self.key.fingerprint
+        # Claude Code re-sends the whole conversation every turn: HMAC and encryption are done once per value
+        # (`seal`, `keep_sealed`). The cached memos are read before new ones are kept (keeping may empty a full
+        # cache).
         numbers: dict[str, int] = {}
         order: list[int] = []
+        memos: list[tuple[str, bytes] | None] = []
         for kind, original in items:
             number = numbers.get(kind)
             if number is None:
@@ -658,17 +655,12 @@ class Vault:
                     raise ConfigError(f"no pseudonym prefix for kind {kind}")
                 number = numbers[kind] = len(numbers)
             order.append(number)
-            memo = cache.get((fingerprint, namespace, kind, original))
-            if memo is None:
-                where.append(len(memos))
-                new.append((kind, prefixes[kind], original))
-            memos.append(memo)
-        if new:
-            if len(cache) + len(new) > _ARG_CACHE_SIZE:
-                cache.clear()
-            for position, (kind, _, original), memo in zip(where, new, key.seal_many(namespace, new), strict=True):
-                memos[position] = memo
-                cache[(fingerprint, namespace, kind, original)] = memo
+            memos.append(cache.get((fingerprint, namespace, kind, original)))
+        if None in memos:
+            sealed = self.seal(namespace, items, prefixes)
+            self.keep_sealed(namespace, sealed)
+            fresh = {(kind, original): (index, blob) for kind, original, index, blob in sealed}
+            memos = [memo or fresh[item] for item, memo in zip(items, memos, strict=True)]
         if len(numbers) > 0xFFFF:
             raise ConfigError("too many kinds in one call")
         ids = "".join([memo[0] for memo in memos])  # type: ignore[index]

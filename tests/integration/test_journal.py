@@ -4,22 +4,10 @@ than a TTL ago, leave its head, and a worker that was behind them reloads the na
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from mktests.vaulttime import let_time_pass
 
-from maskkit import Masker, Settings
-
-
-@pytest.fixture
-def other(settings: Settings) -> Iterator[Masker]:
-    """A second worker on the same vault and namespace."""
-    masker = Masker.from_settings(settings)
-    try:
-        yield masker
-    finally:
-        masker.vault.close()
+from maskkit import Masker
 
 
 def journal(masker: Masker) -> tuple[int, int]:

