@@ -69,8 +69,7 @@ def settings(vault_home: Path, vault_key: str, namespace: str) -> Settings:
     )
 
 
-@pytest.fixture
-def masker(settings: Settings) -> Iterator[Masker]:
+def _open_masker(settings: Settings) -> Iterator[Masker]:
     from maskkit import Masker
 
     masker = Masker.from_settings(settings)
@@ -78,18 +77,17 @@ def masker(settings: Settings) -> Iterator[Masker]:
         yield masker
     finally:
         masker.vault.close()
+
+
+@pytest.fixture
+def masker(settings: Settings) -> Iterator[Masker]:
+    yield from _open_masker(settings)
 
 
 @pytest.fixture
 def other(settings: Settings) -> Iterator[Masker]:
     """A second masker on the same vault and namespace: another worker, with its own recall index."""
-    from maskkit import Masker
-
-    masker = Masker.from_settings(settings)
-    try:
-        yield masker
-    finally:
-        masker.vault.close()
+    yield from _open_masker(settings)
 
 
 @pytest.fixture
