@@ -7,7 +7,9 @@ stderr (never an original), and exit non-zero.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import gc
 import json
 import os
 import sys
@@ -46,6 +48,16 @@ def _errors(code: int = 1) -> Iterator[None]:
     except Exception as exc:
         click.echo(f"maskkit: internal error ({type(exc).__name__}); nothing was written", err=True)
         sys.exit(2)
+
+
+def _one_shot() -> None:
+    """`mask` and `unmask` handle one input and end. Masking a large paste makes hundreds of thousands of small
+    objects and no reference cycle worth collecting in a run this short, so the cyclic collector only walks them
+    over and over, and once more at exit (about 60 ms after a 1.6 MB paste). It stays off for the command, and
+    the heap is frozen at exit so the interpreter's last collection skips it. Memory is freed by reference
+    counting as usual; only cycles would wait for the exit."""
+    gc.disable()
+    atexit.register(gc.freeze)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -98,6 +110,7 @@ def main(ctx: click.Context) -> None:
 @click.pass_context
 def mask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
     """Mask FILE (or stdin) to stdout."""
+    _one_shot()
     with _errors():
         text = _read(file)
         masker = _masker(ctx, namespace)
@@ -111,6 +124,7 @@ def mask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
 @click.pass_context
 def unmask(ctx: click.Context, namespace: str | None, file: str | None) -> None:
     """Restore the pseudonyms in FILE (or stdin) to stdout. Unknown pseudonyms are left as they are."""
+    _one_shot()
     with _errors():
         text = _read(file)
         masker = _masker(ctx, namespace)
