@@ -91,6 +91,53 @@ def test_many_originals_are_found_in_one_pass_over_a_stack_of_automata() -> None
     assert len(index._levels) < 8, "automata were not merged"
 
 
+_TOKEN_HEAD = "IQoJb3JpZ2luX2VjEOr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ"  # what every STS session token starts with
+_LONG = [_TOKEN_HEAD + tail for tail in ("AaaaBbbbCccc1", "AaaaBbbbCccc12", "ZzzzYyyyXxxx9")] + [
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ",
+    "billing-archive-bucket-for-the-payroll-team-2026",
+]
+
+
+def _long_index() -> RecallIndex:
+    """Long originals (several sharing their first 32 characters) among enough short ones that the index
+    searches with an automaton, not `str.find`."""
+    index = RecallIndex()
+    for original in _LONG[:-1]:
+        index.add("SESSION_TOKEN" if original.startswith("IQo") else "SECRET_ACCESS_KEY", original, "secret-001")
+    index.add("S3_BUCKET", _LONG[-1], "s3-001")
+    for i in range(300):
+        index.add("S3_BUCKET", f"bucket-{i:06d}-x", "s3-002")
+    return index
+
+
+def _by_find(index: RecallIndex, text: str) -> list[tuple[int, int, str]]:
+    """The same search with one `str.find` per original: the reference."""
+    return index._keep(text, index._candidates(text, index._find_few(text, 0, index.version)))
+
+
+def test_long_originals_are_found_whole_by_their_prefix() -> None:
+    index = _long_index()
+    text = (
+        f"token={_LONG[1]}; old={_LONG[0]}, other {_LONG[2]}\n"
+        f"half {_TOKEN_HEAD}AaaaBbbb and {_LONG[3][:35]} are not originals\n"
+        f"key {_LONG[4]} in {_LONG[-1]} and {_LONG[-1]}s (another word) bucket-000007-x"
+    )
+    assert _found(index, text) == [_LONG[1], _LONG[0], _LONG[2], _LONG[4], _LONG[-1], "bucket-000007-x"]
+    assert [(s.start, s.end, s.kind) for s in index.find(text)] == _by_find(index, text)
+
+
+_PIECES = st.sampled_from(
+    [*_LONG, *(o[:33] for o in _LONG), *(o[:-1] for o in _LONG), "bucket-000001-x", " ", "-", "x"]
+)
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_searching_by_prefix_finds_what_str_find_finds(text: str) -> None:
+    index = _long_index()
+    assert [(s.start, s.end, s.kind) for s in index.find(text)] == _by_find(index, text)
+
+
 def test_text_with_a_lone_surrogate_is_searched() -> None:
     index = RecallIndex()
     index.add("S3_BUCKET", "acme-payroll-archive", "s3-001")
