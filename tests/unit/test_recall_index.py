@@ -8,7 +8,7 @@ import re
 import string
 from urllib.parse import quote
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mktests.purehelpers import examples
 
@@ -221,3 +221,27 @@ def test_a_plan_counts_recall_hits_by_kind_not_values_detection_found() -> None:
     plan = plan_mask([text], detect, resolve_spans, state)
     assert ("S3_BUCKET", "acme-payroll-archive-7731") in plan.items
     assert plan.recalled == {"S3_BUCKET": 1}, "one known value (twice in the text), the detected one not counted"
+
+
+_JOIN_ATOMS = st.sampled_from(
+    ["acme-payroll-archive", "acme-payroll-archive-2", "x", "Xk9mQ2vLp8Rw4z", "a", "b-bucket-77", "\0", " ", "-", "é"]
+)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(
+    st.lists(st.lists(_JOIN_ATOMS, max_size=8).map("".join), min_size=2, max_size=5),
+    st.integers(min_value=0, max_value=300),
+)
+@example(["xx a", "b-bucket-77 y"], 0).via("an original with a NUL across two texts")
+@example(["xx a", "b-bucket-77 y", "acme-payroll-archive"], 300).via("the same, searched by automata")
+def test_texts_searched_together_get_exactly_their_own_matches(texts: list[str], filler: int) -> None:
+    """One search of several texts joined gives each text what searching it alone gives: nothing that crosses
+    from one text into the next (even for an original holding a NUL), word edges where the texts meet."""
+    index = RecallIndex()
+    index.add("S3_BUCKET", "acme-payroll-archive", "s3-900")
+    index.add("S3_BUCKET", "a\0b-bucket-77", "s3-901")
+    index.add("PASSWORD", "Xk9mQ2vLp8Rw4z", "pwd-900")
+    index.add_many(("S3_BUCKET", f"filler-bucket-{n:05d}", f"s3-{n + 1000}") for n in range(filler))  # automata
+    for since in (0, 2, index.version):
+        assert index.find_raw_many(texts, since) == [index.find_raw(text, since) for text in texts]
