@@ -11,6 +11,7 @@ processes. Each namespace's recall index is loaded from the vault on first use a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import gc
 import json
@@ -637,20 +638,79 @@ class Masker:
         # Planning is CPU work: for a large body it runs in a worker thread, so the event loop keeps serving.
         offload = sum(map(len, texts)) >= _OFFLOAD_CHARS
         rounds = self._rounds(texts, keyed)
+        # Otherwise the values detection finds are minted while the rest of the plan (recall, encoded runs) runs.
+        early = None if offload else self._early_amint(texts, keyed)
+        if early is not None:
+            await asyncio.sleep(0)  # the mint task seals and writes its script call now, before the plan runs
 
         async def advance(reply: MintReply | None) -> _MintRequest | _Masked | None:
             return await asyncio.to_thread(_advance, rounds, reply) if offload else _advance(rounds, reply)
 
-        step = await advance(None)
-        while not isinstance(step, _Masked):
-            if step is None:
-                await self._aload(self._state())
-                step = await advance(None)
-            else:
-                step = await advance(await self._amint(step, self._view()))
+        try:
+            step = await advance(None)
+            while not isinstance(step, _Masked):
+                if step is None:
+                    await self._aload(self._state())
+                    step = await advance(None)
+                elif early is not None:
+                    reply = await self._with_early(step, *early)
+                    early = None
+                    step = await advance(reply)
+                else:
+                    step = await advance(await self._amint(step, self._view()))
+        finally:
+            if early is not None:  # (planning failed: the early mint's outcome is not needed)
+                early[1].cancel()
+                with contextlib.suppress(BaseException):
+                    await early[1]
         if offload:
             return await asyncio.to_thread(self._finish, texts, step.plan.spans, step.mapping)
         return self._finish(texts, step.plan.spans, step.mapping)
+
+    def _early_amint(
+        self, texts: Sequence[str], keyed: Mapping[str, str] | None
+    ) -> tuple[_MintRequest, asyncio.Task[MintReply]] | None:
+        """Detect the texts not planned before (cached: the plan reads the same spans) and start minting what they
+        hold that this process does not know, so that the script runs in Redis while this process plans the rest
+        (recall pass, encoded runs, merge): the mint reply is then usually there when the plan asks for it. None
+        when there is nothing to mint, or the namespace is not loaded yet (the protocol loads it first)."""
+        state = self._state()
+        if state is None or not isinstance(state.view, JournalView):
+            return None
+        planned = state.planned
+        items = dict.fromkeys(
+            (span.kind, text[span.start : span.end])
+            for text in dict.fromkeys(texts)
+            if planned.get(text) is None
+            for span in self.spans(text)
+            if span.kind != LITERAL
+        )
+        items.update(dict.fromkeys((kind, original) for original, kind in (keyed or {}).items()))
+        request = self._split(list(items), state)
+        if not request.items:
+            return None
+        return request, asyncio.ensure_future(self._amint(request, state.view))
+
+    async def _with_early(
+        self, request: _MintRequest, early: _MintRequest, task: asyncio.Task[MintReply]
+    ) -> MintReply:
+        """The reply to the protocol's mint `request`, given the early mint (`_early_amint`): its reply, plus one
+        more round trip only for what it did not cover (values only the plan found, a refresh it did not make).
+        Nothing of the early reply is applied here: the protocol applies it as the reply to `request` (what other
+        workers learned included, so it plans again if that changes anything)."""
+        reply = await task
+        if reply.reset:
+            return reply
+        minted = reply.pseudonyms
+        covered = set(early.refresh)
+        rest = _MintRequest(
+            [item for item in request.items if item not in minted],
+            [pseudonym for pseudonym in request.refresh if pseudonym not in covered],
+            {},
+        )
+        if not rest.items and not rest.refresh:
+            return reply
+        return _merged([reply, await self._amint(rest, reply.view)])
 
     def _tokens(self, text: str) -> list[str]:
         return list(dict.fromkeys(canonical(m.group()) for m in self.grammar.finditer(text)))

@@ -365,6 +365,57 @@ def test_a_large_mask_after_a_purge_by_another_worker_masks_with_fresh_mappings(
     assert masker.unmask(result.text) == paste
 
 
+def test_an_async_mask_recalls_what_another_worker_learned_while_it_minted_early(
+    masker: Masker, other: Masker
+) -> None:
+    """The async path (the proxy's) mints the values detection finds while it plans the rest of the request; that
+    reply also brings what another worker learned since this one's view: applied, and the plan made again, before
+    anything is used. The bare values come out masked next to a new detected one, and the round trip is exact."""
+    import asyncio
+    import secrets
+
+    text = f"started i-0{secrets.token_hex(8)} for the export; {BARE}"
+
+    async def scenario() -> tuple[str, str, str]:
+        await other.amask("warm up")  # `other` is loaded and current before `masker` learns anything
+        await masker.amask(CONTEXT)
+        result = await other.amask(text)
+        restored = await other.aunmask(result.text)
+        again = await masker.amask(text)  # the other worker agrees on every pseudonym
+        await other.vault.aclose()
+        await masker.vault.aclose()
+        return result.text, restored, again.text
+
+    masked, restored, again = asyncio.run(scenario())
+    assert BUCKET not in masked and PASSWORD not in masked and "i-0" not in masked
+    assert restored == text
+    assert again == masked
+
+
+def test_an_async_mask_after_a_purge_by_another_worker_masks_with_fresh_mappings(
+    masker: Masker, other: Masker
+) -> None:
+    """The early mint of the async path meets a purge made by another worker after this one's view: the reply
+    says reset, the namespace is reloaded and planned again, and every value is masked with a fresh mapping."""
+    import asyncio
+    import secrets
+
+    text = f"{CONTEXT}; started i-0{secrets.token_hex(8)}"  # (a text not planned before, a value not known)
+
+    async def scenario() -> tuple[str, str]:
+        await other.amask(CONTEXT)
+        masker.vault.purge(masker.namespace)
+        result = await other.amask(text)
+        restored = await masker.aunmask(result.text)
+        await other.vault.aclose()
+        await masker.vault.aclose()
+        return result.text, restored
+
+    masked, restored = asyncio.run(scenario())
+    assert BUCKET not in masked and PASSWORD not in masked and "i-0" not in masked
+    assert restored == text
+
+
 def test_a_paste_with_more_new_values_than_one_script_call_takes_is_minted_in_several(masker: Masker) -> None:
     """One mint script runs atomically in Redis: 250k new values in one call would stall every other client for
     seconds (and could outlast the socket timeout). They go in calls of `mint_batch` values (20k; 400 here, so the
