@@ -651,6 +651,10 @@ class Masker:
             while not isinstance(step, _Masked):
                 if step is None:
                     await self._aload(self._state())
+                    if early is None and not offload:  # (this process's first request in the namespace)
+                        early = self._early_amint(texts, keyed)
+                        if early is not None:
+                            await asyncio.sleep(0)
                     step = await advance(None)
                 elif early is not None:
                     reply = await self._with_early(step, *early)
@@ -673,9 +677,12 @@ class Masker:
         """Detect the texts not planned before (cached: the plan reads the same spans) and start minting what they
         hold that this process does not know, so that the script runs in Redis while this process plans the rest
         (recall pass, encoded runs, merge): the mint reply is then usually there when the plan asks for it. None
-        when there is nothing to mint, or the namespace is not loaded yet (the protocol loads it first)."""
+        when there is nothing to mint, or the namespace is not loaded yet (the protocol loads it first) or has
+        never minted."""
         state = self._state()
-        if state is None or not isinstance(state.view, JournalView):
+        if state is None or not isinstance(state.view, JournalView) or not state.view.offset:
+            # (A namespace that never minted may not be bound yet: the vault binds it in a worker thread, which
+            # the plan running meanwhile would starve of the GIL, 5 ms a switch.)
             return None
         planned = state.planned
         items = dict.fromkeys(

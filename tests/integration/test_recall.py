@@ -377,7 +377,8 @@ def test_an_async_mask_recalls_what_another_worker_learned_while_it_minted_early
     text = f"started i-0{secrets.token_hex(8)} for the export; {BARE}"
 
     async def scenario() -> tuple[str, str, str]:
-        await other.amask("warm up")  # `other` is loaded and current before `masker` learns anything
+        # `other` is loaded, has minted, and is current before `masker` learns anything.
+        await other.amask(f"warm up with i-0{secrets.token_hex(8)}")
         await masker.amask(CONTEXT)
         result = await other.amask(text)
         restored = await other.aunmask(result.text)
