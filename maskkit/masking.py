@@ -661,7 +661,7 @@ class Masker:
                     early = None
                     step = await advance(reply)
                 else:
-                    step = await advance(await self._amint(step, self._view()))
+                    step = await advance(await self._amint_maintaining(step))
         finally:
             if early is not None:  # (planning failed: the early mint's outcome is not needed)
                 early[1].cancel()
@@ -698,6 +698,24 @@ class Masker:
             return None
         return request, asyncio.ensure_future(self._amint(request, state.view))
 
+    async def _amint_maintaining(self, request: _MintRequest) -> MintReply:
+        """`_amint`, with the recall index's due merges (`RecallIndex.maintain`) made while the script runs."""
+        state = self._state()
+        if state is None or not state.index.pending:
+            return await self._amint(request, self._view())
+        task = asyncio.ensure_future(self._amint(request, self._view()))
+        await asyncio.sleep(0)  # (the script call is written)
+        self._maintain()
+        return await task
+
+    def _maintain(self) -> None:
+        state = self._state()
+        if state is not None and state.index.pending:
+            try:
+                state.index.maintain()
+            except Exception as exc:  # the next search merges instead: masking never depends on this
+                log.warning("recall index maintenance failed: %s", type(exc).__name__)
+
     async def _with_early(
         self, request: _MintRequest, early: _MintRequest, task: asyncio.Task[MintReply]
     ) -> MintReply:
@@ -705,6 +723,8 @@ class Masker:
         more round trip only for what it did not cover (values only the plan found, a refresh it did not make).
         Nothing of the early reply is applied here: the protocol applies it as the reply to `request` (what other
         workers learned included, so it plans again if that changes anything)."""
+        if not task.done():
+            self._maintain()
         reply = await task
         if reply.reset:
             return reply

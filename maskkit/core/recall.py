@@ -35,6 +35,9 @@ _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 _TAIL = 256
 #: Catching up on at most this many new originals is done with `str.find` (fast, no automaton to build).
 _FEW = 32
+#: Merges wait for `RecallIndex.maintain` (called while the caller waits for the vault) until there are this
+#: many automata; then a search merges them itself.
+_MAX_LEVELS = 12
 
 
 class RecallEntry(NamedTuple):
@@ -176,25 +179,43 @@ class RecallIndex:
         The log is covered by a short stack of automata over contiguous ranges, like a binary counter: originals
         wait in the tail until there are `_TAIL` of them, then get an automaton of their own, and neighbours merge
         while the older is less than twice the newer. Every original is rebuilt O(log n) times in all, a request
-        that learns a few values builds nothing, and a text is scanned by O(log n) automata."""
+        that learns a few values builds nothing, and a text is scanned by O(log n) automata. The merges wait for
+        `maintain` (up to `_MAX_LEVELS` automata): a caller runs it while it waits for I/O anyway."""
         with self._lock:
             version = len(self._log)
             covered = self._levels[-1].hi if self._levels else self._cleared_at
             if version - covered >= _TAIL:
                 self._levels.append(_Automaton(self._log, self._entries, covered, version, self.changed_at))
-                while len(self._levels) >= 2 and _size(self._levels[-2]) < 2 * _size(self._levels[-1]):
-                    newer = self._levels.pop()
-                    older = self._levels.pop()
-                    merged = _Automaton(self._log, self._entries, older.lo, newer.hi, self.changed_at)
-                    self._levels.append(merged)
+                if len(self._levels) > _MAX_LEVELS:
+                    self._merge()
                 covered = version
             lo = max(since, self._cleared_at)
             return [level for level in self._levels if level.hi > lo and level.automaton is not None], covered
+
+    @property
+    def pending(self) -> bool:
+        """Whether `maintain` has merges to make."""
+        levels = self._levels
+        return len(levels) >= 2 and _size(levels[-2]) < 2 * _size(levels[-1])
+
+    def maintain(self) -> None:
+        """Make the merges the stack of automata is due (see `_automata`). The same work a search would
+        otherwise do first; the async masker runs it while its mint is in flight."""
+        with self._lock:
+            self._merge()
+
+    def _merge(self) -> None:
+        levels = self._levels
+        while len(levels) >= 2 and _size(levels[-2]) < 2 * _size(levels[-1]):
+            # Built before the two it replaces are dropped: a failure leaves the stack covering what it did.
+            merged = _Automaton(self._log, self._entries, levels[-2].lo, levels[-1].hi, self.changed_at)
+            levels[-2:] = [merged]
 
     def compile(self) -> None:
         """Build the automata for everything added so far (a namespace just loaded: one automaton over the
         whole snapshot, built before the first request instead of during it)."""
         self._automata(0)
+        self.maintain()
 
     def find(self, text: str, since: int = 0) -> list[Span]:
         """Every occurrence in `text` of an original added at version >= `since` (leftmost-longest, whole

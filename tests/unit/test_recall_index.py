@@ -86,6 +86,7 @@ def test_many_originals_are_found_in_one_pass_over_a_stack_of_automata() -> None
         for name in names[start : start + 700]:
             index.add("S3_BUCKET", name, "s3-001")
         index.find("warm")  # builds an automaton for what was added
+        index.maintain()  # (the async masker merges while it waits for the vault)
     text = " ".join(names[::97]) + " and bucket-999999-x"
     assert _found(index, text) == names[::97]
     assert len(index._levels) < 8, "automata were not merged"
@@ -245,3 +246,21 @@ def test_texts_searched_together_get_exactly_their_own_matches(texts: list[str],
     index.add_many(("S3_BUCKET", f"filler-bucket-{n:05d}", f"s3-{n + 1000}") for n in range(filler))  # automata
     for since in (0, 2, index.version):
         assert index.find_raw_many(texts, since) == [index.find_raw(text, since) for text in texts]
+
+
+def test_merges_left_for_maintain_never_lose_an_original() -> None:
+    """Automata wait for `maintain` to merge (the async masker runs it while the vault works); a caller that never
+    runs it still finds every original, over a stack that a search keeps short itself."""
+    from maskkit.core.recall import _MAX_LEVELS
+
+    lazy, kept = RecallIndex(), RecallIndex()
+    names = [f"bucket-{i:06d}-y" for i in range(6000)]
+    for start in range(0, len(names), 300):
+        for index in (lazy, kept):
+            index.add_many(("S3_BUCKET", name, "s3-001") for name in names[start : start + 300])
+            index.find("warm")
+        kept.maintain()
+    text = " ".join(names[::53])
+    assert _found(lazy, text) == _found(kept, text) == names[::53]
+    assert len(lazy._levels) <= _MAX_LEVELS + 1
+    assert len(kept._levels) < len(lazy._levels)
