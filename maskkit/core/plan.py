@@ -133,6 +133,19 @@ class _Planned:
     spans: list[Span]
     detected: list[Span]
     runs: Sequence[tuple[int, int, str]]
+    #: The (kind, original) items of `spans` and the originals of `detected`, made when first asked for.
+    items: tuple[tuple[str, str], ...] | None = None
+    seen: frozenset[str] | None = None
+
+    def items_of(self, text: str) -> tuple[tuple[str, str], ...]:
+        if self.items is None:
+            self.items = tuple(dict.fromkeys((span.kind, text[span.start : span.end]) for span in self.spans))
+        return self.items
+
+    def seen_of(self, text: str) -> frozenset[str]:
+        if self.seen is None:
+            self.seen = frozenset(text[span.start : span.end] for span in self.detected)
+        return self.seen
 
 
 @dataclass(frozen=True)
@@ -160,13 +173,13 @@ def _planned(
     cached: object | None,
     version: int,
     searched: _Searched | None = None,
-) -> list[Span]:
-    """The merged spans of `text` (`cached`: its plan from an earlier request, if any) at index `version`:
+) -> _Planned:
+    """The plan of `text`, its merged spans (`cached`: its plan from an earlier request, if any) at `version`:
     detected + known originals (and encoded runs holding one), searching only for what was learned since the
     text was last planned (`searched`: that search, made already for several texts at once)."""
     index = state.index
     if isinstance(cached, _Planned) and cached.version == version:
-        return cached.spans
+        return cached
     since, kept = 0, []
     if isinstance(cached, _Planned):
         since = cached.version
@@ -188,8 +201,9 @@ def _planned(
     else:
         recalled = (*kept, *found)
         spans = merge_resolved(text, detected, recalled, resolve)
-    state.planned.put(text, _Planned(version, recalled, spans, detected, runs))
-    return spans
+    planned = _Planned(version, recalled, spans, detected, runs)
+    state.planned.put(text, planned)
+    return planned
 
 
 def _search(
@@ -278,6 +292,7 @@ def plan_mask(
     detected: dict[str, list[Span]] = {}
     runs: dict[str, Sequence[tuple[int, int, str]]] = {}
     spans_by_text: dict[str, list[Span]] = {}
+    plans: dict[str, _Planned] = {}  # (with recall: each text's plan, which keeps its items)
     if state is not None:
         index = state.index
         # A text planned before brings what detection gave for it (and its encoded runs) with its plan.
@@ -312,11 +327,11 @@ def plan_mask(
             if not isinstance(plan, _Planned):
                 groups.setdefault(0, []).append(text)
             elif plan.version == version:
-                spans_by_text[text] = plan.spans
+                plans[text] = plan
             elif index.removed_at <= plan.version:
                 groups.setdefault(plan.version, []).append(text)
             else:  # a removal since: its recalled spans are checked one by one
-                spans_by_text[text] = _planned(text, state, detected[text], runs[text], resolve, enabled, plan, version)
+                plans[text] = _planned(text, state, detected[text], runs[text], resolve, enabled, plan, version)
         for since, group in groups.items():
             searched = _search(index, group, runs, since)
             if since and not any(raw or any(hits) for raw, hits in searched):
@@ -324,12 +339,13 @@ def plan_mask(
                     plan = cached[text]
                     assert isinstance(plan, _Planned)
                     plan.version = version
-                    spans_by_text[text] = plan.spans
+                    plans[text] = plan
                 continue
             for text, one in zip(group, searched, strict=True):
-                spans_by_text[text] = _planned(
+                plans[text] = _planned(
                     text, state, detected[text], runs[text], resolve, enabled, cached[text], version, one
                 )
+        spans_by_text = {text: plans[text].spans for text in unique}
     else:
         for text in unique:
             detected[text] = detect(text)
@@ -352,12 +368,18 @@ def plan_mask(
             spans_by_text[text] = [Span(0, len(text), kind)]
     items: dict[tuple[str, str], None] = {}
     for text in unique:
-        for span in spans_by_text[text]:
-            items[(span.kind, text[span.start : span.end])] = None
+        spans = spans_by_text[text]
+        plan = plans.get(text)
+        if plan is not None and plan.spans is spans:  # (not a keyed text made one span)
+            items.update(dict.fromkeys(plan.items_of(text)))
+        else:
+            for span in spans:
+                items[(span.kind, text[span.start : span.end])] = None
     recalled: dict[str, int] = {}
     if state is not None:
-        seen = {text[span.start : span.end] for text in unique for span in detected[text]}
-        seen.update(keyed)
+        seen: set[str] = set(keyed)
+        for text in unique:
+            seen.update(plans[text].seen_of(text))
         for kind, original in items:
             if original in seen:
                 continue
