@@ -689,8 +689,7 @@ class Masker:
             (span.kind, text[span.start : span.end])
             for text in dict.fromkeys(texts)
             if planned.get(text) is None
-            for span in self.spans(text)
-            if span.kind != LITERAL
+            for span in self.spans(text)  # (pseudonym-shaped literals too: they are minted like values)
         )
         items.update(dict.fromkeys((kind, original) for original, kind in (keyed or {}).items()))
         request = self._split(list(items), state)
