@@ -125,11 +125,27 @@ _KNOWN_MAX = 2_000_000
 @dataclass(slots=True)
 class _Planned:
     """A text's merged spans, current at index `version` (moved forward in place when nothing learned since
-    touches the text)."""
+    touches the text), with what detection gave for it and its encoded runs: a re-sent text costs this one
+    lookup, not three."""
 
     version: int
     recalled: tuple[Span, ...]
     spans: list[Span]
+    detected: list[Span]
+    runs: Sequence[tuple[int, int, str]]
+    #: The (kind, original) items of `spans` and the originals of `detected`, made when first asked for.
+    items: tuple[tuple[str, str], ...] | None = None
+    seen: frozenset[str] | None = None
+
+    def items_of(self, text: str) -> tuple[tuple[str, str], ...]:
+        if self.items is None:
+            self.items = tuple(dict.fromkeys((span.kind, text[span.start : span.end]) for span in self.spans))
+        return self.items
+
+    def seen_of(self, text: str) -> frozenset[str]:
+        if self.seen is None:
+            self.seen = frozenset(text[span.start : span.end] for span in self.detected)
+        return self.seen
 
 
 @dataclass(frozen=True)
@@ -143,6 +159,10 @@ class MaskPlan:
     recalled: dict[str, int] = field(default_factory=dict)
 
 
+#: One text's recall search: the raw matches in it, and per encoded run whether its decoding holds a match.
+_Searched = tuple[list[tuple[int, int, str]], list[bool]]
+
+
 def _planned(
     text: str,
     state: NamespaceRecall,
@@ -151,14 +171,15 @@ def _planned(
     resolve: Resolve,
     enabled: frozenset[str] | None,
     cached: object | None,
-) -> list[Span]:
-    """The merged spans of `text` (`cached`: its plan from an earlier request, if any): detected + known
-    originals (and encoded runs holding one), searching only for what was learned since the text was last
-    planned."""
+    version: int,
+    searched: _Searched | None = None,
+) -> _Planned:
+    """The plan of `text`, its merged spans (`cached`: its plan from an earlier request, if any) at `version`:
+    detected + known originals (and encoded runs holding one), searching only for what was learned since the
+    text was last planned (`searched`: that search, made already for several texts at once)."""
     index = state.index
-    version = index.version
     if isinstance(cached, _Planned) and cached.version == version:
-        return cached.spans
+        return cached
     since, kept = 0, []
     if isinstance(cached, _Planned):
         since = cached.version
@@ -166,34 +187,39 @@ def _planned(
             kept = [s for s in cached.recalled if _still_known(text, s, index)]
         else:
             kept = list(cached.recalled)
-    # A recalled span where detection already put the same span (most of them, in a text seen for the first time)
-    # cannot change the merge: it is only made a Span, and handed to `resolve`, when it differs.
-    raw = index.find_raw(text, since)
+    raw, hits = searched if searched is not None else _search(index, [text], {text: runs}, since)[0]
     if enabled is not None:
         raw = [r for r in raw if r[2] in enabled]
+    # A recalled span where detection already put the same span (most of them, in a text seen for the first time)
+    # cannot change the merge: it is only made a Span, and handed to `resolve`, when it differs.
     same = {(s.start, s.end) for s in detected if s.kind != LITERAL} if raw else set()
     found = [Span(start, end, kind) for start, end, kind in raw if (start, end) not in same]
-    for start, end, plain in runs:
-        if index.find_raw(plain, since):
-            found.append(Span(start, end, ENCODED_KIND))
+    found += [Span(start, end, ENCODED_KIND) for (start, end, _), hit in zip(runs, hits, strict=True) if hit]
     if isinstance(cached, _Planned) and not found and len(kept) == len(cached.recalled):
         spans = cached.spans  # nothing learned since touches this text: the merged spans stand
         recalled = cached.recalled
     else:
         recalled = (*kept, *found)
         spans = merge_resolved(text, detected, recalled, resolve)
-    state.planned.put(text, _Planned(version, recalled, spans))
-    return spans
+    planned = _Planned(version, recalled, spans, detected, runs)
+    state.planned.put(text, planned)
+    return planned
 
 
-def _found_in_any(
+def _search(
     index: RecallIndex, texts: Sequence[str], runs: Mapping[str, Sequence[tuple[int, int, str]]], since: int
-) -> bool:
-    """Does anything added to `index` at or after `since` occur in one of `texts` (or their decoded runs)? One
-    search of them joined by NULs: every occurrence inside one text is an occurrence in the joined text, and a
-    NUL next to it counts as the text's edge does (not a word character), so no match here means none in any."""
-    parts = [*texts, *(plain for text in texts for _, _, plain in runs[text])]
-    return bool(index.find_raw("\0".join(parts), since))
+) -> list[_Searched]:
+    """What was added to `index` at or after `since`, in each of `texts` and their decoded runs: one search of
+    them all (`RecallIndex.find_raw_many`), not one (and one `str.find` per tail original) per text."""
+    plains = [plain for text in texts for _, _, plain in runs[text]]
+    found = index.find_raw_many([*texts, *plains], since) if plains else index.find_raw_many(texts, since)
+    out: list[_Searched] = []
+    position = len(texts)
+    for which, text in enumerate(texts):  # (the plains' answers follow the texts')
+        count = len(runs[text])
+        out.append((found[which], [bool(hit) for hit in found[position : position + count]]))
+        position += count
+    return out
 
 
 def merge_resolved(
@@ -263,47 +289,67 @@ def plan_mask(
     request's JSON keys name (a text that is exactly such a value is masked whole; recall-safe ones spread)."""
     keyed = keyed or {}
     unique = list(dict.fromkeys(texts))
-    detected: dict[str, list[Span]] = {text: detect(text) for text in unique}
-    runs: dict[str, Sequence[tuple[int, int, str]]] = {
-        text: (decoded_runs(text) if decoded_runs else ()) for text in unique
-    }
+    detected: dict[str, list[Span]] = {}
+    runs: dict[str, Sequence[tuple[int, int, str]]] = {}
     spans_by_text: dict[str, list[Span]] = {}
+    plans: dict[str, _Planned] = {}  # (with recall: each text's plan, which keeps its items)
     if state is not None:
+        index = state.index
+        # A text planned before brings what detection gave for it (and its encoded runs) with its plan.
+        cached = {text: state.planned.get(text) for text in unique}
+        for text in unique:
+            plan = cached[text]
+            if isinstance(plan, _Planned):
+                detected[text], runs[text] = plan.detected, plan.runs
+            else:
+                detected[text] = detect(text)
+                runs[text] = decoded_runs(text) if decoded_runs else ()
         # Originals detected in texts not planned before join the index first (pending: no pseudonym yet), so the
         # one recall pass also spreads them over every text of this request.
-        cached = {text: state.planned.get(text) for text in unique}
         fresh = [
             (span.kind, text[span.start : span.end], "")
             for text in unique
             if cached[text] is None
             for span in detected[text]
-            if span.kind != LITERAL and state.index.get(text[span.start : span.end]) is None
+            if span.kind != LITERAL and index.get(text[span.start : span.end]) is None
         ]
-        fresh += [(kind, original, "") for original, kind in keyed.items() if state.index.get(original) is None]
+        fresh += [(kind, original, "") for original, kind in keyed.items() if index.get(original) is None]
         if fresh:
-            state.index.add_many(fresh)
-        # Re-sent texts (Claude Code sends the whole conversation every turn) planned at an older version are
-        # searched together first, for what was learned since: usually none of it occurs in any of them, and
-        # one search moves them all forward instead of one search (and cache write) each.
-        version = state.index.version
-        stale: dict[int, list[str]] = {}
+            index.add_many(fresh)
+        # Texts are searched in groups, joined, each group for what was learned since its texts were planned: the
+        # texts not planned before for everything; re-sent ones (Claude Code sends the whole conversation every
+        # turn) for what the index learned since, where usually nothing of it occurs in any of them, and one
+        # search moves them all forward instead of one search (and cache write) each.
+        version = index.version
+        groups: dict[int, list[str]] = {}
         for text in unique:
             plan = cached[text]
-            if isinstance(plan, _Planned) and plan.version != version and state.index.removed_at <= plan.version:
-                stale.setdefault(plan.version, []).append(text)
-            else:
-                spans_by_text[text] = _planned(text, state, detected[text], runs[text], resolve, enabled, plan)
-        for since, group in stale.items():
-            if len(group) > 1 and not _found_in_any(state.index, group, runs, since):
+            if not isinstance(plan, _Planned):
+                groups.setdefault(0, []).append(text)
+            elif plan.version == version:
+                plans[text] = plan
+            elif index.removed_at <= plan.version:
+                groups.setdefault(plan.version, []).append(text)
+            else:  # a removal since: its recalled spans are checked one by one
+                plans[text] = _planned(text, state, detected[text], runs[text], resolve, enabled, plan, version)
+        for since, group in groups.items():
+            searched = _search(index, group, runs, since)
+            if since and not any(raw or any(hits) for raw, hits in searched):
                 for text in group:
                     plan = cached[text]
                     assert isinstance(plan, _Planned)
                     plan.version = version
-                    spans_by_text[text] = plan.spans
+                    plans[text] = plan
                 continue
-            for text in group:
-                spans_by_text[text] = _planned(text, state, detected[text], runs[text], resolve, enabled, cached[text])
+            for text, one in zip(group, searched, strict=True):
+                plans[text] = _planned(
+                    text, state, detected[text], runs[text], resolve, enabled, cached[text], version, one
+                )
+        spans_by_text = {text: plans[text].spans for text in unique}
     else:
+        for text in unique:
+            detected[text] = detect(text)
+            runs[text] = decoded_runs(text) if decoded_runs else ()
         index = RecallIndex()
         index.add_many(
             (span.kind, text[span.start : span.end], "") for text in unique for span in detected[text]
@@ -322,12 +368,18 @@ def plan_mask(
             spans_by_text[text] = [Span(0, len(text), kind)]
     items: dict[tuple[str, str], None] = {}
     for text in unique:
-        for span in spans_by_text[text]:
-            items[(span.kind, text[span.start : span.end])] = None
+        spans = spans_by_text[text]
+        plan = plans.get(text)
+        if plan is not None and plan.spans is spans:  # (not a keyed text made one span)
+            items.update(dict.fromkeys(plan.items_of(text)))
+        else:
+            for span in spans:
+                items[(span.kind, text[span.start : span.end])] = None
     recalled: dict[str, int] = {}
     if state is not None:
-        seen = {text[span.start : span.end] for text in unique for span in detected[text]}
-        seen.update(keyed)
+        seen: set[str] = set(keyed)
+        for text in unique:
+            seen.update(plans[text].seen_of(text))
         for kind, original in items:
             if original in seen:
                 continue

@@ -17,6 +17,7 @@ dropped, and the next rebuild leaves them out.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,9 @@ _FEW = 32
 #: is found: its size and build time grow with the total length of its patterns, and secret keys, session tokens
 #: and key blocks run to hundreds of characters (a 32-character prefix of one is found by chance almost never).
 _PREFIX = 32
+#: Merges wait for `RecallIndex.maintain` (called while the caller waits for the vault) until there are this
+#: many automata; then a search merges them itself.
+_MAX_LEVELS = 12
 
 
 class RecallEntry(NamedTuple):
@@ -200,25 +204,43 @@ class RecallIndex:
         The log is covered by a short stack of automata over contiguous ranges, like a binary counter: originals
         wait in the tail until there are `_TAIL` of them, then get an automaton of their own, and neighbours merge
         while the older is less than twice the newer. Every original is rebuilt O(log n) times in all, a request
-        that learns a few values builds nothing, and a text is scanned by O(log n) automata."""
+        that learns a few values builds nothing, and a text is scanned by O(log n) automata. The merges wait for
+        `maintain` (up to `_MAX_LEVELS` automata): a caller runs it while it waits for I/O anyway."""
         with self._lock:
             version = len(self._log)
             covered = self._levels[-1].hi if self._levels else self._cleared_at
             if version - covered >= _TAIL:
                 self._levels.append(_Automaton(self._log, self._entries, covered, version, self.changed_at))
-                while len(self._levels) >= 2 and _size(self._levels[-2]) < 2 * _size(self._levels[-1]):
-                    newer = self._levels.pop()
-                    older = self._levels.pop()
-                    merged = _Automaton(self._log, self._entries, older.lo, newer.hi, self.changed_at)
-                    self._levels.append(merged)
+                if len(self._levels) > _MAX_LEVELS:
+                    self._merge()
                 covered = version
             lo = max(since, self._cleared_at)
             return [level for level in self._levels if level.hi > lo and level.automaton is not None], covered
+
+    @property
+    def pending(self) -> bool:
+        """Whether `maintain` has merges to make."""
+        levels = self._levels
+        return len(levels) >= 2 and _size(levels[-2]) < 2 * _size(levels[-1])
+
+    def maintain(self) -> None:
+        """Make the merges the stack of automata is due (see `_automata`). The same work a search would
+        otherwise do first; the async masker runs it while its mint is in flight."""
+        with self._lock:
+            self._merge()
+
+    def _merge(self) -> None:
+        levels = self._levels
+        while len(levels) >= 2 and _size(levels[-2]) < 2 * _size(levels[-1]):
+            # Built before the two it replaces are dropped: a failure leaves the stack covering what it did.
+            merged = _Automaton(self._log, self._entries, levels[-2].lo, levels[-1].hi, self.changed_at)
+            levels[-2:] = [merged]
 
     def compile(self) -> None:
         """Build the automata for everything added so far (a namespace just loaded: one automaton over the
         whole snapshot, built before the first request instead of during it)."""
         self._automata(0)
+        self.maintain()
 
     def find(self, text: str, since: int = 0) -> list[Span]:
         """Every occurrence in `text` of an original added at version >= `since` (leftmost-longest, whole
@@ -230,16 +252,41 @@ class RecallIndex:
         already found) makes no Span for those."""
         if not text or since >= len(self._log):
             return []
+        return self._keep(text, self._all_valid(text, since))
+
+    def find_raw_many(self, texts: Sequence[str], since: int = 0) -> list[list[tuple[int, int, str]]]:
+        """`find_raw` of each of `texts`, in one search of them joined by NULs (one automaton call and one
+        `str.find` per tail original for all of them, instead of one per text). Exactly the per-text answers: a
+        match that crosses a NUL is in no text and is dropped before the leftmost-longest choice, which is then
+        made text by text; a NUL next to a match counts as the text's edge does (not a word character)."""
+        if len(texts) < 2 or since >= len(self._log):
+            return [self.find_raw(text, since) for text in texts]
+        starts: list[int] = []
+        position = 0
+        for text in texts:
+            starts.append(position)
+            position += len(text) + 1
+        buckets: list[list[tuple[int, int, str]]] = [[] for _ in texts]
+        for start, negative_end, kind in self._all_valid("\0".join(texts), since):
+            which = bisect.bisect_right(starts, start) - 1
+            base = starts[which]
+            if -negative_end > base + len(texts[which]):
+                continue  # crosses into the next text: an occurrence in none of them
+            buckets[which].append((start - base, negative_end + base, kind))
+        return [self._keep(text, bucket) if bucket else bucket for text, bucket in zip(texts, buckets, strict=True)]
+
+    def _all_valid(self, text: str, since: int) -> list[tuple[int, int, str]]:
+        """Every valid occurrence (as `_valid` gives them) of an original added at or after `since`."""
         log = self._log
         lo = max(since, self._cleared_at)
         if len(log) - lo <= _FEW:
-            return self._keep(text, self._candidates(text, self._find_few(text, lo, len(log))))
+            return self._candidates(text, self._find_few(text, lo, len(log)))
         automata, tail = self._automata(since)
         valid: list[tuple[int, int, str]] = []
         for automaton in automata:
             valid += self._valid(text, automaton)
         valid += self._candidates(text, self._find_few(text, max(lo, tail), len(log)))
-        return self._keep(text, valid)
+        return valid
 
     def _valid(self, text: str, automaton: _Automaton) -> list[tuple[int, int, str]]:
         """One automaton's matches in `text` that stand as their kind allows, as (start, -end, kind)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import json
 import logging
@@ -359,10 +360,11 @@ async def _maskkit_error(request: Request, exc: Exception) -> Response:
 class _Proxy:
     """The route handlers; holds nothing but the app state."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None, *, freeze_after_warm: bool = False) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.state: _State | None = None
+        self.freeze_after_warm = freeze_after_warm
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -382,6 +384,10 @@ class _Proxy:
             # first; docs/recall.md).
             namespaces = sorted({settings.namespace, *settings.key_namespaces.values()})
             warming = asyncio.ensure_future(asyncio.to_thread(masker.warm, namespaces))
+            if self.freeze_after_warm:
+                # What exists now (a large namespace is millions of objects) is never garbage: later collections
+                # leave it out instead of walking it every time (the proxy process only; serve.py).
+                warming.add_done_callback(lambda _: gc.freeze())
             try:
                 yield
             finally:
@@ -710,12 +716,15 @@ class _Guard:
 MAX_IN_FLIGHT = 1024
 
 
-def build_app(settings: Settings, *, max_in_flight: int = MAX_IN_FLIGHT) -> Starlette:
-    """The proxy as an ASGI app (uvicorn serves it; tests may too)."""
+def build_app(
+    settings: Settings, *, max_in_flight: int = MAX_IN_FLIGHT, freeze_after_warm: bool = False
+) -> Starlette:
+    """The proxy as an ASGI app (uvicorn serves it; tests may too). `freeze_after_warm`: `gc.freeze()` once the
+    recall indexes are loaded (for the proxy's own process, not one that hosts other things)."""
     from starlette.middleware import Middleware
 
     metrics = Metrics()
-    proxy = _Proxy(settings, metrics)
+    proxy = _Proxy(settings, metrics, freeze_after_warm=freeze_after_warm)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     routes = [
         Route("/", proxy.root, methods=["GET", "HEAD"]),

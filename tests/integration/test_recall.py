@@ -328,13 +328,14 @@ def test_after_a_key_rotation_a_new_process_loads_and_recalls_under_the_new_key(
         fresh.vault.close()
 
 
-def _large_paste(seed: int) -> str:
-    """A paste large enough for the early mint (256 KB, hundreds of never-seen ids) of a synchronous mask."""
+def _large_paste(seed: int, size: int = 300_000) -> str:
+    """A paste large enough for the early mint (256 KB, hundreds of never-seen ids) of a synchronous mask; with
+    `size` 40 000, for the async path's (32 KB of new text, under the 256 KB it plans in a worker thread)."""
     import random
 
     from mktests import awsgen
 
-    return "\n\n".join(doc.text for doc in awsgen.generate_corpus(random.Random(seed), 300_000))
+    return "\n\n".join(doc.text for doc in awsgen.generate_corpus(random.Random(seed), size))
 
 
 def test_a_large_mask_recalls_what_another_worker_learned_while_it_minted_early(
@@ -363,6 +364,58 @@ def test_a_large_mask_after_a_purge_by_another_worker_masks_with_fresh_mappings(
     assert BUCKET not in result.text and PASSWORD not in result.text
     assert other.unmask(result.text) == paste
     assert masker.unmask(result.text) == paste
+
+
+def test_an_async_mask_recalls_what_another_worker_learned_while_it_minted_early(
+    masker: Masker, other: Masker
+) -> None:
+    """The async path (the proxy's) mints the values detection finds while it plans the rest of the request; that
+    reply also brings what another worker learned since this one's view: applied, and the plan made again, before
+    anything is used. The bare values come out masked next to a new detected one, and the round trip is exact."""
+    import asyncio
+    import secrets
+
+    text = f"{_large_paste(43, 40_000)}\nstarted i-0{secrets.token_hex(8)} for the export; {BARE}"
+
+    async def scenario() -> tuple[str, str, str]:
+        # `other` is loaded, has minted, and is current before `masker` learns anything.
+        await other.amask(f"warm up with i-0{secrets.token_hex(8)}")
+        await masker.amask(CONTEXT)
+        result = await other.amask(text)
+        restored = await other.aunmask(result.text)
+        again = await masker.amask(text)  # the other worker agrees on every pseudonym
+        await other.vault.aclose()
+        await masker.vault.aclose()
+        return result.text, restored, again.text
+
+    masked, restored, again = asyncio.run(scenario())
+    assert BUCKET not in masked and PASSWORD not in masked and "for the export; compare s3-" in masked
+    assert restored == text
+    assert again == masked
+
+
+def test_an_async_mask_after_a_purge_by_another_worker_masks_with_fresh_mappings(
+    masker: Masker, other: Masker
+) -> None:
+    """The early mint of the async path meets a purge made by another worker after this one's view: the reply
+    says reset, the namespace is reloaded and planned again, and every value is masked with a fresh mapping."""
+    import asyncio
+    import secrets
+
+    text = f"{_large_paste(44, 40_000)}\n{CONTEXT}; started i-0{secrets.token_hex(8)}"  # (new text, new values)
+
+    async def scenario() -> tuple[str, str]:
+        await other.amask(CONTEXT)
+        masker.vault.purge(masker.namespace)
+        result = await other.amask(text)
+        restored = await masker.aunmask(result.text)
+        await other.vault.aclose()
+        await masker.vault.aclose()
+        return result.text, restored
+
+    masked, restored = asyncio.run(scenario())
+    assert BUCKET not in masked and PASSWORD not in masked
+    assert restored == text
 
 
 def test_a_paste_with_more_new_values_than_one_script_call_takes_is_minted_in_several(masker: Masker) -> None:

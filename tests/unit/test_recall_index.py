@@ -8,7 +8,7 @@ import re
 import string
 from urllib.parse import quote
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mktests.purehelpers import examples
 
@@ -86,6 +86,7 @@ def test_many_originals_are_found_in_one_pass_over_a_stack_of_automata() -> None
         for name in names[start : start + 700]:
             index.add("S3_BUCKET", name, "s3-001")
         index.find("warm")  # builds an automaton for what was added
+        index.maintain()  # (the async masker merges while it waits for the vault)
     text = " ".join(names[::97]) + " and bucket-999999-x"
     assert _found(index, text) == names[::97]
     assert len(index._levels) < 8, "automata were not merged"
@@ -268,3 +269,45 @@ def test_a_plan_counts_recall_hits_by_kind_not_values_detection_found() -> None:
     plan = plan_mask([text], detect, resolve_spans, state)
     assert ("S3_BUCKET", "acme-payroll-archive-7731") in plan.items
     assert plan.recalled == {"S3_BUCKET": 1}, "one known value (twice in the text), the detected one not counted"
+
+
+_JOIN_ATOMS = st.sampled_from(
+    ["acme-payroll-archive", "acme-payroll-archive-2", "x", "Xk9mQ2vLp8Rw4z", "a", "b-bucket-77", "\0", " ", "-", "é"]
+)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(
+    st.lists(st.lists(_JOIN_ATOMS, max_size=8).map("".join), min_size=2, max_size=5),
+    st.integers(min_value=0, max_value=300),
+)
+@example(["xx a", "b-bucket-77 y"], 0).via("an original with a NUL across two texts")
+@example(["xx a", "b-bucket-77 y", "acme-payroll-archive"], 300).via("the same, searched by automata")
+def test_texts_searched_together_get_exactly_their_own_matches(texts: list[str], filler: int) -> None:
+    """One search of several texts joined gives each text what searching it alone gives: nothing that crosses
+    from one text into the next (even for an original holding a NUL), word edges where the texts meet."""
+    index = RecallIndex()
+    index.add("S3_BUCKET", "acme-payroll-archive", "s3-900")
+    index.add("S3_BUCKET", "a\0b-bucket-77", "s3-901")
+    index.add("PASSWORD", "Xk9mQ2vLp8Rw4z", "pwd-900")
+    index.add_many(("S3_BUCKET", f"filler-bucket-{n:05d}", f"s3-{n + 1000}") for n in range(filler))  # automata
+    for since in (0, 2, index.version):
+        assert index.find_raw_many(texts, since) == [index.find_raw(text, since) for text in texts]
+
+
+def test_merges_left_for_maintain_never_lose_an_original() -> None:
+    """Automata wait for `maintain` to merge (the async masker runs it while the vault works); a caller that never
+    runs it still finds every original, over a stack that a search keeps short itself."""
+    from maskkit.core.recall import _MAX_LEVELS
+
+    lazy, kept = RecallIndex(), RecallIndex()
+    names = [f"bucket-{i:06d}-y" for i in range(6000)]
+    for start in range(0, len(names), 300):
+        for index in (lazy, kept):
+            index.add_many(("S3_BUCKET", name, "s3-001") for name in names[start : start + 300])
+            index.find("warm")
+        kept.maintain()
+    text = " ".join(names[::53])
+    assert _found(lazy, text) == _found(kept, text) == names[::53]
+    assert len(lazy._levels) <= _MAX_LEVELS + 1
+    assert len(kept._levels) < len(lazy._levels)
