@@ -163,6 +163,22 @@ def _merged(replies: Sequence[MintReply]) -> MintReply:
     )
 
 
+def _uncovered(request: _MintRequest, early: _MintRequest, reply: MintReply) -> _MintRequest | None:
+    """What the protocol's mint `request` asks that an early mint (`early`, answered by `reply`) did not cover:
+    values only the plan found, refreshes it did not make. None if nothing (or the early reply is a reset, which
+    the protocol handles whole)."""
+    if reply.reset:
+        return None
+    minted = reply.pseudonyms
+    covered = set(early.refresh)
+    rest = _MintRequest(
+        [item for item in request.items if item not in minted],
+        [pseudonym for pseudonym in request.refresh if pseudonym not in covered],
+        {},
+    )
+    return rest if rest.items or rest.refresh else None
+
+
 def _advance(
     rounds: Generator[_MintRequest | None, MintReply | None, _Masked], reply: MintReply | None
 ) -> _MintRequest | _Masked | None:
@@ -491,19 +507,15 @@ class Masker:
         self,
         texts: Sequence[str],
         keyed: Mapping[str, str] | None = None,
-        early: Callable[[], bool] | None = None,
     ) -> Generator[_MintRequest | None, MintReply | None, _Masked]:
         """The masking protocol without I/O: yields None to ask for the recall index to be loaded, or a mint
         request; receives the mint reply. Other workers' new originals arrive with the reply and are applied
         before the answer is used: if they (or an expired mapping) change the plan, plan again and mint again,
-        so a worker never sends a value another worker learned. `early` (see `_early_mint`) applies a mint
-        that ran while this planned, before the first request is made; True if the plan must be made again."""
+        so a worker never sends a value another worker learned. (The reply to the first request may be an
+        early mint's, made while this planned, completed for what it did not cover: `_with_early_mint`.)"""
         state = self._state()
         yield from self._loaded(state)
         plan = self._plan(texts, state, keyed)
-        if early is not None and early():
-            yield from self._loaded(state)
-            plan = self._plan(texts, state, keyed)
         mapping: dict[tuple[str, str], str] = {}
         for _ in range(_MAX_ROUNDS):
             request = self._split(plan.items, state)
@@ -562,15 +574,29 @@ class Masker:
     ) -> tuple[list[str], dict[str, str], dict[str, str]]:
         """Mask several texts together (usually one vault round trip): (masked texts, pseudonym -> original,
         pseudonym -> kind). `keyed` maps originals known from their JSON key to their kind."""
-        rounds = self._rounds(texts, keyed, self._early_mint(texts))
+        rounds = self._rounds(texts, keyed)
+        early = self._early_mint(texts)
         step = _advance(rounds, None)
         while not isinstance(step, _Masked):
             if step is None:
                 self._load(self._state())
                 step = _advance(rounds, None)
+            elif early is not None:
+                step = _advance(rounds, self._with_early_mint(step, *early))
+                early = None
             else:
                 step = _advance(rounds, self._mint(step, self._view()))
         return self._finish(texts, step.plan.spans, step.mapping)
+
+    def _with_early_mint(
+        self, request: _MintRequest, early: _MintRequest, wait: Callable[[], MintReply]
+    ) -> MintReply:
+        """The reply to the protocol's first mint `request`, given the early mint (`_early_mint`): its reply, plus
+        one more round trip only for what it did not cover. The protocol applies it (what other workers learned
+        included, and plans again if that changes anything)."""
+        reply = wait()
+        rest = _uncovered(request, early, reply)
+        return reply if rest is None else _merged([reply, self._mint(rest, reply.view)])
 
     def _mint(self, request: _MintRequest, view: JournalView | None) -> MintReply:
         """One mint request: one script call, or several for a very large one (`_MINT_BATCH`)."""
@@ -593,11 +619,11 @@ class Masker:
             view = reply.view
         return _merged(replies)
 
-    def _early_mint(self, texts: Sequence[str]) -> Callable[[], bool] | None:
+    def _early_mint(self, texts: Sequence[str]) -> tuple[_MintRequest, Callable[[], MintReply]] | None:
         """For a large synchronous mask: detect now, and mint the detected values the namespace does not know in
         a thread, so that the vault's work (sealing aside, the script runs in the Redis process) overlaps the
-        rest of the plan (the recall pass, encoded runs). Returns what applies the reply (True: the plan must be
-        made again, e.g. another worker learned a value meanwhile), or None when there is nothing worth it."""
+        rest of the plan (the recall pass, encoded runs, merge). Returns the request and what waits for its
+        reply (raising what the mint raised), or None when there is nothing worth it."""
         state = self._state()
         if state is None or sum(map(len, texts)) < _OFFLOAD_CHARS:
             return None
@@ -607,8 +633,7 @@ class Masker:
         items = dict.fromkeys(
             (span.kind, text[span.start : span.end])
             for text in dict.fromkeys(texts)
-            for span in self.spans(text)  # (cached: the plan finds them there)
-            if span.kind != LITERAL
+            for span in self.spans(text)  # (cached: the plan finds them there; literals are minted like values)
         )
         request = self._split(list(items), state)
         if len(request.items) < _EARLY_ITEMS:
@@ -625,17 +650,14 @@ class Masker:
         thread = threading.Thread(target=mint, name="maskkit-early-mint", daemon=True)
         thread.start()
 
-        def finish() -> bool:
+        def wait() -> MintReply:
             thread.join()
             reply = outcome[0]
             if isinstance(reply, BaseException):
                 raise reply
-            if reply.reset:
-                state.reset()
-                return True
-            return self._learn(state, request, reply)
+            return reply
 
-        return finish
+        return request, wait
 
     async def amask_texts(
         self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
@@ -742,18 +764,8 @@ class Masker:
         if not task.done():
             self._maintain()
         reply = await task
-        if reply.reset:
-            return reply
-        minted = reply.pseudonyms
-        covered = set(early.refresh)
-        rest = _MintRequest(
-            [item for item in request.items if item not in minted],
-            [pseudonym for pseudonym in request.refresh if pseudonym not in covered],
-            {},
-        )
-        if not rest.items and not rest.refresh:
-            return reply
-        return _merged([reply, await self._amint(rest, reply.view)])
+        rest = _uncovered(request, early, reply)
+        return reply if rest is None else _merged([reply, await self._amint(rest, reply.view)])
 
     def _tokens(self, text: str) -> list[str]:
         return list(dict.fromkeys(canonical(m.group()) for m in self.grammar.finditer(text)))
