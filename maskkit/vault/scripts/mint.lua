@@ -79,15 +79,22 @@ local hashed = fresh or call('HEXISTS', fwd, '#') == 1
 local jbase = tonumber(call('GET', KEYS[6]) or '0')
 local before = jbase + call('LLEN', KEYS[4])
 -- The forward index, read in a few HMGETs (unpack takes at most a few thousand values); a field whose mapping is
--- gone is stale (its recall-set field goes too, below).
-local known, stale = {}, {}
+-- gone is stale (its recall-set field goes too, below). A use of a mapping writes its last-seen time and its hits
+-- in one HSET: the hits are read here, where the mapping's existence is checked anyway (a read is cheaper than
+-- an HINCRBY, which the server also writes to its AOF).
+local known, hits, stale = {}, {}, {}
 for k = 1, n, 1000 do
   local found = call('HMGET', fwd, unpack_(id_of, k, math.min(k + 999, n)))
   for i = 1, #found do
     local p = found[i]
-    if p and call('EXISTS', pbase .. p) == 0 then
-      stale[#stale + 1] = p
-      p = false
+    if p then
+      local h = call('HGET', pbase .. p, 'h')
+      if h then
+        hits[k + i - 1] = h
+      else
+        stale[#stale + 1] = p
+        p = false
+      end
     end
     known[k + i - 1] = p
   end
@@ -106,8 +113,10 @@ if not hashed then
     local found = call('MGET', unpack_(keys, k, math.min(k + 999, #keys)))
     for i = 1, #found do
       local p = found[i]
-      if p and call('EXISTS', pbase .. p) == 1 then
+      local h = p and call('HGET', pbase .. p, 'h')
+      if h then
         known[at[k + i - 1]] = p
+        hits[at[k + i - 1]] = h
         oldkey[at[k + i - 1]] = keys[k + i - 1]
       end
     end
@@ -152,7 +161,7 @@ for j = 1, n do
       end
       codes[kind] = code
     end
-    p = prefix .. '-' .. string.format('%03d', number_)
+    p = prefix .. '-' .. (number_ < 100 and string.format('%03d', number_) or number_)
     local pkey = pbase .. p
     local id, ct = id_of[j], ct_of[j]
     call('HSET', pkey, 'c', ct, 'k', code, 'f', now, 'l', now, 'h', 1, 'i', id)
@@ -182,8 +191,7 @@ for j = 1, n do
   local p = known[j]
   if p then
     local pkey = pbase .. p
-    pcall_('HSET', pkey, 'l', now)
-    pcall_('HINCRBY', pkey, 'h', 1)
+    pcall_('HSET', pkey, 'l', now, 'h', tonumber(hits[j]) + 1)
     call('EXPIRE', pkey, ttl)
     if oldkey[j] then call('EXPIRE', oldkey[j], ttl) end
   end
@@ -193,12 +201,12 @@ local missing = {}
 for i = first_refresh, #ARGV do
   local p = ARGV[i]
   local pkey = pbase .. p
-  local id = hashed or call('HGET', pkey, 'i')
-  -- EXPIRE answers 0 for a key that is gone (it never fails for memory: it grows nothing).
-  if id and call('EXPIRE', pkey, ttl) == 1 then
-    pcall_('HSET', pkey, 'l', now)
-    pcall_('HINCRBY', pkey, 'h', 1)
-    if not hashed then call('EXPIRE', base .. 'f:' .. id, ttl) end
+  local h, id
+  if hashed then h = call('HGET', pkey, 'h') else h, id = unpack_(call('HMGET', pkey, 'h', 'i')) end
+  if h then
+    pcall_('HSET', pkey, 'l', now, 'h', tonumber(h) + 1)
+    call('EXPIRE', pkey, ttl)
+    if id then call('EXPIRE', base .. 'f:' .. id, ttl) end
   else
     missing[#missing + 1] = i - first_refresh + 1
     pcall_('HDEL', rset, p)

@@ -11,10 +11,9 @@ local hashed = #ARGV < 5 or call('HEXISTS', base .. 'f', '#') == 1
 local out = {}
 for i = 5, #ARGV do
   local pkey = base .. 'p:' .. ARGV[i]
-  local row = call('HMGET', pkey, 'c', 'i')
+  local row = call('HMGET', pkey, 'c', 'i', 'h')
   if row[1] then
-    pcall_('HSET', pkey, 'l', now)
-    pcall_('HINCRBY', pkey, 'h', 1)
+    pcall_('HSET', pkey, 'l', now, 'h', (tonumber(row[3]) or 0) + 1)
     call('EXPIRE', pkey, ttl)
     if not hashed then call('EXPIRE', base .. 'f:' .. row[2], ttl) end
   end
