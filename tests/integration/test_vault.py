@@ -289,6 +289,24 @@ def test_expired_mappings_disappear_and_their_numbers_are_never_reused(
         assert masker.mask(first).text == "ec2-003", "an expired value came back with its old number"
 
 
+def test_the_forward_index_and_recall_set_stay_near_the_live_mappings_as_mappings_expire(
+    vault_home: Path, vault_key: str, namespace: str
+) -> None:
+    """Their fields do not expire with the mappings (a hash field has no TTL): the mint script sweeps them, so in
+    steady use (every round's mappings expire while new ones are minted) neither grows with the history."""
+    with (
+        open_masker(vault_home, vault_key, namespace, MASKKIT_TTL="100") as masker,
+        plain_client(vault_home / "redis.sock") as client,
+    ):
+        prefixes = {"S3_BUCKET": "s3"}
+        for round_ in range(12):
+            items = [("S3_BUCKET", f"steady-{round_:02d}-{i:04d}-bucket") for i in range(200)]
+            assert len(set(masker.vault.pseudonyms_for(namespace, items, prefixes).values())) == 200
+            let_time_pass(client, 101, match=f"mk:{{{namespace}}}:p:*")  # every mapping so far expires
+        forward, recall = client.hlen(f"mk:{{{namespace}}}:f"), client.hlen(f"mk:{{{namespace}}}:r")
+        assert forward <= 3 * 200 and recall <= 3 * 200, (forward, recall)  # 2 400 were minted in all
+
+
 # --- encryption at rest, keys ---------------------------------------------------------------------------------------
 
 
