@@ -8,7 +8,8 @@ a fresh, bound namespace; then, through `Vault`'s own packing and parsing, in ca
            scanners of `maskkit mask` do, so no crypto is timed);
 - known:   mint the same N values again (all found through the forward index: a use each);
 - refresh: the N pseudonyms sent as refreshes (what a process sends for values its recall index knows);
-- resolve: the N pseudonyms resolved to ciphertexts (unmask).
+- resolve: the N pseudonyms resolved to ciphertexts (unmask);
+- small:   6 000 more never-seen values in calls of 60 (a proxy request's worth: the per-call work shows).
 
 Redis CPU is the server's own `used_cpu_user + used_cpu_sys` (INFO cpu, getrusage: µs resolution, the AOF
 thread included), read before and after each step, per value. Wall is per script call. `pack` / `parse` are
@@ -43,7 +44,8 @@ from benchinfo import commit, cpu
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 20_000
 KINDS = {"INSTANCE_ID": "ec2", "S3_BUCKET": "s3", "SECRET_ACCESS_KEY": "secret", "IAM_ROLE": "role"}
-STEPS = ("new", "known", "refresh", "resolve")
+STEPS = ("new", "known", "refresh", "resolve", "small")
+SMALL, SMALL_CALL = 6000, 60
 
 
 def values(n: int, seed: int) -> list[tuple[str, str]]:
@@ -80,7 +82,8 @@ def child(n: int, sock: str) -> dict[str, Any]:
     vault = Vault(VaultKey.parse(generate_key(), "bench key"), ttl=604800, url=f"unix://{sock}", namespace=namespace)
     vault.ping()  # binds the namespace: the first mint below finds it new (no kind table yet), as a fresh CLI does
     items = values(n, seed=n)
-    vault.keep_sealed(namespace, vault.seal(namespace, items, KINDS))
+    small = values(SMALL, seed=n + 1)
+    vault.keep_sealed(namespace, vault.seal(namespace, items + small, KINDS))
     admin = redis.Redis(unix_socket_path=sock)
     client = vault._client()
     keys = vault._mint_keys(namespace)
@@ -105,7 +108,12 @@ def child(n: int, sock: str) -> dict[str, Any]:
         pack = call = parse = 0.0
         calls = 0
         before = server_cpu(admin)
-        for start in range(0, n, BATCH):
+        if step == "small":
+            for start in range(0, SMALL, SMALL_CALL):
+                calls += 1
+                a, b, c, reply = mint(small[start : start + SMALL_CALL], [])
+                pack, call, parse = pack + a, call + b, parse + c
+        for start in range(0, n if step != "small" else 0, BATCH):
             calls += 1
             if step == "resolve":
                 t0 = time.perf_counter()
@@ -122,14 +130,15 @@ def child(n: int, sock: str) -> dict[str, Any]:
             elif step == "known":
                 assert [reply.pseudonyms[item] for item in batch] == pseudonyms[start : start + BATCH]
         spent = server_cpu(admin) - before
+        count = SMALL if step == "small" else n
         out[step] = {
-            "redis_us": round(spent / n * 1e6, 2),
-            "wall_ms_per_call": round(call / calls * 1e3, 1),
-            "pack_us": round(pack / n * 1e6, 2),
-            "parse_us": round(parse / n * 1e6, 2),
+            "redis_us": round(spent / count * 1e6, 2),
+            "wall_ms_per_call": round(call / calls * 1e3, 2),
+            "pack_us": round(pack / count * 1e6, 2),
+            "parse_us": round(parse / count * 1e6, 2),
         }
     assert len(set(pseudonyms)) == n
-    out["memory_per_mapping"] = round(int(admin.info("memory")["used_memory"]) / n)
+    out["memory_per_mapping"] = round(int(admin.info("memory")["used_memory"]) / (n + SMALL))
     vault.close()
     admin.close()
     return out
@@ -187,7 +196,7 @@ def main() -> None:
             rows = runs[(name, n)]
             for step in STEPS:
                 med = {f: statistics.median(r[step][f] for r in rows) for f in rows[0][step]}
-                print(f"{name:<24} {n:>6} {step:<8} {med['redis_us']:>15.2f} {med['wall_ms_per_call']:>13.1f} "
+                print(f"{name:<24} {n:>6} {step:<8} {med['redis_us']:>15.2f} {med['wall_ms_per_call']:>13.2f} "
                       f"{med['pack_us']:>8.2f} {med['parse_us']:>9.2f}")
                 summary[f"{name.split()[0]}_{n}_{step}_redis_us"] = med["redis_us"]
                 summary[f"{name.split()[0]}_{n}_{step}_wall_ms"] = med["wall_ms_per_call"]

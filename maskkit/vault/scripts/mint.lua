@@ -31,9 +31,10 @@
 -- The recall set (hash pseudonym -> 'kind code|ciphertext') is what a new process loads its index from (one
 -- HSCAN walk, no per-key work). A namespace that mints its first mapping ever (no kind table yet) has a complete
 -- recall set from the start. Fields of mappings that expired are swept here, twice as many as the call mints (16
--- to 1000 a call), so both hashes stay within about twice the live mappings in steady use: the forward sweep
--- deletes a gone mapping's recall-set field with its own (every recall-set field of a namespace with '#' has a
--- forward field); a namespace without '#' also sweeps its recall set, for the mappings of the old layout.
+-- to 1000 a call; a small hash as a whole, less often: see sweep), so both hashes stay within about twice the
+-- live mappings in steady use: the forward sweep deletes a gone mapping's recall-set field with its own (every
+-- recall-set field of a namespace with '#' has a forward field); a namespace without '#' also sweeps its recall
+-- set, for the mappings of the old layout.
 --
 -- When Redis is full (maxmemory, noeviction) it refuses a script's first memory-growing write, but not the
 -- writes after one that succeeded. So the new mappings are minted first (a full vault fails at the first INCR,
@@ -222,7 +223,19 @@ if not epoch then
 end
 -- Trimming and sweeping happen last (after the tail was read at the offsets above); both only free memory.
 local function sweep(hash, cursor_key, count, forward_)
-  local reply = call('HSCAN', hash, call('GET', cursor_key) or '0', 'COUNT', count)
+  -- A hash in Redis' compact encoding (up to 128 fields by default on Redis 7, 512 on the embedded server)
+  -- answers HSCAN with all its fields whatever the COUNT: swept on every call, it cost a small namespace 0.1-0.5
+  -- ms a call. So a walk that came back whole with more fields than asked for is not repeated before as many
+  -- more mappings were minted as half the fields it looked at (at least 256): the cursor holds 'c' and the journal
+  -- position (absolute, as the callers' offsets) from which it may run again. Still at most about 2 fields per
+  -- minted mapping, as for a large hash.
+  local position = before + minted
+  local cursor = call('GET', cursor_key) or '0'
+  if byte(cursor, 1) == 99 then
+    if position < tonumber(sub(cursor, 2)) then return end
+    cursor = '0'
+  end
+  local reply = call('HSCAN', hash, cursor, 'COUNT', count)
   local fields = reply[2]
   for k = 1, #fields, 2 do
     if forward_ then
@@ -235,7 +248,11 @@ local function sweep(hash, cursor_key, count, forward_)
       pcall_('HDEL', hash, fields[k])
     end
   end
-  pcall_('SET', cursor_key, reply[1])
+  if cursor == '0' and reply[1] == '0' and #fields > 2 * count then
+    pcall_('SET', cursor_key, 'c' .. (position + math.max(256, math.floor(#fields / 4))))
+  else
+    pcall_('SET', cursor_key, reply[1])
+  end
 end
 local function tidy()
   local length = call('LLEN', KEYS[4])
