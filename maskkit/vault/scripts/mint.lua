@@ -288,11 +288,19 @@ local function tidy()
     -- pace with minting. A caller whose offset falls before the trimmed point reloads, as for a length trim.
     local count = math.min(1000, math.max(16, 2 * minted))
     local oldest = tonumber(now) - ttl
-    local drop = 0
-    for _, p in ipairs(call('LRANGE', KEYS[4], 0, count - 1)) do
-      local first = call('HGET', pbase .. p, 'f')
-      if first and tonumber(first) > oldest then break end
-      drop = drop + 1
+    -- (Read 16 entries at a time: the walk usually stops at the first.)
+    local drop, young = 0, false
+    while not young and drop < count do
+      local chunk = call('LRANGE', KEYS[4], drop, math.min(drop + 15, count - 1))
+      for _, p in ipairs(chunk) do
+        local first = call('HGET', pbase .. p, 'f')
+        if first and tonumber(first) > oldest then
+          young = true
+          break
+        end
+        drop = drop + 1
+      end
+      if #chunk < 16 then break end
     end
     if drop > 0 then
       pcall_('LTRIM', KEYS[4], drop, -1)
