@@ -21,7 +21,9 @@ Cluster slot and every script runs on one node; the same layout serves a single 
     mk:{ns}:jb             -> how many entries were trimmed from the journal's head (offsets are absolute)
     mk:{ns}:je             -> the journal's epoch (new after a purge: every process reloads its recall index)
     mk:{ns}:r              -> the recall set: hash pseudonym -> kind code "|" ciphertext, what a new process loads
-                              its recall index from; mk:{ns}:rc marks it complete, mk:{ns}:rs is its sweep cursor
+                              its recall index from; mk:{ns}:rc marks it complete; mk:{ns}:rw is its sweep cursor
+                              (namespaces of the old layout only; earlier releases kept theirs in mk:{ns}:rs, in a
+                              format without the prefixes of mint.lua's sweep)
     mk:{ns}:fs             -> the forward index's sweep cursor (the sweep also deletes gone mappings' recall fields)
     mk:keycheck            -> fingerprint of the vault key: the vault-wide authority a namespace is checked against
                               when it is bound (never read by a script)
@@ -718,7 +720,7 @@ class Vault:
         base = _base(namespace)
         return (
             base, _keycheck(namespace), _kinds(namespace), base + "j", base + "je", base + "jb", base + "r",
-            base + "rs", base + "rc", base + "f", base + "fs",
+            base + "rw", base + "rc", base + "f", base + "fs",
         )
 
     def _mint_call(
@@ -1038,7 +1040,8 @@ class Vault:
                     if part == "p:*":
                         removed += int(deleted)
             base = _base(namespace)
-            client.delete(base + "j", base + "je", base + "jb", base + "r", base + "rc", base + "rs")  # all reload
+            # Every process reloads (a new journal epoch); the forward index starts again, hash-only.
+            client.delete(base + "j", base + "je", base + "jb", base + "r", base + "rc", base + "rs", base + "rw")
             client.delete(base + "f", base + "fs")
             client.hset(base + "f", "#", "1")
             client.srem(_NAMESPACES, namespace)

@@ -1,7 +1,8 @@
 -- Mint: the pseudonym of every (kind, original), minting the missing ones, and what other callers minted since
 -- this caller last looked (the recall journal), in one round trip.
 -- KEYS: base, keycheck, kinds, journal, journal epoch, journal base, recall set, recall sweep cursor, recall set
--- complete, forward index, forward sweep cursor (one slot).
+-- complete, forward index, forward sweep cursor (one slot). (The sweep cursors hold prefixes an earlier release's
+-- script would not understand: the recall set's is not the key that release used.)
 -- ARGV: fingerprint, now, ttl, caller's journal epoch ('*': no journal wanted), caller's journal offset, journal
 --       entries to keep, n, m, then m kinds (prefix, kind), then the n items packed in four strings, then
 --       pseudonyms the caller already knows, to refresh (slide the TTL, count a use) without sending their
