@@ -144,13 +144,14 @@ def bytes_per_mapping(sock: Path, namespace: str) -> tuple[float, float, int, in
     long: list[int] = []
     lengths: list[int] = []
     try:
+        # The forward index is one hash per namespace: each mapping is charged its share of it.
+        entries = max(1, int(client.hlen(base + "f")) - 1)  # (its "#" field aside)
+        forward_share = (client.memory_usage(base + "f", samples=0) or 0) / entries
         for key in client.scan_iter(match=base + "p:*", count=1000):
             index, blob = client.hmget(key, "i", "c")
             if index is None or blob is None:
                 continue
-            used = (client.memory_usage(key, samples=0) or 0) + (
-                client.memory_usage(base + "f:" + index.decode(), samples=0) or 0
-            )
+            used = (client.memory_usage(key, samples=0) or 0) + forward_share
             original_length = len(blob) - 12 - 16  # AES-GCM: nonce + tag
             (short if original_length <= 64 else long).append(used)
             if original_length <= 64:

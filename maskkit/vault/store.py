@@ -3,7 +3,11 @@
 Layout. Every key a script touches carries the namespace's hash tag `{ns}`, so one namespace lives in one Redis
 Cluster slot and every script runs on one node; the same layout serves a single server, unchanged.
 
-    mk:{ns}:f:<id>         -> pseudonym       forward index; <id> is an HMAC of (ns, kind, original), never the value
+    mk:{ns}:f              -> hash <id> -> pseudonym: the forward index; <id> is an HMAC of (ns, kind, original),
+                              never the value. No TTL: a field whose mapping is gone is ignored and swept by the
+                              mint script; the field "#" says the namespace has no forward keys of the old layout
+    mk:{ns}:f:<id>         -> pseudonym: the old layout's forward index (one key per mapping, with the mapping's
+                              TTL), still read and kept alive in namespaces without "#" (mint.lua)
     mk:{ns}:p:<pseudonym>  -> hash c=nonce+AES-GCM(original; bound to ns and prefix) k=kind code f=first seen
                               l=last seen h=hits i=<id>
     mk:{ns}:n:<prefix>     -> counter (no TTL, kept by purge: a number is never issued twice in a namespace)
@@ -17,13 +21,17 @@ Cluster slot and every script runs on one node; the same layout serves a single 
     mk:{ns}:jb             -> how many entries were trimmed from the journal's head (offsets are absolute)
     mk:{ns}:je             -> the journal's epoch (new after a purge: every process reloads its recall index)
     mk:{ns}:r              -> the recall set: hash pseudonym -> kind code "|" ciphertext, what a new process loads
-                              its recall index from; mk:{ns}:rc marks it complete, mk:{ns}:rs is its sweep cursor
+                              its recall index from; mk:{ns}:rc marks it complete; mk:{ns}:rw is its sweep cursor
+                              (namespaces of the old layout only; earlier releases kept theirs in mk:{ns}:rs, in a
+                              format without the prefixes of mint.lua's sweep)
+    mk:{ns}:fs             -> the forward index's sweep cursor (the sweep also deletes gone mappings' recall fields)
     mk:keycheck            -> fingerprint of the vault key: the vault-wide authority a namespace is checked against
                               when it is bound (never read by a script)
     mk:namespaces          -> set of namespaces (written when a namespace is bound, never by a script)
 
-About 270 bytes of Redis memory per mapping of a 20-character original in namespace `default` (both keys,
-`MEMORY USAGE`; a longer namespace name adds up to ~30 bytes), plus its field in the recall set (~125 bytes).
+About 200 bytes of Redis memory per mapping of a 20-character original in namespace `default` (the mapping's
+key and its forward field, `MEMORY USAGE`; a longer namespace name adds up to ~15 bytes), plus its field in the
+recall set (~125 bytes).
 Timestamps are stored as ziplist integers.
 
 The scripts are `.lua` files in `scripts/`, run by EVALSHA. Minting runs in one script per call, which also compares
@@ -712,7 +720,7 @@ class Vault:
         base = _base(namespace)
         return (
             base, _keycheck(namespace), _kinds(namespace), base + "j", base + "je", base + "jb", base + "r",
-            base + "rs", base + "rc",
+            base + "rw", base + "rc", base + "f", base + "fs",
         )
 
     def _mint_call(
@@ -1019,7 +1027,8 @@ class Vault:
         """Delete every mapping of a namespace; returns how many were removed.
 
         The counters and the kind table stay: a pseudonym still written in old conversations must never come to
-        mean another value. The namespace is unregistered and unbound; its next use binds it again.
+        mean another value. The namespace is unregistered and unbound; its next use binds it again. Its forward
+        index starts again marked as holding no key of the old layout (all were deleted).
         """
         removed = 0
         self.deletions += 1
@@ -1031,7 +1040,10 @@ class Vault:
                     if part == "p:*":
                         removed += int(deleted)
             base = _base(namespace)
-            client.delete(base + "j", base + "je", base + "jb", base + "r", base + "rc", base + "rs")  # all reload
+            # Every process reloads (a new journal epoch); the forward index starts again, hash-only.
+            client.delete(base + "j", base + "je", base + "jb", base + "r", base + "rc", base + "rs", base + "rw")
+            client.delete(base + "f", base + "fs")
+            client.hset(base + "f", "#", "1")
             client.srem(_NAMESPACES, namespace)
             client.delete(_keycheck(namespace))
         return removed
@@ -1091,9 +1103,9 @@ class Vault:
                 raise VaultError(f"{pseudonym} in namespace {namespace!r} has an unknown kind code; rotation stopped")
             new_id = new.index(namespace, kind, original)
             base = _base(namespace)
-            script_keys, script_args = by_namespace.setdefault(namespace, ([], []))
-            script_keys += [_text(key), base + "f:" + _text(old_id), base + "f:" + new_id]
-            script_args += [blob, new.encrypt(namespace, prefix, original), new_id, pseudonym]
+            script_keys, script_args = by_namespace.setdefault(namespace, ([base + "f"], []))
+            script_keys += [_text(key), base + "f:" + _text(old_id)]
+            script_args += [blob, new.encrypt(namespace, prefix, original), old_id, new_id, pseudonym]
         return sum(
             int(_eval(client, "rekey", script_keys, script_args))
             for script_keys, script_args in by_namespace.values()

@@ -103,7 +103,7 @@ at_rest = masker.for_namespace("at-rest")
 print(at_rest.mask(f"instance {original}").text)
 
 raw = redis.Redis(unix_socket_path=str(HOME / "redis.sock"))
-(forward_key,) = raw.keys("mk:{at-rest}:f:*")
+forward = raw.hgetall("mk:{at-rest}:f")  # the forward index: one hash per namespace
 (mapping_key,) = raw.keys("mk:{at-rest}:p:*")
 row = raw.hgetall(mapping_key)
 hmac_id = row[b"i"].decode()
@@ -113,7 +113,9 @@ for key in sorted(raw.scan_iter("mk:{at-rest}:*")):
     shown = key.decode().replace(hmac_id, "<HMAC id>")
     print(f"  {shown:<28} {raw.type(key).decode():<6} expires: {raw.ttl(key) > 0}")
 print()
-print(f"GET {forward_key.decode().replace(hmac_id, '<HMAC id>')} -> {raw.get(forward_key).decode()}")
+print("HGETALL mk:{at-rest}:f:")
+for field, value in sorted(forward.items()):
+    print(f"  {field.decode().replace(hmac_id, '<HMAC id>'):<10} {value.decode()}")
 print(f"HGETALL {mapping_key.decode()}:")
 cipher = row[b"c"]
 print(f"  c  {len(cipher)} bytes = 12 nonce + {len(cipher) - 28} ciphertext + 16 tag", end="")
@@ -123,7 +125,7 @@ print(f"  k  {row[b'k'].decode()!r}  (kind code; mk:{{at-rest}}:kinds maps it ba
 print(f"  f  <unix time>  first seen (an integer: {row[b'f'].decode().isdigit()})")
 print(f"  l  <unix time>  last seen (an integer: {row[b'l'].decode().isdigit()})")
 print(f"  h  {row[b'h'].decode()!r}  uses")
-print(f"  i  <HMAC id>  the same id as in the forward key: {hmac_id in forward_key.decode()}")
+print(f"  i  <HMAC id>  the same id as the forward index's field: {forward.get(hmac_id.encode()) == b'ec2-001'}")
 print(f"the HMAC id: {len(hmac_id)} characters (96 bits of HMAC-SHA256 over namespace, kind and original)")
 
 # %% [markdown]

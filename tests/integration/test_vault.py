@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,12 +68,14 @@ def keys_of(client: redis.Redis, namespace: str, part: str) -> set[bytes]:
     return set(client.scan_iter(match=f"mk:{{{namespace}}}:{part}:*", count=1000))
 
 
-def mapping_keys(client: redis.Redis, namespace: str, pseudonym: str) -> tuple[str, str]:
-    """(mapping key, forward-index key) of one pseudonym."""
+def mapping_key(client: redis.Redis, namespace: str, pseudonym: str) -> str:
+    """The mapping key of one pseudonym, checked to have its forward-index field (the namespace's forward hash:
+    its id -> the pseudonym)."""
     pkey = f"mk:{{{namespace}}}:p:{pseudonym}"
     index = client.hget(pkey, "i")
     assert index is not None, f"{pseudonym} has no mapping in {namespace}"
-    return pkey, f"mk:{{{namespace}}}:f:{index.decode()}"
+    assert client.hget(f"mk:{{{namespace}}}:f", index) == pseudonym.encode(), f"{pseudonym} has no forward field"
+    return pkey
 
 
 # --- the embedded server -------------------------------------------------------------------------------------------
@@ -238,8 +240,10 @@ def test_mappings_live_seven_days_by_default(masker: Masker, vault_home: Path) -
     result = masker.mask(instance_id())
     (pseudonym,) = result.reverse
     with plain_client(vault_home / "redis.sock") as client:
-        for key in mapping_keys(client, masker.namespace, pseudonym):
-            assert 7 * 24 * 3600 - 10 <= client.ttl(key) <= 7 * 24 * 3600
+        pkey = mapping_key(client, masker.namespace, pseudonym)
+        assert 7 * 24 * 3600 - 10 <= client.ttl(pkey) <= 7 * 24 * 3600
+        assert client.ttl(f"mk:{{{masker.namespace}}}:f") == -1, "the forward index is one hash, swept, not expired"
+        assert not keys_of(client, masker.namespace, "f"), "a forward key of the old layout was written"
 
 
 def test_using_a_mapping_refreshes_its_ttl(vault_home: Path, vault_key: str, namespace: str) -> None:
@@ -250,15 +254,14 @@ def test_using_a_mapping_refreshes_its_ttl(vault_home: Path, vault_key: str, nam
         masker.refresh_seconds = 0  # by default one process refreshes a mapping at most once a minute
         original = instance_id()
         result = masker.mask(original)
-        keys = mapping_keys(client, namespace, "ec2-001")
-        for use in (lambda: masker.unmask("ec2-001"), lambda: masker.mask(original)):
-            for key in keys:
-                client.pexpire(key, 5000)  # as if 95 s had passed
+        pkey = mapping_key(client, namespace, "ec2-001")
+        refresh = lambda: masker.vault.mint(namespace, [], {}, refresh=["ec2-001"])  # noqa: E731 (a recall hit)
+        for use in (lambda: masker.unmask("ec2-001"), lambda: masker.mask(original), refresh):
+            client.pexpire(pkey, 5000)  # as if 95 s had passed
             use()
-            for key in keys:
-                assert 99 <= client.ttl(key) <= 100
+            assert 99 <= client.ttl(pkey) <= 100
         assert result.text == "ec2-001"
-        assert masker.vault.lookup(namespace, "ec2-001").hits == 3
+        assert masker.vault.lookup(namespace, "ec2-001").hits == 4
 
 
 def test_expired_mappings_disappear_and_their_numbers_are_never_reused(
@@ -272,15 +275,40 @@ def test_expired_mappings_disappear_and_their_numbers_are_never_reused(
         masker.refresh_seconds = 0
         first, second = instance_id(), instance_id()
         assert masker.mask(first).text == "ec2-001"
-        for key in mapping_keys(client, namespace, "ec2-001"):
-            assert 0 < client.pttl(key) <= 1000  # MASKKIT_TTL=1 was applied
+        assert 0 < client.pttl(mapping_key(client, namespace, "ec2-001")) <= 1000  # MASKKIT_TTL=1 was applied
         let_time_pass(client, 1.0, match=f"mk:{{{namespace}}}:*")
         assert not keys_of(client, namespace, "p") and not keys_of(client, namespace, "f")
         with pytest.raises(UnknownPseudonym):
             masker.vault.lookup(namespace, "ec2-001")
         assert masker.unmask("ec2-001") == "ec2-001"
+        forward, recall = f"mk:{{{namespace}}}:f", f"mk:{{{namespace}}}:r"
+        assert b"ec2-001" in client.hvals(forward), "(the expired mapping's forward field waits for a sweep)"
         assert masker.mask(second).text == "ec2-002"
+        assert b"ec2-001" not in client.hvals(forward), "the next mint did not sweep the expired forward field"
+        assert not client.hexists(recall, "ec2-001"), "the sweep left the expired mapping's recall field"
         assert masker.mask(first).text == "ec2-003", "an expired value came back with its old number"
+
+
+@pytest.mark.parametrize("per_call", [300, 20], ids=["large-calls", "small-calls"])
+def test_the_forward_index_and_recall_set_stay_near_the_live_mappings_as_mappings_expire(
+    vault_home: Path, vault_key: str, namespace: str, per_call: int
+) -> None:
+    """Their fields do not expire with the mappings (a hash field has no TTL): the mint script sweeps them, so in
+    steady use (every round's 300 mappings expire while new ones are minted) neither grows with the history.
+    With small calls the hashes stay in Redis' compact encoding, which the script sweeps whole, less often."""
+    with (
+        open_masker(vault_home, vault_key, namespace, MASKKIT_TTL="100") as masker,
+        plain_client(vault_home / "redis.sock") as client,
+    ):
+        prefixes = {"S3_BUCKET": "s3"}
+        for round_ in range(15):
+            items = [("S3_BUCKET", f"steady-{round_:02d}-{i:04d}-bucket") for i in range(300)]
+            for start in range(0, 300, per_call):
+                minted = masker.vault.pseudonyms_for(namespace, items[start : start + per_call], prefixes)
+                assert len(set(minted.values())) == per_call
+            let_time_pass(client, 101, match=f"mk:{{{namespace}}}:p:*")  # every mapping so far expires
+        forward, recall = client.hlen(f"mk:{{{namespace}}}:f"), client.hlen(f"mk:{{{namespace}}}:r")
+        assert forward <= 1000 and recall <= 1000, (forward, recall)  # 4 500 were minted in all
 
 
 # --- encryption at rest, keys ---------------------------------------------------------------------------------------
@@ -557,6 +585,16 @@ def test_the_vault_recovers_by_itself_after_the_embedded_server_stops(private_ho
 # --- key rotation ---------------------------------------------------------------------------------------------------
 
 
+def forward_index(client: redis.Redis, namespaces: Iterable[str]) -> dict[tuple[str, str], str]:
+    """(namespace, id) -> pseudonym of the namespaces' forward hashes (the "#" marker left out)."""
+    return {
+        (ns, index.decode()): pseudonym.decode()
+        for ns in namespaces
+        for index, pseudonym in client.hgetall(f"mk:{{{ns}}}:f").items()
+        if index != b"#"
+    }
+
+
 def test_rotate_key_keeps_every_pseudonym_and_retires_the_old_key(private_home: Path) -> None:
     old_key, new_key = generate_key(), generate_key()
     texts = {ns: " ".join(instance_id() for _ in range(5)) + f" {sg_id()}" for ns in ("alpha", "beta")}
@@ -565,7 +603,7 @@ def test_rotate_key_keeps_every_pseudonym_and_retires_the_old_key(private_home: 
         with open_masker(private_home, old_key, "alpha") as old:
             for ns, text in texts.items():
                 masked[ns] = old.for_namespace(ns).mask(text).text
-            old_index = {k for ns in texts for k in keys_of(client, ns, "f")}
+            old_index = forward_index(client, texts)
             assert len(old_index) == 12
 
             rotation = rotate_vault_key(settings_for(private_home, old_key), new_key=new_key)
@@ -576,9 +614,10 @@ def test_rotate_key_keeps_every_pseudonym_and_retires_the_old_key(private_home: 
             with pytest.raises(VaultKeyError):
                 old.unmask(masked["alpha"])
 
-        new_index = {k for ns in texts for k in keys_of(client, ns, "f")}
-        assert len(new_index) == 12 and not (new_index & old_index), "old forward-index keys were left behind"
-        assert all(client.ttl(k) > 3600 for k in new_index)
+        new_index = forward_index(client, texts)
+        assert len(new_index) == 12 and not (set(new_index) & set(old_index)), "old forward entries were left behind"
+        for (ns, index), pseudonym in new_index.items():  # each entry names its mapping, which names it back
+            assert client.hget(f"mk:{{{ns}}}:p:{pseudonym}", "i") == index.encode()
         assert client.get("mk:keycheck") == VaultKey.parse(new_key, "new").fingerprint.encode()
 
     with open_masker(private_home, new_key, "alpha") as new:
@@ -645,17 +684,120 @@ def test_rotate_key_with_a_key_file_keeps_a_private_backup(private_home: Path) -
         stale.unmask("ec2-001")
 
 
+# --- namespaces written before the forward index was one hash -------------------------------------------------------
+
+
+def to_old_layout(client: redis.Redis, namespace: str) -> int:
+    """Rewrite a namespace's forward index as the releases before the forward hash wrote it: one string key
+    `f:<id>` -> pseudonym per mapping, with the mapping's TTL, and no hash (no "#"). Everything else (mappings,
+    kinds, counters, journal, recall set) was already written the same way. Returns how many keys it wrote."""
+    base = f"mk:{{{namespace}}}:"
+    written = 0
+    for index, pseudonym in client.hgetall(base + "f").items():
+        left = client.pttl(base + "p:" + pseudonym.decode())
+        if index != b"#" and left > 0:
+            client.set(base + "f:" + index.decode(), pseudonym, px=left)
+            written += 1
+    client.delete(base + "f", base + "fs")
+    return written
+
+
+def test_a_namespace_of_the_old_layout_keeps_every_pseudonym_and_its_forward_keys_slide(
+    vault_home: Path, vault_key: str, namespace: str
+) -> None:
+    with (
+        open_masker(vault_home, vault_key, namespace, MASKKIT_TTL="100") as masker,
+        plain_client(vault_home / "redis.sock") as client,
+    ):
+        masker.refresh_seconds = 0
+        old = [instance_id() for _ in range(3)]
+        assert masker.mask(" ".join(old)).text == "ec2-001 ec2-002 ec2-003"
+        assert to_old_layout(client, namespace) == 3
+        forward_keys = sorted(keys_of(client, namespace, "f"))
+        # A new process (nothing cached): the old values are found through their old keys, new ones are minted
+        # into the hash; the namespace stays one that reads both.
+        with open_masker(vault_home, vault_key, namespace, MASKKIT_TTL="100") as fresh:
+            fresh.refresh_seconds = 0
+            new = instance_id()
+            assert fresh.mask(f"{old[1]} {new} {old[0]}").text == "ec2-002 ec2-004 ec2-001"
+            assert masker.vault.pseudonyms_for(namespace, [("INSTANCE_ID", old[2])], {"INSTANCE_ID": "ec2"}) == {
+                ("INSTANCE_ID", old[2]): "ec2-003"
+            }
+            assert not client.hexists(f"mk:{{{namespace}}}:f", "#")
+            assert sorted(keys_of(client, namespace, "f")) == forward_keys, "old forward keys must stay readable"
+            mapping_key(client, namespace, "ec2-004")
+            # Every use slides an old mapping's forward key with it (else the value would later get a second
+            # pseudonym while its mapping lives): a known value masked, a pseudonym unmasked, a recall hit.
+            uses = [
+                lambda: fresh.mask(old[0]),
+                lambda: fresh.unmask("ec2-001"),
+                lambda: fresh.vault.mint(namespace, [], {}, refresh=["ec2-001"]),
+            ]
+            pkey = f"mk:{{{namespace}}}:p:ec2-001"
+            (fkey,) = [k for k in forward_keys if client.get(k) == b"ec2-001"]
+            for use in uses:
+                client.pexpire(pkey, 5000)
+                client.pexpire(fkey, 5000)
+                use()
+                assert 99 <= client.ttl(pkey) <= 100 and 99 <= client.ttl(fkey) <= 100
+            # Expiry: the old forward key goes with its mapping, nothing comes back.
+            client.delete(f"mk:{{{namespace}}}:p:ec2-002")
+            assert fresh.mask(old[1]).text == "ec2-005", "a gone mapping came back through its old forward key"
+            # forget deletes an old forward key; purge deletes them all and marks the namespace as hash-only.
+            assert fresh.vault.forget(namespace, "ec2-003") is True
+            assert fkey.decode().endswith(client.hget(pkey, "i").decode())
+            assert len(keys_of(client, namespace, "f")) == 2  # ec2-001's; ec2-002's (its mapping is gone)
+            assert fresh.vault.purge(namespace) == 3
+            assert not keys_of(client, namespace, "f") and not keys_of(client, namespace, "p")
+            assert client.hgetall(f"mk:{{{namespace}}}:f") == {b"#": b"1"}
+            assert fresh.mask(old[0]).text == "ec2-006"
+            assert not keys_of(client, namespace, "f")
+            mapping_key(client, namespace, "ec2-006")
+
+
+def test_the_old_layouts_recall_set_is_still_swept_and_rotation_moves_its_forward_keys_into_the_hash(
+    private_home: Path,
+) -> None:
+    old_key, new_key = generate_key(), generate_key()
+    prefixes = {"INSTANCE_ID": "ec2"}
+    with plain_client(private_home / "redis.sock") as client:
+        with open_masker(private_home, old_key, "legacy") as masker:
+            vault = masker.vault
+            values = [instance_id() for _ in range(600)]  # past 512 fields: small hashes are not swept
+            minted = vault.pseudonyms_for("legacy", [("INSTANCE_ID", v) for v in values], prefixes)
+            assert to_old_layout(client, "legacy") == 600
+            (gone,) = [k for k in keys_of(client, "legacy", "f") if client.get(k) == b"ec2-004"]
+            client.delete("mk:{legacy}:p:ec2-004", gone)  # expired (both keys had the same TTL)
+            for _ in range(5):  # mints: each sweeps part of the recall set (the old mappings have no forward field)
+                vault.pseudonyms_for("legacy", [("INSTANCE_ID", instance_id()) for _ in range(500)], prefixes)
+                if not client.hexists("mk:{legacy}:r", "ec2-004"):
+                    break
+            assert not client.hexists("mk:{legacy}:r", "ec2-004"), "the old layout's recall set was not swept"
+            assert client.hexists("mk:{legacy}:r", "ec2-001")
+            live = len(list(client.scan_iter(match="mk:{legacy}:p:*", count=1000)))
+        assert rotate_vault_key(settings_for(private_home, old_key, "legacy"), new_key=new_key).rotated == live
+        assert not keys_of(client, "legacy", "f"), "rotation left forward keys of the old layout"
+        assert len(forward_index(client, ["legacy"])) == live
+    with open_masker(private_home, new_key, "legacy") as rotated:
+        again = rotated.vault.pseudonyms_for("legacy", [("INSTANCE_ID", v) for v in values], prefixes)
+        kept = {item: p for item, p in minted.items() if p != "ec2-004"}
+        assert {item: again[item] for item in kept} == kept, "a pseudonym changed in the rotation"
+        assert rotated.unmask("ec2-001 ec2-004") == f"{values[0]} ec2-004"
+
+
 # --- memory ---------------------------------------------------------------------------------------------------------
 
 
 def test_a_mapping_of_a_20_character_id_costs_at_most_300_bytes(private_home: Path) -> None:
     with plain_client(private_home / "redis.sock") as client, open_masker(private_home, generate_key()) as masker:
-        result = masker.mask(" ".join(sg_id() for _ in range(50)))
-        assert all(len(o) == 20 for o in result.reverse.values())
+        # 500 mappings: the forward index is past the compact (listpack) size, as in any real namespace.
+        result = masker.mask(" ".join(sg_id() for _ in range(500)))
+        assert all(len(o) == 20 for o in result.reverse.values()) and len(result.reverse) == 500
+        forward_share = int(client.memory_usage("mk:{default}:f", samples=0)) // 500
         sizes = []
         for pseudonym in result.reverse:
-            pkey, fkey = mapping_keys(client, "default", pseudonym)
-            sizes.append(int(client.memory_usage(pkey, samples=0)) + int(client.memory_usage(fkey, samples=0)))
+            pkey = mapping_key(client, "default", pseudonym)
+            sizes.append(int(client.memory_usage(pkey, samples=0)) + forward_share)
     report = {"min": min(sizes), "mean": sum(sizes) / len(sizes), "max": max(sizes)}
     print("bytes per mapping:", json.dumps(report))
     assert max(sizes) <= 300, report
