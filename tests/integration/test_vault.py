@@ -407,12 +407,16 @@ def test_ciphertexts_are_bound_to_their_namespace(vault_home: Path, settings: Se
     """Copying a ciphertext into another namespace's mapping does not decrypt there (AES-GCM associated data)."""
     masker.mask(instance_id())
     other = "o" + settings.namespace
+    planted = f"mk:{{{other}}}:p:ec2-001"
     with plain_client(vault_home / "redis.sock") as client:
         blob = client.hget(f"mk:{{{settings.namespace}}}:p:ec2-001", "c")
-        client.hset(f"mk:{{{other}}}:p:ec2-001", mapping={"c": blob, "k": 1, "i": "x"})
-        client.expire(f"mk:{{{other}}}:p:ec2-001", 60)
-    with pytest.raises(VaultKeyError):
-        masker.for_namespace(other).unmask("ec2-001")
+        client.hset(planted, mapping={"c": blob, "k": 1, "i": "x"})
+        client.expire(planted, 60)
+        try:
+            with pytest.raises(VaultKeyError):
+                masker.for_namespace(other).unmask("ec2-001")
+        finally:  # (the session vault is shared: an audit of every namespace must not meet this mapping)
+            client.delete(planted)
 
 
 # --- namespaces, forget, purge --------------------------------------------------------------------------------------
