@@ -491,6 +491,27 @@ def _name_regex(name: str) -> str:
 
 #: `key = value` / `"Key": "value"`: one pass over the text finds every key; FIELDS decide which values matter.
 _KEY_VALUE = re.compile(r"""(?<![A-Za-z0-9_.-])([A-Za-z_][A-Za-z0-9_.-]*+)""" + _SEP)
+#: `_KEY_VALUE` read backwards, over the text's ASCII bytes (`TextView.ascii`) reversed, with `=` written `:`:
+#: from the separator (a literal `re` jumps to; the lookbehind right after it is `(?![:=])` read backwards) over
+#: blanks and a quote to the key, a whole run of key characters whose first (here: last) is a letter or `_`.
+#: `_KEY_VALUE` itself would be tried at every position of the text.
+_KEY_BACKWARDS = re.compile(rb""":(?<!::)[ \t]*["']?([A-Za-z0-9_.-]*+)(?<=[A-Za-z_])""")
+_EQUALS_AS_COLON = bytes(0x3A if i == 0x3D else i for i in range(256))
+
+
+def _key_spans(ascii: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the key of every `_KEY_VALUE.finditer(text)` match, in order, found from the separators
+    (`ascii`: the text's ASCII bytes, one per character, `?` for any other).
+
+    Each match is a whole run of key characters (nothing before or inside it can start another) followed by
+    `["']?[ \t]*`, a `:` or `=` (or `=>`) and no second `:`/`=`; none of those characters is a key character or a
+    separator, so matches never overlap and reading them backwards finds the same ones."""
+    size = len(ascii)
+    found = [match.span(1) for match in _KEY_BACKWARDS.finditer(ascii.translate(_EQUALS_AS_COLON)[::-1])]
+    found.reverse()
+    return [(size - end, size - start) for start, end in found]
+
+
 #: `--flag value` / `--flag=value`.
 _FLAG = re.compile(r"""--([a-z][a-z0-9-]*+)(?:=|[ \t]++)["']?""")
 #: `aws configure set aws_secret_access_key VALUE`.
@@ -1236,7 +1257,7 @@ class Detector:
             return self._flags.get("password", ())
         return ()
 
-    def _field_spans(self, text: str) -> Iterator[Span]:
+    def _field_spans(self, text: str, ascii: bytes | None = None) -> Iterator[Span]:
         """Values of FIELDS: one pass finds every `key <sep>` (and one every `--flag`), then the key decides.
 
         A list after a key (`"TableNames": ["a", "b"]`) has every element judged by the key (or by its
@@ -1246,13 +1267,16 @@ class Detector:
         get = self._key_cache.get
         size = len(text)
         queries = _query_ranges(text) if "--query" in text else []
-        for match in _KEY_VALUE.finditer(text):
-            key = match.group(1)
+        key_value = _KEY_VALUE.match
+        for key_start, key_end in _key_spans(text.encode("ascii", "replace") if ascii is None else ascii):
+            key = text[key_start:key_end]
             rules = get(key)
             if rules is None:
                 rules = self._rules_for_key(key)
-            if not rules and key[-1:] not in "sS":
+            if key[-1] not in "sS" and not rules:
                 continue  # (most keys: nothing to do, not even for a list after them)
+            match = key_value(text, key_start)  # (what `_KEY_VALUE.finditer` gives there: `_key_spans`)
+            assert match is not None
             pos = match.end()
             if pos < size and text[pos] == "[":
                 if not rules:
@@ -1528,7 +1552,7 @@ def _pattern_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
 _SCANNERS: dict[str, Callable[[Detector, TextView], Iterable[Span]]] = {
     "arn": lambda detector, view: _arn_spans(view.text),
     "ec2-ids": lambda detector, view: _ec2_spans(view.text),
-    "fields": lambda detector, view: detector._field_spans(view.text),
+    "fields": lambda detector, view: detector._field_spans(view.text, view.ascii),
     "patterns": _pattern_scanner,
     "hosts": lambda detector, view: _host_spans(view.text),
     "ipv4": lambda detector, view: _ip_spans(view.text, _keep_ip(detector)),

@@ -76,6 +76,16 @@ _FRAGMENTS = [
     "]",
     "{",
     "}",
+    "=>",
+    ":=",
+    "\t",
+    "_",
+    "9",
+    "Name",
+    "Buckets",
+    "aws_secret_access_key",
+    "--bucket ",
+    "--query ",
 ]
 texts = st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=40).map("".join)
 
@@ -155,8 +165,47 @@ def _plain_hosts(text: str) -> list[Span]:
     return out
 
 
+def _plain_field_spans(detector: Detector, text: str) -> list[Span]:
+    """`Detector._field_spans` with every key found by `_KEY_VALUE.finditer` (tried at every position)."""
+    out: list[Span] = []
+    queries = detectors._query_ranges(text) if "--query" in text else []
+    for match in detectors._KEY_VALUE.finditer(text):
+        key = match.group(1)
+        rules = detector._rules_for_key(key)
+        if not rules and key[-1:] not in "sS":
+            continue
+        pos = match.end()
+        if pos < len(text) and text[pos] == "[":
+            out += detectors._list_spans(text, pos, rules or detector._rules_for_key(key[:-1]))
+            continue
+        if not rules or (queries and detectors._inside(queries, pos)):
+            continue
+        for rule in rules:
+            span = rule.value_span(text, pos)
+            if span is not None:
+                if text[span.start : span.end] != key:
+                    out.append(span)
+                break
+    for pattern, lookup in (
+        (detectors._FLAG, detector._rules_for_flag),
+        (detectors._CONFIGURE_SET, detector._rules_for_key),
+    ):
+        for match in pattern.finditer(text):
+            for rule in lookup(match.group(1)):
+                span = rule.value_span(text, match.end())
+                if span is not None:
+                    out.append(span)
+                    break
+    return out
+
+
+_DETECTOR = Detector()
+
+
 def _check_scanners(text: str) -> None:
     view = TextView(text)
+    assert detectors._key_spans(view.ascii) == [m.span(1) for m in detectors._KEY_VALUE.finditer(text)]
+    assert list(_DETECTOR._field_spans(text, view.ascii)) == _plain_field_spans(_DETECTOR, text)
     assert list(detectors._host_spans(text)) == _plain_hosts(text)
     assert list(detectors._ipv6_spans(view, detectors._is_ip)) == _plain_ipv6(text)
     assert [m.span() for m in detectors._TWELVE_MAPPED.finditer(view.digits)] == _plain_bare_starts(text)
