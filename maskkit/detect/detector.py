@@ -450,12 +450,15 @@ class Field:
     flags: tuple[str, ...] = ()
     validate: Callable[[str], bool] | None = None
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _value_groups: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in self.names:
             if name != _normal_key(name):
                 raise ValueError(f"field name {name!r} of {self.kind} must be normalised ({_normal_key(name)!r})")
-        object.__setattr__(self, "compiled", re.compile(self.value))
+        compiled = re.compile(self.value)
+        object.__setattr__(self, "compiled", compiled)
+        object.__setattr__(self, "_value_groups", tuple(name for name in compiled.groupindex if name.startswith("v")))
 
     def value_span(self, text: str, pos: int) -> Span | None:
         """The span of this field's value starting at `pos` (None if what is there is not such a value)."""
@@ -464,8 +467,11 @@ class Field:
         match = self.compiled.match(text, pos)
         if match is None:
             return None
-        groups = [name for name in match.groupdict() if name.startswith("v") and match.group(name)]
-        start, end = (match.start(groups[0]), match.end(groups[0])) if groups else match.span()
+        start, end = match.span()
+        for name in self._value_groups:  # the first `v…` group that matched something, else the whole match
+            if match.group(name):
+                start, end = match.span(name)
+                break
         if end <= start or (self.validate is not None and not self.validate(text[start:end])):
             return None
         return Span(start, end, self.kind)
@@ -1069,6 +1075,7 @@ class Detector:
     _suffixes: list[tuple[str, Field]] = field(init=False, repr=False, compare=False)
     _flags: dict[str, list[Field]] = field(init=False, repr=False, compare=False)
     _key_cache: dict[str, list[Field]] = field(init=False, repr=False, compare=False)
+    _wanted_keys: dict[bytes, bool] = field(init=False, repr=False, compare=False)
     _pseudonym_prefixes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -1083,6 +1090,7 @@ class Detector:
         object.__setattr__(self, "_suffixes", suffixes)
         object.__setattr__(self, "_flags", flags)
         object.__setattr__(self, "_key_cache", {})
+        object.__setattr__(self, "_wanted_keys", {})
         object.__setattr__(self, "_pseudonym_prefixes", frozenset(self.kinds.values()))
 
     def with_patterns(self, extra: Iterable[tuple[str, str, str]]) -> Detector:
@@ -1268,15 +1276,13 @@ class Detector:
         size = len(text)
         queries = _query_ranges(text) if "--query" in text else []
         key_value = _KEY_VALUE.match
-        for key_start, key_end in _key_spans(text.encode("ascii", "replace") if ascii is None else ascii):
-            key = text[key_start:key_end]
+        for key_start in self._keys_to_read(text.encode("ascii", "replace") if ascii is None else ascii):
+            match = key_value(text, key_start)  # (what `_KEY_VALUE.finditer` gives there: `_key_spans`)
+            assert match is not None
+            key = match.group(1)
             rules = get(key)
             if rules is None:
                 rules = self._rules_for_key(key)
-            if key[-1] not in "sS" and not rules:
-                continue  # (most keys: nothing to do, not even for a list after them)
-            match = key_value(text, key_start)  # (what `_KEY_VALUE.finditer` gives there: `_key_spans`)
-            assert match is not None
             pos = match.end()
             if pos < size and text[pos] == "[":
                 if not rules:
@@ -1305,6 +1311,27 @@ class Detector:
                     if span is not None:
                         yield span
                         break
+
+    def _keys_to_read(self, ascii: bytes) -> list[int]:
+        """Where the keys start (in order) that `_field_spans` reads on from: those with rules, and those ending
+        in `s` (a list after them may be judged by their singular). Most keys are neither; they are found (as in
+        `_key_spans`) and dropped here by one lookup of their reversed bytes, with no string made for them."""
+        size = len(ascii)
+        wanted = self._wanted_keys
+        starts: list[int] = []
+        for match in _KEY_BACKWARDS.finditer(ascii.translate(_EQUALS_AS_COLON)[::-1]):
+            backwards = match.group(1)
+            want = wanted.get(backwards)
+            if want is None:
+                key = backwards[::-1].decode("ascii")
+                want = key[-1] in "sS" or bool(self._rules_for_key(key))
+                if len(wanted) > 4096:
+                    wanted.clear()
+                wanted[backwards] = want
+            if want:
+                starts.append(size - match.end(1))
+        starts.reverse()
+        return starts
 
     def _literal_spans(self, text: str) -> Iterator[Span]:
         """Pseudonym-shaped tokens already in the text (exactly `grammar.finditer`, found from their `-NNN` tail)."""
