@@ -263,8 +263,13 @@ def _wrapped_secret(value: str) -> bool:
     return len("".join(value.split())) == 40
 
 
+_CENTURIES = frozenset({"19", "20", "21"})
+
+
 def _not_a_timestamp(value: str) -> bool:
     """A quoted 12-digit number that is not `YYYYMMDDhhmm` (compact timestamps must survive)."""
+    if value[:2] not in _CENTURIES:
+        return True  # (the year cannot be 1970-2100: the common case, decided without parsing)
     year, month, day, hour, minute = (int(value[i : i + n]) for i, n in ((0, 4), (4, 2), (6, 2), (8, 2), (10, 2)))
     return not (1970 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59)
 
@@ -742,10 +747,25 @@ def _bare_account_spans(view: TextView) -> Iterator[Span]:
             continue  # a decimal, a dotted or dashed number
         if not _not_a_timestamp(text[start:end].replace("-", "")):
             continue
-        word = _WORD_BEFORE.search(text, max(0, start - 40), start)
-        if word is not None and _is_quantity_word(word.group(1)):
+        word = _word_before(text, start)
+        if word is not None and _is_quantity_word(word):
             continue
         yield Span(start, end, "ACCOUNT_ID")
+
+
+#: `_WORD_BEFORE` read backwards (over the reversed 40 characters before the number): one anchored match, where
+#: `_WORD_BEFORE.search` tries every start in the window.
+_WORD_BEFORE_BACKWARDS = re.compile(r"[^A-Za-z0-9\n]{0,6}([A-Za-z]+)")
+
+
+def _word_before(text: str, start: int) -> str | None:
+    """The word `_WORD_BEFORE.search(text, max(0, start - 40), start)` finds (its group), or None. Its `$` also
+    matches before a newline that ends the window, so a number at a line start reads the word ending the line
+    before."""
+    low = max(0, start - 40)
+    end = start - 1 if start > low and text[start - 1] == "\n" else start
+    found = _WORD_BEFORE_BACKWARDS.match(text[low:end][::-1])
+    return None if found is None else found.group(1)[::-1]
 
 
 def _is_quantity_word(word: str) -> bool:

@@ -202,6 +202,35 @@ def _plain_field_spans(detector: Detector, text: str) -> list[Span]:
 _DETECTOR = Detector()
 
 
+def _plain_not_a_timestamp(value: str) -> bool:
+    year, month, day, hour, minute = (int(value[i : i + n]) for i, n in ((0, 4), (4, 2), (6, 2), (8, 2), (10, 2)))
+    return not (1970 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59)
+
+
+def _plain_bare_accounts(text: str) -> list[Span]:
+    """`_bare_account_spans` with the plain twelve-digit regex, the word before found by `_WORD_BEFORE.search`
+    and the timestamp test parsing every number."""
+    out = []
+    alnum = detectors._ALNUM
+    for match in _PLAIN_TWELVE.finditer(text):
+        start, end = match.span()
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if before in alnum or before in ".+" or after in alnum:
+            continue
+        if before == "-" and (match.group(1) or (start > 1 and text[start - 2] in alnum)):
+            continue
+        if after in ".-" and end + 1 < len(text) and text[end + 1] in detectors._DIGITS:
+            continue
+        if not _plain_not_a_timestamp(text[start:end].replace("-", "")):
+            continue
+        word = detectors._WORD_BEFORE.search(text, max(0, start - 40), start)
+        if word is not None and detectors._is_quantity_word(word.group(1)):
+            continue
+        out.append(Span(start, end, "ACCOUNT_ID"))
+    return out
+
+
 def _check_scanners(text: str) -> None:
     view = TextView(text)
     assert detectors._key_spans(view.ascii) == [m.span(1) for m in detectors._KEY_VALUE.finditer(text)]
@@ -209,6 +238,7 @@ def _check_scanners(text: str) -> None:
     assert list(detectors._host_spans(text)) == _plain_hosts(text)
     assert list(detectors._ipv6_spans(view, detectors._is_ip)) == _plain_ipv6(text)
     assert [m.span() for m in detectors._TWELVE_MAPPED.finditer(view.digits)] == _plain_bare_starts(text)
+    assert list(detectors._bare_account_spans(view)) == _plain_bare_accounts(text)
     headless = [m.span() for m in detectors._HEADLESS_PEM.finditer(text)]
     plain_headless = [(s.start, s.end) for s in detectors._headless_pem_spans(view)]
     assert set(plain_headless) <= set(headless)
@@ -293,3 +323,32 @@ def test_ipv6_candidates_are_found_in_every_written_form() -> None:
     for address in ("::abcd:2600", "2001:db8::1", "fe80::1:2:3", "2600:1f18:abcd::1", "a::b:c:d", "1:2:3:4:5:6:7:8"):
         for text in (address, f"ip {address} up", f"[{address}]:443", f"x{address}", f"{address}.x"):
             _check_scanners(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="aZ\u00e9 \t\n:=#-_.09", max_size=60))
+def test_the_word_before_a_number_is_read_backwards_like_the_plain_search(text: str) -> None:
+    for start in range(len(text) + 1):
+        plain = detectors._WORD_BEFORE.search(text, max(0, start - 40), start)
+        assert detectors._word_before(text, start) == (None if plain is None else plain.group(1))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"[0-9]{12}", fullmatch=True),
+        st.from_regex(r"(19|20|21)[0-9]{10}", fullmatch=True),
+        st.integers(-(10**11), 10**12).map(str).filter(lambda v: len(v) == 12),
+    )
+)
+def test_the_timestamp_test_decides_like_parsing_every_number(value: str) -> None:
+    assert detectors._not_a_timestamp(value) == _plain_not_a_timestamp(value)
+
+
+def test_a_quantity_word_on_the_line_before_still_counts() -> None:
+    """`$` in `_WORD_BEFORE` also matches before a newline that ends the window: a number starting a line is read
+    after the word ending the line before (kept as it was)."""
+    text = "Size\n123456789012 and order:\n\n210987654321"
+    assert detectors._word_before(text, 5) == "Size"
+    assert detectors._word_before(text, text.index("2109")) is None
+    assert list(detectors._bare_account_spans(TextView(text))) == _plain_bare_accounts(text)
