@@ -605,6 +605,24 @@ HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
         r"(?P<SECRET_NAME>[A-Za-z0-9/_+=.@%-]{1,512})",
     )
 )
+#: For each of HOST_RULES (same order), literals one of which every match holds (empty: no such promise). A rule
+#: whose literals are all absent from the text cannot match anywhere in it and is not tried at any host.
+_HOST_RULE_NEEDLES: tuple[tuple[str, ...], ...] = (
+    (".s3",),
+    ("s3",),
+    (".rds.amazonaws.com",),
+    (".elb.",),
+    ("ec2-",),
+    (),
+    (".execute-api.",),
+    (".lambda-url.",),
+    ("sqs.", "queue.amazonaws.com"),
+    (),
+    (".cloudfront.net",),
+    *(("console.aws.amazon.com/",),) * 7,
+)
+if len(_HOST_RULE_NEEDLES) != len(HOST_RULES):
+    raise RuntimeError("HOST_RULES and _HOST_RULE_NEEDLES differ in length")  # a coding error
 _HOST_SUFFIXES = (
     ("amazon", re.compile(r"amazon(?:aws)?\.com")),
     (".on.aws", re.compile(r"\.on\.aws")),
@@ -642,6 +660,7 @@ _TF_ATTRIBUTE = re.compile(
     re.MULTILINE,
 )
 _LITERAL_TAIL = re.compile(rf"[{HYPHENS}][0-9]{{3}}")
+_ASCII_LITERAL_TAIL = re.compile(r"-[0-9]{3}")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _DIGITS = frozenset("0123456789")
 _LOWER_DASH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -795,15 +814,22 @@ _IPV6_MAP = bytes(
 _IPV6_HINT = re.compile(rb":h{0,4}:h{0,4}:")
 
 
-def _host_spans(text: str) -> Iterator[Span]:
-    """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts."""
+def _host_spans(text: str, ascii: bytes | None = None) -> Iterator[Span]:
+    """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts (those whose
+    literals occur in the text: `_HOST_RULE_NEEDLES`). `ascii`: the text's ASCII bytes, if already made."""
     done: set[int] = set()
     mapped: bytes | None = None
+    rules: list[re.Pattern[str]] = []
     for literal, suffix in _HOST_SUFFIXES:
         if literal not in text:
             continue
         if mapped is None:  # host characters -> `h`, the rest a space: the host's start is one `rfind` away
-            mapped = text.encode("ascii", "replace").translate(_HOST_MAP)
+            mapped = (text.encode("ascii", "replace") if ascii is None else ascii).translate(_HOST_MAP)
+            rules = [
+                rule
+                for rule, needles in zip(HOST_RULES, _HOST_RULE_NEEDLES, strict=True)
+                if not needles or any(needle in text for needle in needles)
+            ]
         for match in suffix.finditer(text):
             end = match.start()
             start = max(end - 300, 0, mapped.rfind(b" ", max(end - 300, 0), end) + 1)
@@ -811,7 +837,7 @@ def _host_spans(text: str) -> Iterator[Span]:
                 continue
             done.add(start)
             matched = False
-            for rule in HOST_RULES:
+            for rule in rules:
                 found = rule.match(text, start)
                 if found is not None:
                     matched = True
@@ -1356,7 +1382,9 @@ class Detector:
     def _literal_spans(self, text: str) -> Iterator[Span]:
         """Pseudonym-shaped tokens already in the text (exactly `grammar.finditer`, found from their `-NNN` tail)."""
         starts: set[int] = set()
-        for match in _LITERAL_TAIL.finditer(text):
+        # (An ASCII text holds no other hyphen: a pattern starting with the literal `-` is found much faster than
+        # one starting with a character class.)
+        for match in (_ASCII_LITERAL_TAIL if text.isascii() else _LITERAL_TAIL).finditer(text):
             start = match.start()
             while start > 0 and text[start - 1] in _WORD_CHARS:
                 start -= 1
@@ -1601,7 +1629,7 @@ _SCANNERS: dict[str, Callable[[Detector, TextView], Iterable[Span]]] = {
     "ec2-ids": lambda detector, view: _ec2_spans(view.text),
     "fields": lambda detector, view: detector._field_spans(view.text, view.ascii),
     "patterns": _pattern_scanner,
-    "hosts": lambda detector, view: _host_spans(view.text),
+    "hosts": lambda detector, view: _host_spans(view.text, view.ascii),
     "ipv4": lambda detector, view: _ip_spans(view.text, _keep_ip(detector)),
     "ipv6": _ipv6_scanner,
     "private-dns": _private_dns_scanner,

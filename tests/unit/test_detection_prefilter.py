@@ -86,6 +86,16 @@ _FRAGMENTS = [
     "aws_secret_access_key",
     "--bucket ",
     "--query ",
+    "https://console.aws.amazon.com/s3/buckets/",
+    "console.aws.amazon.com/lambda/home#/functions/",
+    "abcdefghij.execute-api.",
+    "sqs.us-east-1.amazonaws.com/123456789012/q",
+    "queue.amazonaws.com/",
+    "d111111abcdef8.cloudfront.net",
+    "ec2-1-2-3-4.compute-1.amazonaws.com",
+    "my-lb-1234567890.us-east-1.elb.amazonaws.com",
+    "ec2-001",
+    "\u2011",
 ]
 texts = st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=40).map("".join)
 
@@ -233,6 +243,12 @@ def _plain_bare_accounts(text: str) -> list[Span]:
 
 def _check_scanners(text: str) -> None:
     view = TextView(text)
+    for rule, needles in zip(detectors.HOST_RULES, detectors._HOST_RULE_NEEDLES, strict=True):
+        for start in range(len(text)):
+            found = rule.match(text, start)
+            assert found is None or not needles or any(n in found.group() for n in needles), rule.pattern
+    literals = [(s.start, s.end) for s in _DETECTOR._literal_spans(text)]
+    assert sorted(literals) == [m.span() for m in _DETECTOR.grammar.finditer(text)]
     assert detectors._key_spans(view.ascii) == [m.span(1) for m in detectors._KEY_VALUE.finditer(text)]
     assert list(_DETECTOR._field_spans(text, view.ascii)) == _plain_field_spans(_DETECTOR, text)
     assert list(detectors._host_spans(text)) == _plain_hosts(text)
