@@ -621,6 +621,7 @@ _HOST_RULE_NEEDLES: tuple[tuple[str, ...], ...] = (
     (".cloudfront.net",),
     *(("console.aws.amazon.com/",),) * 7,
 )
+_HOST_NEEDLE_SETS = frozenset(needles for needles in _HOST_RULE_NEEDLES if needles)
 if len(_HOST_RULE_NEEDLES) != len(HOST_RULES):
     raise RuntimeError("HOST_RULES and _HOST_RULE_NEEDLES differ in length")  # a coding error
 _HOST_SUFFIXES = (
@@ -825,10 +826,11 @@ def _host_spans(text: str, ascii: bytes | None = None) -> Iterator[Span]:
             continue
         if mapped is None:  # host characters -> `h`, the rest a space: the host's start is one `rfind` away
             mapped = (text.encode("ascii", "replace") if ascii is None else ascii).translate(_HOST_MAP)
+            present = {needles: any(needle in text for needle in needles) for needles in _HOST_NEEDLE_SETS}
             rules = [
                 rule
                 for rule, needles in zip(HOST_RULES, _HOST_RULE_NEEDLES, strict=True)
-                if not needles or any(needle in text for needle in needles)
+                if not needles or present[needles]
             ]
         for match in suffix.finditer(text):
             end = match.start()
