@@ -1528,11 +1528,15 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
         return []
     size = len(text)
     count = len(spans)
+    stride = size + 1
     word = _WORD_CHARS
     word_run = _WORD_RUN.match
     # One int per span sorts by (start, longest first, input order): int keys sort several times faster than
-    # tuples, and the input order among equal extents keeps the first span first, as a stable sort would.
-    keys = []
+    # tuples, and the input order among equal extents keeps the first span first, as a stable sort would. The
+    # widened offsets are kept by index, so reading a key back is one `%`.
+    starts: list[int] = []
+    ends: list[int] = []
+    keys: list[int] = []
     for index, span in enumerate(spans):
         start, end = span.start, span.end
         if start > 0 and text[start - 1] in word:
@@ -1543,18 +1547,20 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
             found = word_run(text, end)
             assert found is not None
             end = found.end()
-        keys.append((start * (size + 1) + size - end) * count + index)
+        starts.append(start)
+        ends.append(end)
+        keys.append((start * stride + size - end) * count + index)
     keys.sort()
     merged: list[Span] = []
     group_start = group_end = -1
     best = spans[0]
     best_rank = (False, 0)
     for key in keys:
-        extent, index = divmod(key, count)
-        start, negative_end = divmod(extent, size + 1)
-        end = size - negative_end
+        index = key % count
+        start = starts[index]
         span = spans[index]
         if start <= group_end:
+            end = ends[index]
             if end > group_end:
                 group_end = end
             rank = (span.kind != LITERAL, span.end - span.start)
@@ -1563,7 +1569,7 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
             continue
         if group_end >= 0:
             merged.append(Span(group_start, group_end, best.kind))
-        group_start, group_end, best = start, end, span
+        group_start, group_end, best = start, ends[index], span
         best_rank = (best.kind != LITERAL, best.end - best.start)
     merged.append(Span(group_start, group_end, best.kind))
     return merged

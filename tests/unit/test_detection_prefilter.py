@@ -335,6 +335,12 @@ def test_resolving_spans_widens_and_merges_like_the_plain_algorithm(text: str, r
         assert resolve_spans(text, spans) == _plain_resolve(text, spans)
 
 
+def test_resolving_the_corpus_spans_matches_the_plain_algorithm() -> None:
+    for text in CORPUS:
+        spans = _DETECTOR.scan(text) + _DETECTOR.literals(text)
+        assert resolve_spans(text, spans) == _plain_resolve(text, spans)
+
+
 def test_ipv6_candidates_are_found_in_every_written_form() -> None:
     for address in ("::abcd:2600", "2001:db8::1", "fe80::1:2:3", "2600:1f18:abcd::1", "a::b:c:d", "1:2:3:4:5:6:7:8"):
         for text in (address, f"ip {address} up", f"[{address}]:443", f"x{address}", f"{address}.x"):
