@@ -55,7 +55,7 @@ import ahocorasick_rs
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
 from maskkit.core.recall import matchable
 from maskkit.core.recall_safe import is_aws_public_name, recall_safe
-from maskkit.detect._view import TextView, matches_at
+from maskkit.detect._view import LiteralFinder, TextView, matches_at
 from maskkit.detect.rules import STARTS, RuleSet, RuleSpec, fragments_of, parse_rules
 from maskkit.types import Span
 
@@ -301,7 +301,6 @@ class Pattern:
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # Precomputed for `find` (called for every pattern on every text, so its fixed cost counts on small texts).
     _anchors: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _needles: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     _groups: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -321,7 +320,6 @@ class Pattern:
         object.__setattr__(self, "compiled", compiled)
         anchors = () if self.anchor is None else (self.anchor,) if isinstance(self.anchor, str) else self.anchor
         object.__setattr__(self, "_anchors", tuple(anchors))
-        object.__setattr__(self, "_needles", tuple(k.encode("ascii") for k in self.keywords))
         groups = tuple((name, self.kind if name.startswith("v") else name) for name in compiled.groupindex)
         object.__setattr__(self, "_groups", groups)
 
@@ -343,19 +341,20 @@ class Pattern:
         searched the plain way: there the byte maps would cost more than they save."""
         text = view.text
         if self._anchors:
+            has = view.has
             for anchor in self._anchors:
-                if anchor in text:
+                if has(anchor):
                     break
             else:
                 return []
         folds = False
-        if self._needles:
+        if self.keywords:
             # A text holding `ſ`, `ı` or the Kelvin sign takes the slow path: `(?i)` matches them to ASCII letters.
             folds = view.folds_to_ascii()
             if not folds:
-                lower = view.lower
-                for needle in self._needles:
-                    if needle in lower:
+                has_keyword = view.has_keyword
+                for keyword in self.keywords:
+                    if has_keyword(keyword):
                         break
                 else:
                     return []
@@ -815,18 +814,20 @@ _IPV6_MAP = bytes(
 _IPV6_HINT = re.compile(rb":h{0,4}:h{0,4}:")
 
 
-def _host_spans(text: str, ascii: bytes | None = None) -> Iterator[Span]:
+def _host_spans(text: str, view: TextView | None = None) -> Iterator[Span]:
     """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts (those whose
-    literals occur in the text: `_HOST_RULE_NEEDLES`). `ascii`: the text's ASCII bytes, if already made."""
+    literals occur in the text: `_HOST_RULE_NEEDLES`)."""
+    view = view or TextView(text)
+    has = view.has
     done: set[int] = set()
     mapped: bytes | None = None
     rules: list[re.Pattern[str]] = []
     for literal, suffix in _HOST_SUFFIXES:
-        if literal not in text:
+        if not has(literal):
             continue
         if mapped is None:  # host characters -> `h`, the rest a space: the host's start is one `rfind` away
-            mapped = (text.encode("ascii", "replace") if ascii is None else ascii).translate(_HOST_MAP)
-            present = {needles: any(needle in text for needle in needles) for needles in _HOST_NEEDLE_SETS}
+            mapped = view.ascii.translate(_HOST_MAP)
+            present = {needles: any(has(needle) for needle in needles) for needles in _HOST_NEEDLE_SETS}
             rules = [
                 rule
                 for rule, needles in zip(HOST_RULES, _HOST_RULE_NEEDLES, strict=True)
@@ -1124,6 +1125,7 @@ class Detector:
     _flags: dict[str, list[Field]] = field(init=False, repr=False, compare=False)
     _key_cache: dict[str, list[Field]] = field(init=False, repr=False, compare=False)
     _wanted_keys: dict[bytes, bool] = field(init=False, repr=False, compare=False)
+    _finder: LiteralFinder = field(init=False, repr=False, compare=False)
     _pseudonym_prefixes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -1139,6 +1141,13 @@ class Detector:
         object.__setattr__(self, "_flags", flags)
         object.__setattr__(self, "_key_cache", {})
         object.__setattr__(self, "_wanted_keys", {})
+        # Every literal a scan asks about, looked for in one pass per text (`TextView.has`).
+        literals = [anchor for pattern in self.patterns for anchor in pattern._anchors]
+        literals += [anchor for _scan, anchors in _SCANNER_PLAN for anchor in anchors]
+        literals += [needle for needles in _HOST_RULE_NEEDLES for needle in needles]
+        literals += [literal for literal, _suffix in _HOST_SUFFIXES] + ["--query", "--", "configure set"]
+        keywords = [keyword for pattern in self.patterns for keyword in pattern.keywords]
+        object.__setattr__(self, "_finder", LiteralFinder(literals, keywords))
         object.__setattr__(self, "_pseudonym_prefixes", frozenset(self.kinds.values()))
 
     def with_patterns(self, extra: Iterable[tuple[str, str, str]]) -> Detector:
@@ -1195,12 +1204,12 @@ class Detector:
         value and its context lie within a few lines), finishing is not (one kind per original over the whole
         text, given by the first scanner that found it: the pieces' groups are joined scanner by scanner)."""
         groups: list[list[Span]] = []
-        view = TextView(text)
+        view = TextView(text, self._finder)
         enabled = self.enabled
         for scan, anchors in _SCANNER_PLAN:
             if anchors:
                 for anchor in anchors:
-                    if anchor in text:
+                    if view.has(anchor):
                         break
                 else:
                     groups.append([])
@@ -1313,7 +1322,7 @@ class Detector:
             return self._flags.get("password", ())
         return ()
 
-    def _field_spans(self, text: str, ascii: bytes | None = None) -> Iterator[Span]:
+    def _field_spans(self, text: str, view: TextView | None = None) -> Iterator[Span]:
         """Values of FIELDS: one pass finds every `key <sep>` (and one every `--flag`), then the key decides.
 
         A list after a key (`"TableNames": ["a", "b"]`) has every element judged by the key (or by its
@@ -1322,9 +1331,11 @@ class Detector:
         argument is read as a key/value pair."""
         get = self._key_cache.get
         size = len(text)
-        queries = _query_ranges(text) if "--query" in text else []
+        view = view or TextView(text)
+        has = view.has
+        queries = _query_ranges(text) if has("--query") else []
         key_value = _KEY_VALUE.match
-        for key_start in self._keys_to_read(text.encode("ascii", "replace") if ascii is None else ascii):
+        for key_start in self._keys_to_read(view.ascii):
             match = key_value(text, key_start)  # (what `_KEY_VALUE.finditer` gives there: `_key_spans`)
             assert match is not None
             key = match.group(1)
@@ -1345,14 +1356,14 @@ class Detector:
                     if text[span.start : span.end] != key:
                         yield span
                     break
-        if "--" in text:
+        if has("--"):
             for match in _FLAG.finditer(text):
                 for rule in self._rules_for_flag(match.group(1)):
                     span = rule.value_span(text, match.end())
                     if span is not None:
                         yield span
                         break
-        if "configure set" in text:
+        if has("configure set"):
             for match in _CONFIGURE_SET.finditer(text):
                 for rule in self._rules_for_key(match.group(1)):
                     span = rule.value_span(text, match.end())
@@ -1635,9 +1646,9 @@ def _pattern_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
 _SCANNERS: dict[str, Callable[[Detector, TextView], Iterable[Span]]] = {
     "arn": lambda detector, view: _arn_spans(view.text),
     "ec2-ids": lambda detector, view: _ec2_spans(view.text),
-    "fields": lambda detector, view: detector._field_spans(view.text, view.ascii),
+    "fields": lambda detector, view: detector._field_spans(view.text, view),
     "patterns": _pattern_scanner,
-    "hosts": lambda detector, view: _host_spans(view.text, view.ascii),
+    "hosts": lambda detector, view: _host_spans(view.text, view),
     "ipv4": lambda detector, view: _ip_spans(view.text, _keep_ip(detector)),
     "ipv6": _ipv6_scanner,
     "private-dns": _private_dns_scanner,

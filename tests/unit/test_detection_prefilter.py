@@ -241,7 +241,20 @@ def _plain_bare_accounts(text: str) -> list[Span]:
     return out
 
 
+def _check_literal_finder(text: str) -> None:
+    finder = _DETECTOR._finder
+    view = TextView(text, finder)
+    lower = text.encode("ascii", "replace").lower()
+    assert finder.literals and finder.keywords
+    for literal in finder.literals:
+        assert view.has(literal) == (literal in text), literal
+    for keyword in finder.keywords:
+        assert view.has_keyword(keyword) == (keyword.encode() in lower), keyword
+    assert view.has("\u00e9t\u00e9") == ("\u00e9t\u00e9" in text)  # (not in the finder: searched for)
+
+
 def _check_scanners(text: str) -> None:
+    _check_literal_finder(text)
     view = TextView(text)
     for rule, needles in zip(detectors.HOST_RULES, detectors._HOST_RULE_NEEDLES, strict=True):
         for start in range(len(text)):
@@ -250,7 +263,7 @@ def _check_scanners(text: str) -> None:
     literals = [(s.start, s.end) for s in _DETECTOR._literal_spans(text)]
     assert sorted(literals) == [m.span() for m in _DETECTOR.grammar.finditer(text)]
     assert detectors._key_spans(view.ascii) == [m.span(1) for m in detectors._KEY_VALUE.finditer(text)]
-    assert list(_DETECTOR._field_spans(text, view.ascii)) == _plain_field_spans(_DETECTOR, text)
+    assert list(_DETECTOR._field_spans(text, view)) == _plain_field_spans(_DETECTOR, text)
     assert list(detectors._host_spans(text)) == _plain_hosts(text)
     assert list(detectors._ipv6_spans(view, detectors._is_ip)) == _plain_ipv6(text)
     assert [m.span() for m in detectors._TWELVE_MAPPED.finditer(view.digits)] == _plain_bare_starts(text)
