@@ -48,9 +48,20 @@ class LiteralFinder:
         self._literal_automaton = _automaton(self._literal_list)
         self._keyword_automaton = _automaton(self._keyword_list)
 
-    def find_literals(self, ascii: bytes) -> frozenset[str]:
-        """The literals that occur in the text whose ASCII bytes are `ascii`."""
-        return _present(self._literal_automaton, self._literal_list, ascii)
+    def find_literals(self, ascii: bytes) -> dict[str, list[int]]:
+        """Where each literal that occurs in the text (whose ASCII bytes are `ascii`) starts, in order."""
+        automaton = self._literal_automaton
+        if automaton is None:
+            return {}
+        words = self._literal_list
+        found: dict[int, list[int]] = {}
+        for index, start, _end in automaton.find_matches_as_indexes(ascii, overlapping=True):
+            at = found.get(index)
+            if at is None:
+                found[index] = [start]
+            else:
+                at.append(start)
+        return {words[index]: starts for index, starts in found.items()}
 
     def find_keywords(self, lower: bytes) -> frozenset[str]:
         """The keywords that occur in the text whose lower-cased ASCII bytes are `lower`."""
@@ -93,7 +104,7 @@ class TextView:
         self._b64_runs: list[tuple[int, int]] | None = None
         self._positions: dict[str, list[int]] = {}
         self._finder = finder
-        self._literals: frozenset[str] | None = None
+        self._literals: dict[str, list[int]] | None = None
         self._keywords: frozenset[str] | None = None
 
     def has(self, literal: str) -> bool:
@@ -105,6 +116,20 @@ class TextView:
                 self._literals = finder.find_literals(self.ascii)
             return literal in self._literals
         return literal in self.text
+
+    def positions(self, literal: str) -> list[int]:
+        """Every offset where `literal` occurs (case-sensitive, overlapping ones included), in order."""
+        finder = self._finder
+        if finder is not None and literal in finder.literals:
+            if self._literals is None:
+                self._literals = finder.find_literals(self.ascii)
+            return self._literals.get(literal, [])
+        found: list[int] = []
+        at = self.text.find(literal)
+        while at != -1:
+            found.append(at)
+            at = self.text.find(literal, at + 1)
+        return found
 
     def has_keyword(self, keyword: str) -> bool:
         """Does `keyword` (lower-case ASCII) occur in the text, in any case (ASCII case folding only)?"""

@@ -34,8 +34,9 @@ character), run only when a keyword or anchor they need occurs, and a rule that 
 says where its matches can start (`Pattern.start`: at a keyword, a base64 run, a run of 12 digits, a listing
 line); those places come from byte maps of the text (`_view.TextView`) and the regex is tried only there, with
 exactly the matches `finditer` would give. Key/value and flag rules share one pass each and are dispatched by
-key name; EC2 ids are found from their `-hex` tail, IPs from their dots (IPv6 from runs of colons), host names
-from their AWS domain, bare 12-digit numbers from the digit map. The pass that still tries every position: keys.
+key name (keys are found backwards from their separators: `_key_spans`); EC2 ids are found from their `-hex`
+tail, IPs from their dots (IPv6 from runs of colons), host names from their AWS domain, bare 12-digit numbers from
+the digit map. Which anchors and keywords occur is one Aho-Corasick pass per text (`TextView.has`).
 `plain_patterns()` gives every rule as one self-contained regex: the slow, obvious way, kept for comparison.
 """
 
@@ -317,6 +318,8 @@ class Pattern:
                 raise ValueError(f"pattern for {self.kind}: keyword {keyword!r} must be lower-case ASCII")
         if self.start == "keyword" and not self.keywords:
             raise ValueError(f"pattern for {self.kind} starts at a keyword but has none")
+        if self.start == "anchor" and not self.anchor:
+            raise ValueError(f"pattern for {self.kind} starts at an anchor but has none")
         object.__setattr__(self, "compiled", compiled)
         anchors = () if self.anchor is None else (self.anchor,) if isinstance(self.anchor, str) else self.anchor
         object.__setattr__(self, "_anchors", tuple(anchors))
@@ -383,6 +386,11 @@ def _starts(pattern: Pattern, view: TextView) -> list[int]:
         if len(pattern.keywords) == 1:
             return view.keyword_positions(pattern.keywords[0])
         return sorted({at for k in pattern.keywords for at in view.keyword_positions(k)})
+    if how == "anchor":
+        anchors = pattern._anchors
+        if len(anchors) == 1:
+            return view.positions(anchors[0])
+        return sorted({at for anchor in anchors for at in view.positions(anchor)})
     if how == "base64-run":
         return [start for start, _end in view.b64_runs()]
     if how == "escaped-base64-run":
@@ -514,7 +522,7 @@ def _key_spans(ascii: bytes) -> list[tuple[int, int]]:
     (`ascii`: the text's ASCII bytes, one per character, `?` for any other).
 
     Each match is a whole run of key characters (nothing before or inside it can start another) followed by
-    `["']?[ \t]*`, a `:` or `=` (or `=>`) and no second `:`/`=`; none of those characters is a key character or a
+    `["']?[ \\t]*`, a `:` or `=` (or `=>`) and no second `:`/`=`; none of those characters is a key character or a
     separator, so matches never overlap and reading them backwards finds the same ones."""
     size = len(ascii)
     found = [match.span(1) for match in _KEY_BACKWARDS.finditer(ascii.translate(_EQUALS_AS_COLON)[::-1])]

@@ -96,6 +96,18 @@ _FRAGMENTS = [
     "my-lb-1234567890.us-east-1.elb.amazonaws.com",
     "ec2-001",
     "\u2011",
+    "AWSLogs/",
+    "s3://",
+    "s3a://",
+    "db-",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "mk-",
+    "mysql -u a -p",
+    "/hostedzone/Z123456789ABC",
+    "distribution/E123456789ABC",
+    "_CloudTrail_",
+    "arn%3Aaws%3Aiam%3A%3A",
+    "oJb3JpZ2lu",
 ]
 texts = st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=40).map("".join)
 
@@ -110,10 +122,16 @@ CORPUS = _corpus()
 
 def _check_patterns(text: str) -> None:
     # A short text is searched the plain way; padded past `_SHORT_TEXT`, the same text takes the fast paths.
+    finder = Detector()._finder
     for version in (text, text + " " * detectors._SHORT_TEXT, " " * detectors._SHORT_TEXT + text):
-        view = TextView(version)
-        for pattern in PATTERNS:
-            assert list(pattern.find(view)) == list(pattern.spans(version)), pattern.regex
+        # (With the detector's literal finder, anchors and their positions come from one automaton pass.)
+        for view in (TextView(version), TextView(version, finder)):
+            for pattern in PATTERNS:
+                assert list(pattern.find(view)) == list(pattern.spans(version)), pattern.regex
+        view = TextView(version, finder)
+        for literal in finder.literals:
+            plain = [m.start() for m in re.finditer(f"(?={re.escape(literal)})", version)]
+            assert view.positions(literal) == plain and TextView(version).positions(literal) == plain, literal
 
 
 def _plain_ipv6(text: str) -> list[Span]:
