@@ -693,7 +693,7 @@ def _ec2_spans(text: str) -> Iterator[Span]:
         for start in range(run, dash):
             # A prefix starts the run (after a non-word character, `_` glue or a `%2F`-like escape) or follows
             # a dash inside it.
-            if _id_may_start(text, start) and text[start:dash] in EC2_PREFIXES:
+            if text[start:dash] in EC2_PREFIXES and _id_may_start(text, start):
                 kind = EC2_PREFIXES[text[start:dash]][0]
                 yield Span(start, match.end(), kind)
                 break
@@ -963,7 +963,7 @@ def _arn_spans(text: str) -> Iterator[Span]:
         service = match.group("service")
         resource = match.group("resource").rstrip(".:")
         base = match.start("resource")
-        cut = re.search(r"[/:]", resource)
+        cut = _RESOURCE_CUT.search(resource)
         if (service, "*") in ARN_RESOURCE_KINDS or cut is None:
             kind = ARN_RESOURCE_KINDS.get((service, "*"), "ARN_RESOURCE")
             name_start, name = 0, resource.split("/", 1)[0] if service == "s3" else resource
@@ -983,10 +983,14 @@ def _arn_spans(text: str) -> Iterator[Span]:
         if not name or name == "root":
             continue
         start = base + name_start
-        ec2 = next(_ec2_spans(name), None)
+        ec2 = next(_ec2_spans(name), None) if "-" in name else None  # (an EC2 id has a `-`)
         if ec2 is not None and ec2.start == 0 and ec2.end == len(name):
             kind = ec2.kind
         yield Span(start, start + len(name), kind)
+
+
+_RESOURCE_CUT = re.compile(r"[/:]")
+_LB_ID = re.compile("[0-9a-f]{16}")
 
 
 def _path_spans(start: int, path: str, kind: str, service: str) -> Iterator[Span]:
@@ -996,7 +1000,7 @@ def _path_spans(start: int, path: str, kind: str, service: str) -> Iterator[Span
     for index, part in enumerate(parts):
         if service == "elasticloadbalancing":
             part_kind = None if index == 0 and part in ("app", "net", "gwy") else kind
-            if index == len(parts) - 1 and len(parts) > 1 and re.fullmatch("[0-9a-f]{16}", part):
+            if index == len(parts) - 1 and len(parts) > 1 and _LB_ID.fullmatch(part):
                 part_kind = "LOAD_BALANCER_ID"
         else:
             part_kind = kind if index == 0 else "ROLE_SESSION"
@@ -1482,10 +1486,12 @@ def _one_kind_per_original(text: str, spans: list[Span]) -> list[Span]:
     """Give every occurrence of an original the kind it got first (ARNs are read first, and name a role a role
     even where only `userName` was around it), so one text never shows one value under two pseudonyms."""
     kinds: dict[str, str] = {}
-    out = []
+    first = kinds.setdefault
+    out: list[Span] = []
+    append = out.append
     for span in spans:
-        kind = kinds.setdefault(text[span.start : span.end], span.kind)
-        out.append(span if kind == span.kind else Span(span.start, span.end, kind))
+        kind = first(text[span.start : span.end], span.kind)
+        append(span if kind == span.kind else Span(span.start, span.end, kind))
     return out
 
 
