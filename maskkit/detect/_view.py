@@ -48,6 +48,10 @@ class LiteralFinder:
         self._literal_automaton = _automaton(self._literal_list)
         self._keyword_automaton = _automaton(self._keyword_list)
 
+    def __reduce__(self) -> tuple[type[LiteralFinder], tuple[list[str], list[str]]]:
+        # (The automata do not pickle; they are rebuilt from the words, so a Detector still pickles and deep-copies.)
+        return LiteralFinder, (self._literal_list, self._keyword_list)
+
     def find_literals(self, ascii: bytes) -> dict[str, list[int]]:
         """Where each literal that occurs in the text (whose ASCII bytes are `ascii`) starts, in order."""
         automaton = self._literal_automaton

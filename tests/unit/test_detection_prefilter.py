@@ -8,6 +8,8 @@ digits and base64, escapes, characters that fold to ASCII letters under IGNORECA
 
 from __future__ import annotations
 
+import copy
+import pickle
 import random
 import re
 
@@ -405,3 +407,10 @@ def test_a_quantity_word_on_the_line_before_still_counts() -> None:
     assert detectors._word_before(text, 5) == "Size"
     assert detectors._word_before(text, text.index("2109")) is None
     assert list(detectors._bare_account_spans(TextView(text))) == _plain_bare_accounts(text)
+
+
+def test_a_detector_survives_pickling_and_deep_copies_with_its_literal_finder() -> None:
+    text = CORPUS[-1]
+    for copied in (pickle.loads(pickle.dumps(_DETECTOR)), copy.deepcopy(_DETECTOR)):
+        assert copied._finder.literals == _DETECTOR._finder.literals
+        assert copied.detect(text) == _DETECTOR.detect(text)
