@@ -45,8 +45,9 @@ class LiteralFinder:
         self._keyword_list = sorted({w for w in keywords if w.isascii() and len(w) > 1 and w == w.lower()})
         self.literals = frozenset(self._literal_list)
         self.keywords = frozenset(self._keyword_list)
-        self._literal_automaton = _automaton(self._literal_list)
-        self._keyword_automaton = _automaton(self._keyword_list)
+        # Built on first use: a Detector made only to be configured or checked never pays for them.
+        self._literal_automaton: ahocorasick_rs.BytesAhoCorasick | None = None
+        self._keyword_automaton: ahocorasick_rs.BytesAhoCorasick | None = None
 
     def __reduce__(self) -> tuple[type[LiteralFinder], tuple[list[str], list[str]]]:
         # (The automata do not pickle; they are rebuilt from the words, so a Detector still pickles and deep-copies.)
@@ -54,10 +55,12 @@ class LiteralFinder:
 
     def find_literals(self, ascii: bytes) -> dict[str, list[int]]:
         """Where each literal that occurs in the text (whose ASCII bytes are `ascii`) starts, in order."""
+        words = self._literal_list
+        if not words:
+            return {}
         automaton = self._literal_automaton
         if automaton is None:
-            return {}
-        words = self._literal_list
+            automaton = self._literal_automaton = _automaton(words)
         found: dict[int, list[int]] = {}
         for index, start, _end in automaton.find_matches_as_indexes(ascii, overlapping=True):
             at = found.get(index)
@@ -69,20 +72,18 @@ class LiteralFinder:
 
     def find_keywords(self, lower: bytes) -> frozenset[str]:
         """The keywords that occur in the text whose lower-cased ASCII bytes are `lower`."""
-        return _present(self._keyword_automaton, self._keyword_list, lower)
+        words = self._keyword_list
+        if not words:
+            return frozenset()
+        automaton = self._keyword_automaton
+        if automaton is None:
+            automaton = self._keyword_automaton = _automaton(words)
+        found = {index for index, _start, _end in automaton.find_matches_as_indexes(lower, overlapping=True)}
+        return frozenset(words[index] for index in found)
 
 
-def _automaton(words: list[str]) -> ahocorasick_rs.BytesAhoCorasick | None:
-    if not words:
-        return None
+def _automaton(words: list[str]) -> ahocorasick_rs.BytesAhoCorasick:
     return ahocorasick_rs.BytesAhoCorasick([w.encode("ascii") for w in words])
-
-
-def _present(automaton: ahocorasick_rs.BytesAhoCorasick | None, words: list[str], haystack: bytes) -> frozenset[str]:
-    if automaton is None:
-        return frozenset()
-    found = {index for index, _start, _end in automaton.find_matches_as_indexes(haystack, overlapping=True)}
-    return frozenset(words[index] for index in found)
 
 
 class TextView:
