@@ -20,18 +20,31 @@ JMESPath names, AWS managed policy names and AWS alias-target zone ids, versions
 generated English-ish words and identifiers. And the bare-number policy's other side: recall on account ids
 written in prose, `--output text` rows and dashed. Nothing is downloaded.
 
+Speed (CPU seconds, best of `--repeat`, in this process): `Detector().detect(text, spread=False)` on a 1.6 MB
+awsgen corpus (seed 7, the text of bench/mask_cli.py's headline) against the bare 11-regex masker of
+bench/mask_cli.py on the same text; per call on forty ~10 KB AWS texts (the proxy's "10 KB of new text per
+request", bench/proxy_overhead.py's `aws_text`) and on their first 1 KB; `encoded_runs` on both. With
+`--against DIR` (a maskkit tree, e.g. `git archive 662be44 | tar -x -C /tmp/base`), the same figures are measured
+for that tree in a subprocess, alternating with this one, and the ratios printed; both must find the same spans
+(a digest of every span list is compared).
+
 Prints machine, Python, commit, the maskkit used, and tables; the last line is one JSON object. To measure an
-older detector on the same corpus, put its tree first on the path:
+older detector's quality on the same corpus, put its tree first on the path:
 `git archive <commit> maskkit | tar -x -C /tmp/old && PYTHONPATH=/tmp/old uv run python bench/detection.py`.
 
-    uv run python bench/detection.py [--mb 2] [--seed N]
+    uv run python bench/detection.py [--mb 2] [--seed N] [--repeat 5] [--against DIR] [--speed-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import hashlib
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -347,11 +360,119 @@ def region_lines() -> Iterator[tuple[str, str]]:
             yield f'"AvailabilityZone": "{region}{zone}"', f"{region}{zone}"
 
 
+def _best_cpu(work: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def speed(repeat: int) -> dict[str, float | str]:
+    """CPU seconds of detection and of `encoded_runs` (see the module docstring), best of `repeat`, and a digest
+    of every span list (two trees that find the same spans give the same digest)."""
+    from mask_cli import Baseline
+    from proxy_overhead import aws_text
+
+    from maskkit.core.encoded import encoded_runs
+
+    big = "\n\n".join(doc.text for doc in awsgen.generate_corpus(random.Random(7), int(1.6 * MB)))
+    rng = random.Random(11)
+    small = [aws_text(rng, 10_000) for _ in range(40)]
+    tiny = [text[:1000] for text in small]
+    detector = Detector()
+    digest = hashlib.sha256()
+    for text in [big, *small, *tiny]:
+        digest.update(repr(detector.detect(text, spread=False)).encode())
+        digest.update(repr(list(encoded_runs(text))).encode())
+
+    def each(texts: list[str], work: Callable[[str], object]) -> Callable[[], None]:
+        def run() -> None:
+            for text in texts:
+                work(text)
+
+        return run
+
+    def detect(text: str) -> object:
+        return detector.detect(text, spread=False)
+
+    def encoded(text: str) -> object:
+        return list(encoded_runs(text))
+
+    return {
+        "detect_1_6mb_s": _best_cpu(lambda: detect(big), repeat),
+        "baseline_1_6mb_s": _best_cpu(lambda: Baseline().mask(big), repeat),
+        "detect_10kb_ms": _best_cpu(each(small, detect), repeat * 3) / len(small) * 1e3,
+        "detect_1kb_ms": _best_cpu(each(tiny, detect), repeat * 3) / len(tiny) * 1e3,
+        "encoded_1_6mb_s": _best_cpu(lambda: encoded(big), repeat),
+        "encoded_10kb_ms": _best_cpu(each(small, encoded), repeat * 3) / len(small) * 1e3,
+        "spans_digest": digest.hexdigest()[:16],
+    }
+
+
+def _speed_of(tree: str, repeat: int) -> dict[str, float | str]:
+    """`speed` measured for the maskkit tree at `tree`, in a subprocess started there (its maskkit first on the
+    path; this script's bench helpers and mktests as here)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree, str(Path(__file__).parent)])}
+    out = subprocess.run(
+        [sys.executable, __file__, "--speed-only", "--repeat", str(repeat)],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, float | str] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def speed_table(repeat: int, against: str | None) -> dict[str, float | str | bool]:
+    """Print the speed figures (and the ratios to `against`, measured alternately); return them for the JSON."""
+    ours: dict[str, float | str] = {}
+    theirs: dict[str, float | str] = {}
+    for _ in range(2 if against else 1):
+        for target, measured in ((ours, speed(repeat)), (theirs, _speed_of(against, repeat) if against else {})):
+            for key, value in measured.items():
+                previous = target.get(key)
+                keep = value if isinstance(value, str) or previous is None else min(float(previous), value)
+                target[key] = keep
+    print(f"\n{'speed (CPU, best of ' + str(repeat) + ')':34} {'this':>10} {'against':>10} {'ratio':>7}")
+    out: dict[str, float | str | bool] = {}
+    for key, value in ours.items():
+        if isinstance(value, str):
+            continue
+        other = theirs.get(key)
+        ratio = f"{float(other) / value:7.2f}" if isinstance(other, float) and value else ""
+        shown = f"{float(other):10.4f}" if isinstance(other, float) else ""
+        print(f"{key:34} {value:10.4f} {shown:>10} {ratio:>7}")
+        out[key] = round(value, 5)
+        if isinstance(other, float):
+            out[f"against_{key}"] = round(other, 5)
+            out[f"speedup_{key}"] = round(other / value, 3) if value else 0.0
+    base_ratio = float(ours["baseline_1_6mb_s"]) / float(ours["detect_1_6mb_s"])
+    print(f"detect 1.6 MB vs the bare 11-regex masker (mask_cli.Baseline): {base_ratio:.2f}x (>1: detect is faster)")
+    out["detect_vs_bare_masker"] = round(base_ratio, 3)
+    if against:
+        same = ours["spans_digest"] == theirs["spans_digest"]
+        verdict = "same" if same else "DIFFERENT"
+        print(f"spans digest: this {ours['spans_digest']}, against {theirs['spans_digest']}: {verdict}")
+        out["same_spans_as_against"] = same
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=2.0, help="corpus size in MB (default 2)")
     parser.add_argument("--seed", type=int, default=None, help="awsgen and decoy seed (default: fresh)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per speed figure (the best is kept)")
+    parser.add_argument("--against", default=None, help="a maskkit tree to compare the speed figures with")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed figures, as one JSON line")
     args = parser.parse_args()
+    if args.speed_only:
+        print(json.dumps(speed(args.repeat)))
+        return
     rng, seed = (random.Random(args.seed), args.seed) if args.seed is not None else awsgen.fresh_rng()
 
     for name, value in machine().items():
@@ -397,6 +518,7 @@ def main() -> None:
     print(f"{'region_plain':14} {total:7d} {hits:7d} {rate:9.5f}  {examples}")
     acct_rate, acct_hits, acct_total = account_recall(rng, detector)
     print(f"\naccount ids in prose / text output / dashed: {acct_hits}/{acct_total} masked = {acct_rate:.4f}")
+    speeds = speed_table(args.repeat, args.against)
     print(f"elapsed {time.perf_counter() - started:.1f} s")
     print(
         json.dumps(
@@ -412,6 +534,7 @@ def main() -> None:
                 "planted": planted_all,
                 "corpus_mb": round(size, 3),
                 "seed": seed,
+                **speeds,
             }
         )
     )

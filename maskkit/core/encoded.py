@@ -23,12 +23,23 @@ ENCODED_KIND = "ENCODED_VALUE"
 #: Runs longer than this are not decoded (a base64 image or archive is not a credential wrapper).
 MAX_RUN = 1 << 16
 
-# Greedy and leftmost, so a match starts where its run starts; no lookarounds (they make `re` slow).
+#: The plain regexes of a run (what `encoded_runs` finds, stated the obvious way; tests compare the two): a maximal
+#: run of 16+ base64 characters (standard and URL-safe alphabets, `=` padding), and inside it (hex digits are base64
+#: characters) every maximal run of 16+ hex digits.
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{16}[A-Za-z0-9+/_=-]*+")
 _HEX_RUN = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{16}[0-9a-fA-F]*+")
 #: Base64 characters that can start a group encoding printable ASCII (0x20-0x7E) or tab, LF, CR: a group's first
 #: character is its first byte's top six bits. Everything else is binary, or text this module does not decode.
-_PRINTABLE_LEAD = str.maketrans(dict.fromkeys("CDIJKLMNOPQRSTUVWXYZabcdef"))
+_PRINTABLE_LEAD = "CDIJKLMNOPQRSTUVWXYZabcdef"
+# The runs are found in byte maps of the text (one byte per character: anything not ASCII is `?`, so offsets stay
+# the same): base64 characters -> `b`, hex digits -> `h`, the rest a space. A run of 16 is then a literal that
+# `re` jumps to (a regex with a lookbehind would be tried at every position of the text).
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-"
+_B64_MAP = bytes(0x62 if i in _B64_ALPHABET else 0x20 for i in range(256))
+_HEX_MAP = bytes(0x68 if i in b"0123456789abcdefABCDEF" else 0x20 for i in range(256))
+#: 16 marks written out: a literal prefix, which `re` finds with one linear search (`b{16}` is tried at every `b`).
+_B64_RUN = re.compile(b"b" * 16 + b"[b]*+")
+_HEX_RUN_MAPPED = re.compile(b"h" * 16 + b"[h]*+")
 _AWS_ID = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-[0-9a-f]{8,}")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _RUN_EDGE = frozenset(" \t\r\n\"'<>")
@@ -47,8 +58,13 @@ def _text(raw: bytes) -> str | None:
 def _base64(run: str) -> str | None:
     body = run.rstrip("=")
     # Cheapest rejections first: most candidates in AWS text are ids and hashes, rejected by the lead test.
-    if len(body) % 4 == 1 or body[::4].translate(_PRINTABLE_LEAD):
+    if len(body) % 4 == 1 or body[::4].strip(_PRINTABLE_LEAD):
         return None  # some 3-byte group does not start with a printable ASCII byte: not base64 of text
+    return _base64_body(body)
+
+
+def _base64_body(body: str) -> str | None:
+    """`_base64` for a run (without its `=` padding) that passed the lead test."""
     if (body.isalpha() and body.islower()) or _AWS_ID.fullmatch(body):
         return None  # a lower-case word or an AWS-style id (`i-0abc…`, `vpc-…`) is not base64 of anything
     padded = body + "=" * (-len(body) % 4)
@@ -73,21 +89,27 @@ def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
     mostly printable text. Runs may overlap (hex digits are base64 too); the caller merges what it masks."""
     if len(text) < 16:
         return
-    # One scan of the text: hex digits are base64 characters, so every hex run lies inside a base64-alphabet run
-    # (bounded there by the same characters), and only those runs are searched for hex.
-    hex_runs = _HEX_RUN.finditer
-    for match in _BASE64.finditer(text):
-        start, end = match.span()
-        run = match.group()
+    # Hex digits are base64 characters, so every hex run lies inside a base64 run (bounded there by the same
+    # characters); each base64 run is yielded before the hex runs inside it.
+    raw = text.encode("ascii", "replace")
+    hex_runs = [match.span() for match in _HEX_RUN_MAPPED.finditer(raw.translate(_HEX_MAP))]
+    next_hex = 0
+    for found in _B64_RUN.finditer(raw.translate(_B64_MAP)):
+        start, end = found.span()
         if end - start <= MAX_RUN:
-            decoded = _base64(run)
-            if decoded is not None:
-                yield start, end, decoded
-        for inner in hex_runs(run):
-            if inner.end() - inner.start() <= MAX_RUN:
-                decoded = _hex(inner.group())
+            # (`_base64`, with its first test inline: it rejects almost every run, and a call costs more.)
+            body = text[start:end].rstrip("=")
+            if len(body) % 4 != 1 and not body[::4].strip(_PRINTABLE_LEAD):
+                decoded = _base64_body(body)
                 if decoded is not None:
-                    yield start + inner.start(), start + inner.end(), decoded
+                    yield start, end, decoded
+        while next_hex < len(hex_runs) and hex_runs[next_hex][0] < end:
+            inner_start, inner_end = hex_runs[next_hex]
+            next_hex += 1
+            if inner_end - inner_start <= MAX_RUN:
+                decoded = _hex(text[inner_start:inner_end])
+                if decoded is not None:
+                    yield inner_start, inner_end, decoded
     if "%" in text:
         # From each escape, the run of non-space characters around it (found from the escapes: linear).
         end = 0

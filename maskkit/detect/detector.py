@@ -34,8 +34,9 @@ character), run only when a keyword or anchor they need occurs, and a rule that 
 says where its matches can start (`Pattern.start`: at a keyword, a base64 run, a run of 12 digits, a listing
 line); those places come from byte maps of the text (`_view.TextView`) and the regex is tried only there, with
 exactly the matches `finditer` would give. Key/value and flag rules share one pass each and are dispatched by
-key name; EC2 ids are found from their `-hex` tail, IPs from their dots (IPv6 from runs of colons), host names
-from their AWS domain, bare 12-digit numbers from the digit map. The pass that still tries every position: keys.
+key name (keys are found backwards from their separators: `_key_spans`); EC2 ids are found from their `-hex`
+tail, IPs from their dots (IPv6 from runs of colons), host names from their AWS domain, bare 12-digit numbers from
+the digit map. Which anchors and keywords occur is one Aho-Corasick pass per text (`TextView.has`).
 `plain_patterns()` gives every rule as one self-contained regex: the slow, obvious way, kept for comparison.
 """
 
@@ -55,7 +56,7 @@ import ahocorasick_rs
 from maskkit.core.pseudonyms import HYPHENS, PseudonymGrammar
 from maskkit.core.recall import matchable
 from maskkit.core.recall_safe import is_aws_public_name, recall_safe
-from maskkit.detect._view import TextView, matches_at
+from maskkit.detect._view import LiteralFinder, TextView, matches_at
 from maskkit.detect.rules import STARTS, RuleSet, RuleSpec, fragments_of, parse_rules
 from maskkit.types import Span
 
@@ -263,8 +264,13 @@ def _wrapped_secret(value: str) -> bool:
     return len("".join(value.split())) == 40
 
 
+_CENTURIES = frozenset({"19", "20", "21"})
+
+
 def _not_a_timestamp(value: str) -> bool:
     """A quoted 12-digit number that is not `YYYYMMDDhhmm` (compact timestamps must survive)."""
+    if value[:2] not in _CENTURIES:
+        return True  # (the year cannot be 1970-2100: the common case, decided without parsing)
     year, month, day, hour, minute = (int(value[i : i + n]) for i, n in ((0, 4), (4, 2), (6, 2), (8, 2), (10, 2)))
     return not (1970 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59)
 
@@ -296,7 +302,6 @@ class Pattern:
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # Precomputed for `find` (called for every pattern on every text, so its fixed cost counts on small texts).
     _anchors: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _needles: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     _groups: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -313,10 +318,11 @@ class Pattern:
                 raise ValueError(f"pattern for {self.kind}: keyword {keyword!r} must be lower-case ASCII")
         if self.start == "keyword" and not self.keywords:
             raise ValueError(f"pattern for {self.kind} starts at a keyword but has none")
+        if self.start == "anchor" and not self.anchor:
+            raise ValueError(f"pattern for {self.kind} starts at an anchor but has none")
         object.__setattr__(self, "compiled", compiled)
         anchors = () if self.anchor is None else (self.anchor,) if isinstance(self.anchor, str) else self.anchor
         object.__setattr__(self, "_anchors", tuple(anchors))
-        object.__setattr__(self, "_needles", tuple(k.encode("ascii") for k in self.keywords))
         groups = tuple((name, self.kind if name.startswith("v") else name) for name in compiled.groupindex)
         object.__setattr__(self, "_groups", groups)
 
@@ -338,19 +344,20 @@ class Pattern:
         searched the plain way: there the byte maps would cost more than they save."""
         text = view.text
         if self._anchors:
+            has = view.has
             for anchor in self._anchors:
-                if anchor in text:
+                if has(anchor):
                     break
             else:
                 return []
         folds = False
-        if self._needles:
+        if self.keywords:
             # A text holding `ſ`, `ı` or the Kelvin sign takes the slow path: `(?i)` matches them to ASCII letters.
             folds = view.folds_to_ascii()
             if not folds:
-                lower = view.lower
-                for needle in self._needles:
-                    if needle in lower:
+                has_keyword = view.has_keyword
+                for keyword in self.keywords:
+                    if has_keyword(keyword):
                         break
                 else:
                     return []
@@ -379,6 +386,11 @@ def _starts(pattern: Pattern, view: TextView) -> list[int]:
         if len(pattern.keywords) == 1:
             return view.keyword_positions(pattern.keywords[0])
         return sorted({at for k in pattern.keywords for at in view.keyword_positions(k)})
+    if how == "anchor":
+        anchors = pattern._anchors
+        if len(anchors) == 1:
+            return view.positions(anchors[0])
+        return sorted({at for anchor in anchors for at in view.positions(anchor)})
     if how == "base64-run":
         return [start for start, _end in view.b64_runs()]
     if how == "escaped-base64-run":
@@ -450,12 +462,15 @@ class Field:
     flags: tuple[str, ...] = ()
     validate: Callable[[str], bool] | None = None
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _value_groups: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in self.names:
             if name != _normal_key(name):
                 raise ValueError(f"field name {name!r} of {self.kind} must be normalised ({_normal_key(name)!r})")
-        object.__setattr__(self, "compiled", re.compile(self.value))
+        compiled = re.compile(self.value)
+        object.__setattr__(self, "compiled", compiled)
+        object.__setattr__(self, "_value_groups", tuple(name for name in compiled.groupindex if name.startswith("v")))
 
     def value_span(self, text: str, pos: int) -> Span | None:
         """The span of this field's value starting at `pos` (None if what is there is not such a value)."""
@@ -464,8 +479,11 @@ class Field:
         match = self.compiled.match(text, pos)
         if match is None:
             return None
-        groups = [name for name in match.groupdict() if name.startswith("v") and match.group(name)]
-        start, end = (match.start(groups[0]), match.end(groups[0])) if groups else match.span()
+        start, end = match.span()
+        for name in self._value_groups:  # the first `v…` group that matched something, else the whole match
+            if match.group(name):
+                start, end = match.span(name)
+                break
         if end <= start or (self.validate is not None and not self.validate(text[start:end])):
             return None
         return Span(start, end, self.kind)
@@ -491,6 +509,27 @@ def _name_regex(name: str) -> str:
 
 #: `key = value` / `"Key": "value"`: one pass over the text finds every key; FIELDS decide which values matter.
 _KEY_VALUE = re.compile(r"""(?<![A-Za-z0-9_.-])([A-Za-z_][A-Za-z0-9_.-]*+)""" + _SEP)
+#: `_KEY_VALUE` read backwards, over the text's ASCII bytes (`TextView.ascii`) reversed, with `=` written `:`:
+#: from the separator (a literal `re` jumps to; the lookbehind right after it is `(?![:=])` read backwards) over
+#: blanks and a quote to the key, a whole run of key characters whose first (here: last) is a letter or `_`.
+#: `_KEY_VALUE` itself would be tried at every position of the text.
+_KEY_BACKWARDS = re.compile(rb""":(?<!::)[ \t]*["']?([A-Za-z0-9_.-]*+)(?<=[A-Za-z_])""")
+_EQUALS_AS_COLON = bytes(0x3A if i == 0x3D else i for i in range(256))
+
+
+def _key_spans(ascii: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the key of every `_KEY_VALUE.finditer(text)` match, in order, found from the separators
+    (`ascii`: the text's ASCII bytes, one per character, `?` for any other).
+
+    Each match is a whole run of key characters (nothing before or inside it can start another) followed by
+    `["']?[ \\t]*`, a `:` or `=` (or `=>`) and no second `:`/`=`; none of those characters is a key character or a
+    separator, so matches never overlap and reading them backwards finds the same ones."""
+    size = len(ascii)
+    found = [match.span(1) for match in _KEY_BACKWARDS.finditer(ascii.translate(_EQUALS_AS_COLON)[::-1])]
+    found.reverse()
+    return [(size - end, size - start) for start, end in found]
+
+
 #: `--flag value` / `--flag=value`.
 _FLAG = re.compile(r"""--([a-z][a-z0-9-]*+)(?:=|[ \t]++)["']?""")
 #: `aws configure set aws_secret_access_key VALUE`.
@@ -573,6 +612,25 @@ HOST_RULES: tuple[re.Pattern[str], ...] = tuple(
         r"(?P<SECRET_NAME>[A-Za-z0-9/_+=.@%-]{1,512})",
     )
 )
+#: For each of HOST_RULES (same order), literals one of which every match holds (empty: no such promise). A rule
+#: whose literals are all absent from the text cannot match anywhere in it and is not tried at any host.
+_HOST_RULE_NEEDLES: tuple[tuple[str, ...], ...] = (
+    (".s3",),
+    ("s3",),
+    (".rds.amazonaws.com",),
+    (".elb.",),
+    ("ec2-",),
+    (),
+    (".execute-api.",),
+    (".lambda-url.",),
+    ("sqs.", "queue.amazonaws.com"),
+    (),
+    (".cloudfront.net",),
+    *(("console.aws.amazon.com/",),) * 7,
+)
+_HOST_NEEDLE_SETS = frozenset(needles for needles in _HOST_RULE_NEEDLES if needles)
+if len(_HOST_RULE_NEEDLES) != len(HOST_RULES):
+    raise RuntimeError("HOST_RULES and _HOST_RULE_NEEDLES differ in length")  # a coding error
 _HOST_SUFFIXES = (
     ("amazon", re.compile(r"amazon(?:aws)?\.com")),
     (".on.aws", re.compile(r"\.on\.aws")),
@@ -610,6 +668,7 @@ _TF_ATTRIBUTE = re.compile(
     re.MULTILINE,
 )
 _LITERAL_TAIL = re.compile(rf"[{HYPHENS}][0-9]{{3}}")
+_ASCII_LITERAL_TAIL = re.compile(r"-[0-9]{3}")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _DIGITS = frozenset("0123456789")
 _LOWER_DASH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -634,7 +693,7 @@ def _ec2_spans(text: str) -> Iterator[Span]:
         for start in range(run, dash):
             # A prefix starts the run (after a non-word character, `_` glue or a `%2F`-like escape) or follows
             # a dash inside it.
-            if _id_may_start(text, start) and text[start:dash] in EC2_PREFIXES:
+            if text[start:dash] in EC2_PREFIXES and _id_may_start(text, start):
                 kind = EC2_PREFIXES[text[start:dash]][0]
                 yield Span(start, match.end(), kind)
                 break
@@ -715,10 +774,25 @@ def _bare_account_spans(view: TextView) -> Iterator[Span]:
             continue  # a decimal, a dotted or dashed number
         if not _not_a_timestamp(text[start:end].replace("-", "")):
             continue
-        word = _WORD_BEFORE.search(text, max(0, start - 40), start)
-        if word is not None and _is_quantity_word(word.group(1)):
+        word = _word_before(text, start)
+        if word is not None and _is_quantity_word(word):
             continue
         yield Span(start, end, "ACCOUNT_ID")
+
+
+#: `_WORD_BEFORE` read backwards (over the reversed 40 characters before the number): one anchored match, where
+#: `_WORD_BEFORE.search` tries every start in the window.
+_WORD_BEFORE_BACKWARDS = re.compile(r"[^A-Za-z0-9\n]{0,6}([A-Za-z]+)")
+
+
+def _word_before(text: str, start: int) -> str | None:
+    """The word `_WORD_BEFORE.search(text, max(0, start - 40), start)` finds (its group), or None. Its `$` also
+    matches before a newline that ends the window, so a number at a line start reads the word ending the line
+    before."""
+    low = max(0, start - 40)
+    end = start - 1 if start > low and text[start - 1] == "\n" else start
+    found = _WORD_BEFORE_BACKWARDS.match(text[low:end][::-1])
+    return None if found is None else found.group(1)[::-1]
 
 
 def _is_quantity_word(word: str) -> bool:
@@ -748,15 +822,25 @@ _IPV6_MAP = bytes(
 _IPV6_HINT = re.compile(rb":h{0,4}:h{0,4}:")
 
 
-def _host_spans(text: str) -> Iterator[Span]:
-    """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts."""
+def _host_spans(text: str, view: TextView | None = None) -> Iterator[Span]:
+    """Spans inside AWS host names: every HOST_RULES regex is tried where such a host name starts (those whose
+    literals occur in the text: `_HOST_RULE_NEEDLES`)."""
+    view = view or TextView(text)
+    has = view.has
     done: set[int] = set()
     mapped: bytes | None = None
+    rules: list[re.Pattern[str]] = []
     for literal, suffix in _HOST_SUFFIXES:
-        if literal not in text:
+        if not has(literal):
             continue
         if mapped is None:  # host characters -> `h`, the rest a space: the host's start is one `rfind` away
-            mapped = text.encode("ascii", "replace").translate(_HOST_MAP)
+            mapped = view.ascii.translate(_HOST_MAP)
+            present = {needles: any(has(needle) for needle in needles) for needles in _HOST_NEEDLE_SETS}
+            rules = [
+                rule
+                for rule, needles in zip(HOST_RULES, _HOST_RULE_NEEDLES, strict=True)
+                if not needles or present[needles]
+            ]
         for match in suffix.finditer(text):
             end = match.start()
             start = max(end - 300, 0, mapped.rfind(b" ", max(end - 300, 0), end) + 1)
@@ -764,7 +848,7 @@ def _host_spans(text: str) -> Iterator[Span]:
                 continue
             done.add(start)
             matched = False
-            for rule in HOST_RULES:
+            for rule in rules:
                 found = rule.match(text, start)
                 if found is not None:
                     matched = True
@@ -879,7 +963,7 @@ def _arn_spans(text: str) -> Iterator[Span]:
         service = match.group("service")
         resource = match.group("resource").rstrip(".:")
         base = match.start("resource")
-        cut = re.search(r"[/:]", resource)
+        cut = _RESOURCE_CUT.search(resource)
         if (service, "*") in ARN_RESOURCE_KINDS or cut is None:
             kind = ARN_RESOURCE_KINDS.get((service, "*"), "ARN_RESOURCE")
             name_start, name = 0, resource.split("/", 1)[0] if service == "s3" else resource
@@ -899,10 +983,14 @@ def _arn_spans(text: str) -> Iterator[Span]:
         if not name or name == "root":
             continue
         start = base + name_start
-        ec2 = next(_ec2_spans(name), None)
+        ec2 = next(_ec2_spans(name), None) if "-" in name else None  # (an EC2 id has a `-`)
         if ec2 is not None and ec2.start == 0 and ec2.end == len(name):
             kind = ec2.kind
         yield Span(start, start + len(name), kind)
+
+
+_RESOURCE_CUT = re.compile(r"[/:]")
+_LB_ID = re.compile("[0-9a-f]{16}")
 
 
 def _path_spans(start: int, path: str, kind: str, service: str) -> Iterator[Span]:
@@ -912,7 +1000,7 @@ def _path_spans(start: int, path: str, kind: str, service: str) -> Iterator[Span
     for index, part in enumerate(parts):
         if service == "elasticloadbalancing":
             part_kind = None if index == 0 and part in ("app", "net", "gwy") else kind
-            if index == len(parts) - 1 and len(parts) > 1 and re.fullmatch("[0-9a-f]{16}", part):
+            if index == len(parts) - 1 and len(parts) > 1 and _LB_ID.fullmatch(part):
                 part_kind = "LOAD_BALANCER_ID"
         else:
             part_kind = kind if index == 0 else "ROLE_SESSION"
@@ -1048,6 +1136,8 @@ class Detector:
     _suffixes: list[tuple[str, Field]] = field(init=False, repr=False, compare=False)
     _flags: dict[str, list[Field]] = field(init=False, repr=False, compare=False)
     _key_cache: dict[str, list[Field]] = field(init=False, repr=False, compare=False)
+    _wanted_keys: dict[bytes, bool] = field(init=False, repr=False, compare=False)
+    _finder: LiteralFinder = field(init=False, repr=False, compare=False)
     _pseudonym_prefixes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -1062,6 +1152,14 @@ class Detector:
         object.__setattr__(self, "_suffixes", suffixes)
         object.__setattr__(self, "_flags", flags)
         object.__setattr__(self, "_key_cache", {})
+        object.__setattr__(self, "_wanted_keys", {})
+        # Every literal a scan asks about, looked for in one pass per text (`TextView.has`).
+        literals = [anchor for pattern in self.patterns for anchor in pattern._anchors]
+        literals += [anchor for _scan, anchors in _SCANNER_PLAN for anchor in anchors]
+        literals += [needle for needles in _HOST_RULE_NEEDLES for needle in needles]
+        literals += [literal for literal, _suffix in _HOST_SUFFIXES] + ["--query", "--", "configure set"]
+        keywords = [keyword for pattern in self.patterns for keyword in pattern.keywords]
+        object.__setattr__(self, "_finder", LiteralFinder(literals, keywords))
         object.__setattr__(self, "_pseudonym_prefixes", frozenset(self.kinds.values()))
 
     def with_patterns(self, extra: Iterable[tuple[str, str, str]]) -> Detector:
@@ -1118,12 +1216,12 @@ class Detector:
         value and its context lie within a few lines), finishing is not (one kind per original over the whole
         text, given by the first scanner that found it: the pieces' groups are joined scanner by scanner)."""
         groups: list[list[Span]] = []
-        view = TextView(text)
+        view = TextView(text, self._finder)
         enabled = self.enabled
         for scan, anchors in _SCANNER_PLAN:
             if anchors:
                 for anchor in anchors:
-                    if anchor in text:
+                    if view.has(anchor):
                         break
                 else:
                     groups.append([])
@@ -1236,7 +1334,7 @@ class Detector:
             return self._flags.get("password", ())
         return ()
 
-    def _field_spans(self, text: str) -> Iterator[Span]:
+    def _field_spans(self, text: str, view: TextView | None = None) -> Iterator[Span]:
         """Values of FIELDS: one pass finds every `key <sep>` (and one every `--flag`), then the key decides.
 
         A list after a key (`"TableNames": ["a", "b"]`) has every element judged by the key (or by its
@@ -1245,14 +1343,17 @@ class Detector:
         argument is read as a key/value pair."""
         get = self._key_cache.get
         size = len(text)
-        queries = _query_ranges(text) if "--query" in text else []
-        for match in _KEY_VALUE.finditer(text):
+        view = view or TextView(text)
+        has = view.has
+        queries = _query_ranges(text) if has("--query") else []
+        key_value = _KEY_VALUE.match
+        for key_start in self._keys_to_read(view.ascii):
+            match = key_value(text, key_start)  # (what `_KEY_VALUE.finditer` gives there: `_key_spans`)
+            assert match is not None
             key = match.group(1)
             rules = get(key)
             if rules is None:
                 rules = self._rules_for_key(key)
-            if not rules and key[-1:] not in "sS":
-                continue  # (most keys: nothing to do, not even for a list after them)
             pos = match.end()
             if pos < size and text[pos] == "[":
                 if not rules:
@@ -1267,14 +1368,14 @@ class Detector:
                     if text[span.start : span.end] != key:
                         yield span
                     break
-        if "--" in text:
+        if has("--"):
             for match in _FLAG.finditer(text):
                 for rule in self._rules_for_flag(match.group(1)):
                     span = rule.value_span(text, match.end())
                     if span is not None:
                         yield span
                         break
-        if "configure set" in text:
+        if has("configure set"):
             for match in _CONFIGURE_SET.finditer(text):
                 for rule in self._rules_for_key(match.group(1)):
                     span = rule.value_span(text, match.end())
@@ -1282,10 +1383,33 @@ class Detector:
                         yield span
                         break
 
+    def _keys_to_read(self, ascii: bytes) -> list[int]:
+        """Where the keys start (in order) that `_field_spans` reads on from: those with rules, and those ending
+        in `s` (a list after them may be judged by their singular). Most keys are neither; they are found (as in
+        `_key_spans`) and dropped here by one lookup of their reversed bytes, with no string made for them."""
+        size = len(ascii)
+        wanted = self._wanted_keys
+        starts: list[int] = []
+        for match in _KEY_BACKWARDS.finditer(ascii.translate(_EQUALS_AS_COLON)[::-1]):
+            backwards = match.group(1)
+            want = wanted.get(backwards)
+            if want is None:
+                key = backwards[::-1].decode("ascii")
+                want = key[-1] in "sS" or bool(self._rules_for_key(key))
+                if len(wanted) > 4096:
+                    wanted.clear()
+                wanted[backwards] = want
+            if want:
+                starts.append(size - match.end(1))
+        starts.reverse()
+        return starts
+
     def _literal_spans(self, text: str) -> Iterator[Span]:
         """Pseudonym-shaped tokens already in the text (exactly `grammar.finditer`, found from their `-NNN` tail)."""
         starts: set[int] = set()
-        for match in _LITERAL_TAIL.finditer(text):
+        # (An ASCII text holds no other hyphen: a pattern starting with the literal `-` is found much faster than
+        # one starting with a character class.)
+        for match in (_ASCII_LITERAL_TAIL if text.isascii() else _LITERAL_TAIL).finditer(text):
             start = match.start()
             while start > 0 and text[start - 1] in _WORD_CHARS:
                 start -= 1
@@ -1362,10 +1486,12 @@ def _one_kind_per_original(text: str, spans: list[Span]) -> list[Span]:
     """Give every occurrence of an original the kind it got first (ARNs are read first, and name a role a role
     even where only `userName` was around it), so one text never shows one value under two pseudonyms."""
     kinds: dict[str, str] = {}
-    out = []
+    first = kinds.setdefault
+    out: list[Span] = []
+    append = out.append
     for span in spans:
-        kind = kinds.setdefault(text[span.start : span.end], span.kind)
-        out.append(span if kind == span.kind else Span(span.start, span.end, kind))
+        kind = first(text[span.start : span.end], span.kind)
+        append(span if kind == span.kind else Span(span.start, span.end, kind))
     return out
 
 
@@ -1427,11 +1553,15 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
         return []
     size = len(text)
     count = len(spans)
+    stride = size + 1
     word = _WORD_CHARS
     word_run = _WORD_RUN.match
     # One int per span sorts by (start, longest first, input order): int keys sort several times faster than
-    # tuples, and the input order among equal extents keeps the first span first, as a stable sort would.
-    keys = []
+    # tuples, and the input order among equal extents keeps the first span first, as a stable sort would. The
+    # widened offsets are kept by index, so reading a key back is one `%`.
+    starts: list[int] = []
+    ends: list[int] = []
+    keys: list[int] = []
     for index, span in enumerate(spans):
         start, end = span.start, span.end
         if start > 0 and text[start - 1] in word:
@@ -1442,18 +1572,20 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
             found = word_run(text, end)
             assert found is not None
             end = found.end()
-        keys.append((start * (size + 1) + size - end) * count + index)
+        starts.append(start)
+        ends.append(end)
+        keys.append((start * stride + size - end) * count + index)
     keys.sort()
     merged: list[Span] = []
     group_start = group_end = -1
     best = spans[0]
     best_rank = (False, 0)
     for key in keys:
-        extent, index = divmod(key, count)
-        start, negative_end = divmod(extent, size + 1)
-        end = size - negative_end
+        index = key % count
+        start = starts[index]
         span = spans[index]
         if start <= group_end:
+            end = ends[index]
             if end > group_end:
                 group_end = end
             rank = (span.kind != LITERAL, span.end - span.start)
@@ -1462,7 +1594,7 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
             continue
         if group_end >= 0:
             merged.append(Span(group_start, group_end, best.kind))
-        group_start, group_end, best = start, end, span
+        group_start, group_end, best = start, ends[index], span
         best_rank = (best.kind != LITERAL, best.end - best.start)
     merged.append(Span(group_start, group_end, best.kind))
     return merged
@@ -1528,9 +1660,9 @@ def _pattern_scanner(detector: Detector, view: TextView) -> Iterable[Span]:
 _SCANNERS: dict[str, Callable[[Detector, TextView], Iterable[Span]]] = {
     "arn": lambda detector, view: _arn_spans(view.text),
     "ec2-ids": lambda detector, view: _ec2_spans(view.text),
-    "fields": lambda detector, view: detector._field_spans(view.text),
+    "fields": lambda detector, view: detector._field_spans(view.text, view),
     "patterns": _pattern_scanner,
-    "hosts": lambda detector, view: _host_spans(view.text),
+    "hosts": lambda detector, view: _host_spans(view.text, view),
     "ipv4": lambda detector, view: _ip_spans(view.text, _keep_ip(detector)),
     "ipv6": _ipv6_scanner,
     "private-dns": _private_dns_scanner,

@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["PatternSpec", "RuleError", "RuleSet", "RuleSpec", "ScannerSpec", "parse_rules"]
 
 #: Where a pattern's matches can start (see `maskkit.detect.detector.Pattern`).
-STARTS = ("anywhere", "keyword", "base64-run", "escaped-base64-run", "quoted-digits", "listing-line")
+STARTS = ("anywhere", "keyword", "anchor", "base64-run", "escaped-base64-run", "quoted-digits", "listing-line")
 
 _KIND = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _PREFIX = re.compile(r"[a-z][a-z0-9]{0,15}")
@@ -187,6 +187,8 @@ def _pattern(raw: dict[str, Any], where: str, fragments: dict[str, str]) -> Patt
     if start == "keyword" and not keywords:
         raise RuleError(f"{where}: `start = \"keyword\"` needs `keywords`")
     anchor = _strings(raw.get("anchor", []), f"{where}: `anchor`")
+    if start == "anchor" and not anchor:
+        raise RuleError(f"{where}: `start = \"anchor\"` needs `anchor`")
     validate = _optional_str(raw.get("validate"), f"{where}: `validate`")
     return PatternSpec(regex, keywords, start, anchor, validate)
 

@@ -113,6 +113,7 @@ _RULE = '[[rule]]\nkind = "TICKET"\nprefix = "tkt"\n'
         (_RULE + 'keys = ["ticket"]\nvalue = "x"\nvalidate = "luhn"\n', "unknown validate 'luhn'"),
         (_RULE + '[[rule.pattern]]\nregex = "${TICKETNO}"\n', "unknown fragment ${TICKETNO}"),
         (_RULE + '[[rule.pattern]]\nregex = "TKT"\nstart = "keyword"\n', "needs `keywords`"),
+        (_RULE + '[[rule.pattern]]\nregex = "TKT"\nstart = "anchor"\n', "needs `anchor`"),
         (_RULE + '[[rule.pattern]]\nregex = "TKT"\nkeywords = ["TKT"]\n', "must be lower-case ASCII"),
         ('[[rule]]\nkind = "ticket"\nprefix = "tkt"\n', "`kind` must be UPPER_SNAKE_CASE"),
         ('[[rule]]\nkind = "TICKET"\nprefix = "Tkt-"\n', "`prefix` must be 1-16 lower-case"),
