@@ -68,14 +68,17 @@ def _line_end(text: str, pos: int) -> int:
     return len(text) if found == -1 else found + 1
 
 
-def parts(text: str, count: int, reach: int) -> list[Part]:
-    """`text` cut at line starts into `count` owned parts of about equal size, each with a window reaching
-    `reach` characters (rounded out to whole lines) beyond it on both sides. Fewer parts if the text has few
-    lines; always at least one, and the owned parts always tile the text."""
+def parts(text: str, count: int, reach: int, first: float = 1.0) -> list[Part]:
+    """`text` cut at line starts into `count` owned parts, each with a window reaching `reach` characters
+    (rounded out to whole lines) beyond it on both sides. The parts are of about equal size, except the first,
+    `first` times the size of each other (`map_in_children` computes it in the caller, which has no fork to
+    make and no result to read back through a pipe). Fewer parts if the text has few lines; always at least
+    one, and the owned parts always tile the text."""
     size = len(text)
+    total = first + count - 1
     cuts = [0]
     for index in range(1, count):
-        cut = _line_start(text, size * index // count)
+        cut = _line_start(text, int(size * (first + index - 1) / total))
         if cut > cuts[-1]:
             cuts.append(cut)
     cuts.append(size)

@@ -16,9 +16,9 @@ from maskkit import pieces
 LINES = st.lists(st.text(alphabet="ab -\t", max_size=30), max_size=60).map("\n".join)
 
 
-@given(text=LINES, count=st.integers(1, 6), reach=st.integers(0, 80))
-def test_parts_tile_the_text_and_cut_at_line_starts(text: str, count: int, reach: int) -> None:
-    parts = pieces.parts(text, count, reach)
+@given(text=LINES, count=st.integers(1, 6), reach=st.integers(0, 80), first=st.sampled_from([1.0, 1.2, 2.0]))
+def test_parts_tile_the_text_and_cut_at_line_starts(text: str, count: int, reach: int, first: float) -> None:
+    parts = pieces.parts(text, count, reach, first)
     assert 1 <= len(parts) <= count
     assert parts[0].own_start == 0 and parts[-1].own_end == len(text)
     for before, after in itertools.pairwise(parts):
@@ -31,6 +31,14 @@ def test_parts_tile_the_text_and_cut_at_line_starts(text: str, count: int, reach
         # The window reaches at least `reach` characters past the owned part on both sides.
         assert part.start <= max(0, part.own_start - reach)
         assert part.end >= min(len(text), part.own_end + reach)
+
+
+def test_the_first_part_is_the_larger_by_its_share() -> None:
+    text = "".join(f"line {n:05d}\n" for n in range(11_000))  # 11 characters a line
+    even = pieces.parts(text, 2, 0)
+    larger = pieces.parts(text, 2, 0, first=1.2)
+    assert abs(even[0].own_end - len(text) / 2) <= 11
+    assert abs(larger[0].own_end - len(text) * 1.2 / 2.2) <= 11
 
 
 def test_a_text_without_line_breaks_is_one_part() -> None:
