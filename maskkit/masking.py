@@ -435,14 +435,10 @@ class Masker:
                 state.remember((kind, original), pseudonym)
             if reply.learned:
                 changed |= state.index.add_many(reply.learned) > 0
-            for item, pseudonym in reply.pseudonyms.items():
-                state.remember(item, pseudonym)
-                state.refreshed[pseudonym] = now
-            state.index.add_many(
-                (kind, original, pseudonym)
-                for (kind, original), pseudonym in reply.pseudonyms.items()
-                if learnable(kind, original)
-            )
+            minted = [(kind, original, pseudonym) for (kind, original), pseudonym in reply.pseudonyms.items()]
+            state.remember_many(minted)
+            state.refreshed.update(dict.fromkeys(reply.pseudonyms.values(), now))
+            state.index.add_many(entry for entry in minted if learnable(entry[0], entry[1]))
         return changed
 
     def _load(self, state: NamespaceRecall | None) -> None:
@@ -549,11 +545,8 @@ class Masker:
     def _finish(
         self, texts: Sequence[str], spans_by_text: dict[str, list[Span]], mapping: dict[tuple[str, str], str]
     ) -> tuple[list[str], dict[str, str], dict[str, str]]:
-        reverse: dict[str, str] = {}
-        kinds: dict[str, str] = {}
-        for (kind, original), pseudonym in mapping.items():
-            reverse[pseudonym] = original
-            kinds[pseudonym] = kind
+        reverse = {pseudonym: original for (_, original), pseudonym in mapping.items()}
+        kinds = {pseudonym: kind for (kind, _), pseudonym in mapping.items()}
 
         def pseudonym_for(kind: str, original: str) -> str:
             return mapping[(kind, original)]
