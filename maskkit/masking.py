@@ -27,7 +27,7 @@ import orjson
 
 import maskkit.pieces as pieces
 from maskkit.config import Settings, check_namespace, load_settings
-from maskkit.core.encoded import ENCODED_KIND, encoded_runs
+from maskkit.core.encoded import ENCODED_KIND, encoded_runs, runs_holding
 from maskkit.core.messages import (
     NumberMasker,
     apply_spans,
@@ -723,9 +723,11 @@ class Masker:
         runs = [(text, start, end, plain) for text in fresh for start, end, plain in self._decoded_runs(text)]
         if runs:
             found = [original for kind, original in items if kind != LITERAL and recall_safe(kind, original)]
-            hits = state.index.find_raw_many([plain for _, _, _, plain in runs]) if len(state.index) else []
-            for position, (text, start, end, plain) in enumerate(runs):
-                if (hits and hits[position]) or any(original in plain for original in found):
+            plains = [plain for _, _, _, plain in runs]
+            hits = state.index.find_raw_many(plains) if len(state.index) else []
+            holding = runs_holding(plains, found)
+            for position, (text, start, end, _) in enumerate(runs):
+                if (hits and hits[position]) or position in holding:
                     items[(ENCODED_KIND, text[start:end])] = None
         request = self._split(list(items), state)
         if not request.items:

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import unquote
 
-__all__ = ["ENCODED_KIND", "MAX_RUN", "encoded_runs"]
+import ahocorasick_rs
+
+from maskkit.core.recall import matchable
+
+__all__ = ["ENCODED_KIND", "MAX_RUN", "encoded_runs", "runs_holding"]
 
 #: The kind given to a whole encoded run whose decoding holds a secret or a known original.
 ENCODED_KIND = "ENCODED_VALUE"
@@ -126,3 +132,19 @@ def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
             decoded = unquote(run.replace("+", " "))
             if decoded != run:
                 yield start, end, decoded
+
+
+def runs_holding(plains: Sequence[str], originals: Sequence[str]) -> set[int]:
+    """The positions of the `plains` (decoded runs) that hold one of `originals` anywhere, as `original in plain`
+    says. One search of the runs joined by NULs, whatever their number: a body of a few hundred KB can hold
+    thousands of runs and thousands of values, and one `in` per pair would stall the proxy for seconds."""
+    originals = [original for original in dict.fromkeys(originals) if original]
+    if not plains or not originals:
+        return set()
+    starts = list(itertools.accumulate((len(plain) + 1 for plain in plains[:-1]), initial=0))
+    automaton = ahocorasick_rs.AhoCorasick(originals, matchkind=ahocorasick_rs.MatchKind.Standard)
+    # (a match across a NUL would need an original holding one: it only ever adds a run, never drops one)
+    return {
+        bisect.bisect_right(starts, start) - 1
+        for _, start, _ in automaton.find_matches_as_indexes(matchable("\0".join(plains)))
+    }

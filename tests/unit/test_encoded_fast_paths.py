@@ -117,3 +117,23 @@ def test_a_run_at_either_end_of_the_text_is_found() -> None:
 @given(st.text(alphabet="ABCDIJKabcdef0189+/-_=xyz", max_size=24))
 def test_the_lead_test_keeps_its_meaning(body: str) -> None:
     assert (not body[::4].strip(encoded._PRINTABLE_LEAD)) == _plain_lead_test(body)
+
+
+_ATOMS = st.sampled_from(["bucket-1", "i-0abc", "pw", "", "x", "-", "\0", "\udc80", "é", "i-0abcd", "ucket"])
+
+
+@given(
+    st.lists(st.lists(_ATOMS, max_size=6).map("".join), max_size=8),
+    st.lists(st.sampled_from(["bucket-1", "i-0abc", "i-0abcd", "pw", "é", "ucket-", "x-x"]), max_size=5),
+)
+def test_runs_holding_a_value_are_the_runs_in_which_it_occurs(plains: list[str], originals: list[str]) -> None:
+    """One search over all the runs answers what `original in plain` per pair would (which grows with runs x
+    values: thousands of each in one request stalled the proxy for over a second)."""
+    expected = {at for at, plain in enumerate(plains) if any(original in plain for original in originals)}
+    assert encoded.runs_holding(plains, originals) == expected
+
+
+def test_runs_holding_many_values_in_many_runs() -> None:
+    plains = [f"user={n:05d} token=t{n:05d}" for n in range(3000)]
+    originals = [f"t{n:05d}" for n in range(0, 6000, 7)]
+    assert encoded.runs_holding(plains, originals) == {n for n in range(3000) if n % 7 == 0}
