@@ -1,5 +1,5 @@
 """`python -m maskkit` is the `maskkit` command."""
 
-from maskkit.cli import main
+from maskkit.cli import program
 
-main()
+program()

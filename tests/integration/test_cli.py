@@ -4,6 +4,7 @@ failing closed (nothing on stdout, no original on stderr)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import secrets
 import socket
@@ -37,6 +38,7 @@ def run(env: dict[str, str], *args: str, input: bytes = b"") -> subprocess.Compl
 
 
 # --- byte-exact mask / unmask ---------------------------------------------------------------------------------------
+
 
 ID = "i-0123456789abcdef0"
 
@@ -105,6 +107,22 @@ def test_real_processes_write_exactly_the_bytes(env: dict[str, str]) -> None:
     assert restored.stdout == data
     empty = run(env, "mask", input=b"")
     assert (empty.returncode, empty.stdout, empty.stderr) == (0, b"", b"")
+
+
+def test_mask_run_inside_another_program_leaves_its_garbage_collector_as_it_was(env: dict[str, str]) -> None:
+    """`mask` pauses the cyclic collector while it works (`maskkit.cli._collector_paused`); a program that runs
+    the command in process (click's runner here) must get it back as it was, on success and on failure."""
+    assert gc.isenabled()
+    assert cli(env, "mask", input=f"reboot {ID}\n").exit_code == 0
+    assert gc.isenabled()
+    assert cli(env, "mask", "/nonexistent/file").exit_code != 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert cli(env, "unmask", input="ec2-001\n").exit_code == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # --- lookup, stats, forget, purge -----------------------------------------------------------------------------------
