@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -615,6 +615,11 @@ class Masker:
             view = reply.view
         return _merged(replies)
 
+    def _detected_items(self, texts: Iterable[str]) -> dict[tuple[str, str], None]:
+        """(kind, original) of every span detection finds in `texts`, in order (cached: the plan reads the same
+        spans); pseudonym-shaped literals too, since they are minted like values. What an early mint sends."""
+        return dict.fromkeys((span.kind, text[span.start : span.end]) for text in texts for span in self.spans(text))
+
     def _early_mint(self, texts: Sequence[str]) -> tuple[_MintRequest, Callable[[], MintReply]] | None:
         """For a large synchronous mask: detect now, and mint the detected values the namespace does not know in
         a thread, so that the vault's work (sealing aside, the script runs in the Redis process) overlaps the
@@ -626,12 +631,7 @@ class Masker:
         self._load(state)
         if state.view is None:
             return None  # (a purge cut the load short: the protocol reloads; nothing early)
-        items = dict.fromkeys(
-            (span.kind, text[span.start : span.end])
-            for text in dict.fromkeys(texts)
-            for span in self.spans(text)  # (cached: the plan finds them there; literals are minted like values)
-        )
-        request = self._split(list(items), state)
+        request = self._split(list(self._detected_items(dict.fromkeys(texts))), state)
         if len(request.items) < _EARLY_ITEMS:
             return None
         outcome: list[MintReply | BaseException] = []
@@ -711,11 +711,7 @@ class Masker:
         fresh = [text for text in dict.fromkeys(texts) if planned.get(text) is None]
         if sum(map(len, fresh)) < _EARLY_ASYNC_CHARS:
             return None
-        items = dict.fromkeys(
-            (span.kind, text[span.start : span.end])
-            for text in fresh
-            for span in self.spans(text)  # (pseudonym-shaped literals too: they are minted like values)
-        )
+        items = self._detected_items(fresh)
         items.update(dict.fromkeys((kind, original) for original, kind in (keyed or {}).items()))
         # Encoded runs whose decoding holds a value the namespace knows, or one found here, are masked whole by the
         # plan: minted now too, or its first mint would need a second round trip for them (a fifth of growing

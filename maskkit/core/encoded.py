@@ -13,14 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import itertools
 import re
 from collections.abc import Iterator, Sequence
 from urllib.parse import unquote
 
 import ahocorasick_rs
 
-from maskkit.core.recall import matchable
+from maskkit.core.recall import join_texts, matchable
 
 __all__ = ["ENCODED_KIND", "MAX_RUN", "encoded_runs", "runs_holding"]
 
@@ -141,10 +140,9 @@ def runs_holding(plains: Sequence[str], originals: Sequence[str]) -> set[int]:
     originals = [original for original in dict.fromkeys(originals) if original]
     if not plains or not originals:
         return set()
-    starts = list(itertools.accumulate((len(plain) + 1 for plain in plains[:-1]), initial=0))
+    joined, starts = join_texts(plains)
     automaton = ahocorasick_rs.AhoCorasick(originals, matchkind=ahocorasick_rs.MatchKind.Standard)
     # (a match across a NUL would need an original holding one: it only ever adds a run, never drops one)
     return {
-        bisect.bisect_right(starts, start) - 1
-        for _, start, _ in automaton.find_matches_as_indexes(matchable("\0".join(plains)))
+        bisect.bisect_right(starts, start) - 1 for _, start, _ in automaton.find_matches_as_indexes(matchable(joined))
     }

@@ -18,6 +18,7 @@ dropped, and the next rebuild leaves them out.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,7 @@ import ahocorasick_rs
 from maskkit.core.recall_safe import SECRET_KINDS, recall_safe
 from maskkit.types import Span
 
-__all__ = ["RecallEntry", "RecallIndex", "matchable"]
+__all__ = ["RecallEntry", "RecallIndex", "join_texts", "matchable"]
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 #: Originals learned since the last automaton are searched by `str.find` until there are this many.
@@ -121,6 +122,12 @@ def matchable(text: str) -> str:
     except UnicodeEncodeError:
         return _SURROGATE.sub("\ufffd", text)
     return text
+
+
+def join_texts(texts: Sequence[str]) -> tuple[str, list[int]]:
+    """`texts` joined by NULs, and where each starts in the result (`bisect_right(starts, at) - 1` is the text
+    holding position `at`): many texts searched in one pass."""
+    return "\0".join(texts), list(itertools.accumulate((len(text) + 1 for text in texts[:-1]), initial=0))
 
 
 def _size(automaton: _Automaton) -> int:
@@ -261,13 +268,9 @@ class RecallIndex:
         made text by text; a NUL next to a match counts as the text's edge does (not a word character)."""
         if len(texts) < 2 or since >= len(self._log):
             return [self.find_raw(text, since) for text in texts]
-        starts: list[int] = []
-        position = 0
-        for text in texts:
-            starts.append(position)
-            position += len(text) + 1
+        joined, starts = join_texts(texts)
         buckets: list[list[tuple[int, int, str]]] = [[] for _ in texts]
-        for start, negative_end, kind in self._all_valid("\0".join(texts), since):
+        for start, negative_end, kind in self._all_valid(joined, since):
             which = bisect.bisect_right(starts, start) - 1
             base = starts[which]
             if -negative_end > base + len(texts[which]):

@@ -96,16 +96,12 @@ def test_a_reset_during_a_load_leaves_the_namespace_unloaded_and_the_next_reques
     first = masker._rounds([f"read {FRESH}"])
     first_request = next(first)
     assert first_request is not None
-    reply = masker.vault.mint(
-        masker.namespace, first_request.items, masker._prefixes, refresh=first_request.refresh, view=masker._view()
-    )
+    reply = masker._mint(first_request, masker._view())
     assert reply.reset
     assert _advance(first, reply) is None  # it asks for the load
 
     def late_reply_arrives() -> None:
-        late_reply = masker.vault.mint(
-            masker.namespace, late_request.items, masker._prefixes, refresh=late_request.refresh, view=late_view
-        )
+        late_reply = masker._mint(late_request, late_view)
         assert late_reply.reset
         assert _advance(late, late_reply) is None  # resets the state again, mid-load, and asks for a load itself
 
@@ -139,10 +135,7 @@ def test_a_reply_to_a_request_sent_unloaded_does_not_mark_a_loading_namespace_lo
     during: list[object] = []
 
     def late_reply_arrives() -> None:
-        late_reply = masker.vault.mint(
-            masker.namespace, late_request.items, masker._prefixes, refresh=late_request.refresh,
-            view=masker._view(),
-        )
+        late_reply = masker._mint(late_request, masker._view())
         _advance(late, late_reply)
         # A third request, while the load is half done: it must wait for the load, not plan with half an index.
         during.append(next(masker._rounds([f"compare {bucket(MANY - 1)}"])))
