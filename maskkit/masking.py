@@ -117,6 +117,28 @@ class _Masked:
     mapping: dict[tuple[str, str], str] = field(repr=False)
 
 
+class _Upkeep:
+    """Shared by a Masker and its `for_namespace` copies: how many async masks are in flight (idle-time upkeep of
+    the recall indexes steps aside for them) and the running upkeep task."""
+
+    __slots__ = ("masking", "task")
+
+    def __init__(self) -> None:
+        self.masking = 0
+        self.task: asyncio.Future[None] | None = None
+
+
+def _upkeep_step(state: NamespaceRecall) -> bool:
+    """One step of a namespace's recall index upkeep; False when it has none to make (or is loading)."""
+    if state.view is None or state.loading.locked() or not state.index.untidy:
+        return False
+    try:
+        return state.index.upkeep()
+    except Exception as exc:  # a request merges instead: masking never depends on this
+        log.warning("recall index upkeep failed: %s", type(exc).__name__)
+        return False
+
+
 def _keyed_spans(text: str, pairs: Sequence[tuple[str, str]]) -> list[Span]:
     """Where the values a JSON text's keys name occur in that text: as whole JSON strings (`"Bucket": "logs"`),
     and numbers as whole numbers (`"AccountId": 410295837716`)."""
@@ -226,6 +248,7 @@ class Masker:
         #: by one process: a minute, or a hundredth of the TTL if that is shorter.
         self.refresh_seconds = min(60.0, vault.ttl / 100)
         self._recall: dict[str, NamespaceRecall] = {}  # shared by the for_namespace copies
+        self._upkeep = _Upkeep()  # (shared too)
         #: Called after a successful plan with (namespace, kind -> recall hits): values masked because the
         #: namespace knew them, not because detection found them (the proxy counts them in /metrics).
         self.on_recall: Callable[[str, dict[str, int]], None] | None = None
@@ -590,6 +613,7 @@ class Masker:
         """The reply to the protocol's first mint `request`, given the early mint (`_early_mint`): its reply, plus
         one more round trip only for what it did not cover. The protocol applies it (what other workers learned
         included, and plans again if that changes anything)."""
+        self._maintain()  # (while the early mint's thread waits for the vault)
         reply = wait()
         rest = _uncovered(request, early, reply)
         return reply if rest is None else _merged([reply, self._mint(rest, reply.view)])
@@ -656,6 +680,15 @@ class Masker:
         return request, wait
 
     async def amask_texts(
+        self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str], dict[str, str]]:
+        self._upkeep.masking += 1  # (idle-time upkeep waits: `aupkeep_soon`)
+        try:
+            return await self._amask_texts(texts, keyed)
+        finally:
+            self._upkeep.masking -= 1
+
+    async def _amask_texts(
         self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
     ) -> tuple[list[str], dict[str, str], dict[str, str]]:
         # Planning is CPU work: for a large body it runs in a worker thread, so the event loop keeps serving.
@@ -747,6 +780,31 @@ class Masker:
                 state.index.maintain()
             except Exception as exc:  # the next search merges instead: masking never depends on this
                 log.warning("recall index maintenance failed: %s", type(exc).__name__)
+
+    async def aupkeep_soon(self) -> None:
+        """Start the idle-time upkeep of the recall indexes in the background and return at once: the proxy calls
+        this once a response is sent (a Starlette background task), so the next request finds its new originals
+        in an automaton and the due merges made (`RecallIndex.upkeep`: one automaton built per step, the event
+        loop served between steps, and no step while a mask is in flight). ahocorasick-rs holds the GIL while it
+        builds, so a thread would not help; idle time does (Claude Code leaves seconds between requests). A
+        request that comes before the upkeep is done does what is left itself, as before (`_amint_maintaining`)."""
+        upkeep = self._upkeep
+        if upkeep.task is None or upkeep.task.done():
+            upkeep.task = asyncio.ensure_future(self._aupkeep())
+
+    async def _aupkeep(self) -> None:
+        upkeep = self._upkeep
+        await asyncio.sleep(0)  # (what was scheduled with this response goes first)
+        for state in list(self._recall.values()):
+            while not upkeep.masking and _upkeep_step(state):
+                await asyncio.sleep(0)
+
+    def upkeep(self) -> None:
+        """The idle-time upkeep of every recall index this process holds, all of it now (see `aupkeep_soon`): for
+        a synchronous caller with time between masks (a long-lived tool server between calls)."""
+        for state in list(self._recall.values()):
+            while _upkeep_step(state):
+                pass
 
     async def _with_early(
         self, request: _MintRequest, early: _MintRequest, task: asyncio.Task[MintReply]

@@ -43,6 +43,13 @@ _PREFIX = 32
 #: Merges wait for `RecallIndex.maintain` (called while the caller waits for the vault) until there are this
 #: many automata; then a search merges them itself.
 _MAX_LEVELS = 12
+#: Idle-time upkeep (`RecallIndex.upkeep`) merges two automata while the older is less than this many times the
+#: newer, where a request's merges (`maintain`) stop at 2: with the building paid for while nothing waits, every
+#: search scans about half as many automata (each one is a pass over the text).
+_IDLE_GROWTH = 4
+#: ... but only up to this many originals (a few tens of ms of building): a larger merge is made when it is due
+#: anyway, since a request that arrives meanwhile waits for it (ahocorasick-rs holds the GIL while it builds).
+_IDLE_MERGE_MAX = 1 << 15
 
 
 class RecallEntry(NamedTuple):
@@ -66,10 +73,33 @@ class _Automaton:
         self.positions = [i for i in range(lo, hi) if log[i] and log[i] in live]
         originals = [log[i] for i in self.positions]
         self.kinds = [live[original].kind for original in originals]
-        #: Per pattern: 0 (a secret, or no word character at either end: matches anywhere), else 1 + 2 flags.
-        self.edges = [_edges(kind, original) for kind, original in zip(self.kinds, originals, strict=True)]
+        secret, word = SECRET_KINDS, _WORD
+        #: Per pattern: 0 if a match stands anywhere (a secret glued to text is still a secret), else 1, plus 2
+        #: if its first character is a word character and 4 if its last is (a name inside a longer word is
+        #: another word).
+        self.edges = [
+            0 if kind in secret else 1 | (2 if original[0] in word else 0) | (4 if original[-1] in word else 0)
+            for kind, original in zip(self.kinds, originals, strict=True)
+        ]
         #: Pattern index -> original, for the originals searched by their prefix (`_PREFIX`).
         self.long = {index: original for index, original in enumerate(originals) if len(original) > _PREFIX}
+        self._compile(originals)
+
+    @classmethod
+    def merged(cls, log: Sequence[str], older: _Automaton, newer: _Automaton) -> _Automaton:
+        """One automaton over two neighbours, both built at the index's current `changed_at` (no removal or
+        kind change since): their per-pattern data is concatenated, not read again from the entries."""
+        self = cls.__new__(cls)
+        self.lo, self.hi, self.built_at = older.lo, newer.hi, newer.built_at
+        self.positions = older.positions + newer.positions
+        self.kinds = older.kinds + newer.kinds
+        self.edges = older.edges + newer.edges
+        shift = len(older.positions)
+        self.long = {**older.long, **{index + shift: original for index, original in newer.long.items()}}
+        self._compile([log[i] for i in self.positions])
+        return self
+
+    def _compile(self, originals: list[str]) -> None:
         self.automaton = (
             ahocorasick_rs.AhoCorasick(
                 [original[:_PREFIX] for original in originals] if self.long else originals,
@@ -102,14 +132,6 @@ class _Automaton:
         return out
 
 
-def _edges(kind: str, original: str) -> int:
-    """0 if a match of `original` stands anywhere (a secret glued to text is still a secret), else 1, plus 2 if
-    its first character is a word character and 4 if its last is (a name inside a longer word is another word)."""
-    if kind in SECRET_KINDS:
-        return 0
-    return 1 | (2 if original[:1] in _WORD else 0) | (4 if original[-1:] in _WORD else 0)
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -132,6 +154,15 @@ def join_texts(texts: Sequence[str]) -> tuple[str, list[int]]:
 
 def _size(automaton: _Automaton) -> int:
     return max(1, automaton.hi - automaton.lo)
+
+
+def _tidy_merge(levels: list[_Automaton]) -> bool:
+    """Whether idle-time upkeep merges the two newest automata: when `maintain` would (the older less than twice
+    the newer), or, up to `_IDLE_MERGE_MAX` originals, when the older is less than `_IDLE_GROWTH` times it."""
+    if len(levels) < 2:
+        return False
+    older, newer = _size(levels[-2]), _size(levels[-1])
+    return older < 2 * newer or (older < _IDLE_GROWTH * newer and older + newer <= _IDLE_MERGE_MAX)
 
 
 class RecallIndex:
@@ -240,8 +271,42 @@ class RecallIndex:
         levels = self._levels
         while len(levels) >= 2 and _size(levels[-2]) < 2 * _size(levels[-1]):
             # Built before the two it replaces are dropped: a failure leaves the stack covering what it did.
-            merged = _Automaton(self._log, self._entries, levels[-2].lo, levels[-1].hi, self.changed_at)
-            levels[-2:] = [merged]
+            levels[-2:] = [self._merged(levels[-2], levels[-1])]
+
+    def _merged(self, older: _Automaton, newer: _Automaton) -> _Automaton:
+        if older.built_at == newer.built_at == self.changed_at:
+            return _Automaton.merged(self._log, older, newer)
+        return _Automaton(self._log, self._entries, older.lo, newer.hi, self.changed_at)
+
+    @property
+    def untidy(self) -> bool:
+        """Whether `upkeep` has work: originals waiting in the tail, or automata it would merge."""
+        levels = self._levels
+        covered = levels[-1].hi if levels else self._cleared_at
+        return len(self._log) > covered or _tidy_merge(levels)
+
+    def upkeep(self) -> bool:
+        """One step of idle-time upkeep, for a caller with nothing else to do (the proxy between requests):
+        merge the two newest automata if `maintain` would, or if the older is less than `_IDLE_GROWTH` times the
+        newer and they hold at most `_IDLE_MERGE_MAX` together (fewer automata for every search to scan); else
+        give the tail's originals an automaton of their own (the next search does no `str.find` for them). One
+        automaton built per call, so the caller can stop between steps when a request arrives. False when there
+        is nothing to do, or when another thread holds the index (a load, a search): this never waits for it."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            levels = self._levels
+            if _tidy_merge(levels):
+                levels[-2:] = [self._merged(levels[-2], levels[-1])]
+                return True
+            version = len(self._log)
+            covered = levels[-1].hi if levels else self._cleared_at
+            if version > covered:
+                levels.append(_Automaton(self._log, self._entries, covered, version, self.changed_at))
+                return True
+            return False
+        finally:
+            self._lock.release()
 
     def compile(self) -> None:
         """Build the automata for everything added so far (a namespace just loaded: one automaton over the

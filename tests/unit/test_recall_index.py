@@ -311,3 +311,169 @@ def test_merges_left_for_maintain_never_lose_an_original() -> None:
     assert _found(lazy, text) == _found(kept, text) == names[::53]
     assert len(lazy._levels) <= _MAX_LEVELS + 1
     assert len(kept._levels) < len(lazy._levels)
+
+
+# -- the index against a model: every operation in any order, every search checked against `str.find`
+
+_WORDCHARS = frozenset(string.ascii_letters + string.digits + "_")
+_POOL = [
+    "bucket-alpha-01", "bucket-alpha-012", "alpha-01", "pg-billing-7", "Xk9mQ2vLp8Rw4z", "Xk9mQ2vLp8Rw4zQ",
+    _TOKEN_HEAD + "Aaaa", _TOKEN_HEAD + "Zzzz", "filler-bucket-00003",
+]
+_KINDS = ["S3_BUCKET", "PASSWORD"]  # a name (whole tokens only) and a secret (anywhere): a kind change flips it
+_OPS = st.one_of(
+    st.tuples(st.just("add"), st.lists(st.tuples(st.sampled_from(_KINDS), st.sampled_from(_POOL)), max_size=4)),
+    st.tuples(st.just("filler"), st.integers(min_value=1, max_value=70)),
+    st.tuples(st.just("discard"), st.sampled_from(_POOL)),
+    st.tuples(st.just("clear")),
+    st.tuples(st.just("maintain")),
+    st.tuples(st.just("upkeep"), st.integers(min_value=1, max_value=4)),
+    st.tuples(st.just("search"), st.lists(st.lists(st.sampled_from([*_POOL, " ", "x", "-", "\n"]), max_size=8)
+                                          .map("".join), min_size=1, max_size=3)),
+)
+
+
+def _occurrences(model: dict[str, tuple[str, int]], text: str, since: int) -> list[tuple[int, int, str]]:
+    """Every occurrence (by `str.find`, overlapping ones too) of the model's originals added at or after `since`
+    that stands as its kind allows (a name as a whole token, a secret anywhere)."""
+    valid = []
+    for original, (kind, position) in model.items():
+        if position < since:
+            continue
+        start = text.find(original)
+        while start != -1:
+            end = start + len(original)
+            glued = (start > 0 and text[start - 1] in _WORDCHARS and original[0] in _WORDCHARS) or (
+                end < len(text) and text[end] in _WORDCHARS and original[-1] in _WORDCHARS
+            )
+            if kind == "PASSWORD" or not glued:
+                valid.append((start, end, kind))
+            start = text.find(original, start + 1)
+    return valid
+
+
+def _reference(model: dict[str, tuple[str, int]], text: str, since: int) -> list[tuple[int, int, str]]:
+    """Leftmost-longest among `_occurrences`: the specification the automata must meet."""
+    out, cursor = [], 0
+    for start, end, kind in sorted(_occurrences(model, text, since), key=lambda m: (m[0], -m[1], m[2])):
+        if start >= cursor:
+            out.append((start, end, kind))
+            cursor = end
+    return out
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(st.lists(_OPS, max_size=25))
+def test_the_index_finds_what_str_find_finds_after_any_operations(ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Additions, removals, kind changes, purges, request-time merges and idle-time upkeep in any order: a search
+    finds exactly every known original (from version 0), and from a later version at least every original
+    learned since (extra, older ones are allowed: automata may cover more), in one text or several joined."""
+    index = RecallIndex()
+    model: dict[str, tuple[str, int]] = {}  # original -> (kind, log position: the version it was added at)
+    version, fillers, versions = 0, 0, [0]
+    for op in ops:
+        if op[0] == "add":
+            for kind, original in op[1]:
+                index.add(kind, original, "x-001")
+                if original not in model:
+                    model[original] = (kind, version)
+                    version += 1
+                else:
+                    model[original] = (kind, model[original][1])
+        elif op[0] == "filler":
+            names = [f"filler-bucket-{fillers + n:05d}" for n in range(op[1])]
+            index.add_many(("S3_BUCKET", name, "s3-001") for name in names)
+            for name in names:
+                if name not in model:
+                    model[name] = ("S3_BUCKET", version)
+                    version += 1
+            fillers += op[1]
+        elif op[0] == "discard":
+            index.discard(op[1])
+            if model.pop(op[1], None) is not None:
+                version += 1
+        elif op[0] == "clear":
+            index.clear()
+            model.clear()
+            version += 1
+        elif op[0] == "maintain":
+            index.maintain()
+        elif op[0] == "upkeep":
+            for _ in range(op[1]):
+                index.upkeep()
+        else:
+            texts = op[1]
+            for text in texts:
+                assert index.find_raw(text) == _reference(model, text, 0)
+            for since in {versions[len(versions) // 2], versions[-1], version}:
+                got = [index.find_raw(text, since) for text in texts]
+                assert index.find_raw_many(texts, since) == got
+                for text, found in zip(texts, got, strict=True):
+                    assert set(found) <= set(_occurrences(model, text, 0)), "not a known original standing there"
+                    for start, end, _ in _reference(model, text, since):
+                        assert any(s < end and start < e for s, e, _ in found), "an original learned since was missed"
+        assert index.version == version
+        versions.append(version)
+
+
+
+def _tidy(index: RecallIndex) -> int:
+    steps = 0
+    while index.upkeep():
+        steps += 1
+    return steps
+
+
+def test_idle_upkeep_leaves_no_tail_and_merges_keep_every_original_with_its_kind() -> None:
+    """Batches of originals (names and secrets, long ones searched by their prefix) each followed by idle-time
+    upkeep: the tail is empty after it, the stack stays short, and every search finds exactly what `str.find`
+    finds, kinds included, after each round of merges."""
+    index = RecallIndex()
+    model: dict[str, tuple[str, int]] = {}
+    rounds = [[("S3_BUCKET", "bucket-alpha-01"), ("PASSWORD", "Xk9mQ2vLp8Rw4z")],
+              [("PASSWORD", _TOKEN_HEAD + "Aaaa"), ("S3_BUCKET", "pg-billing-7")],
+              [("S3_BUCKET", "bucket-alpha-012"), ("PASSWORD", _TOKEN_HEAD + "Zzzz")],
+              [("PASSWORD", "Xk9mQ2vLp8Rw4zQ"), ("S3_BUCKET", "alpha-01")]]
+    text = " ".join(_POOL) + " x" + "x".join(_POOL) + "x"
+    fillers = 0
+    for round_ in rounds * 3:
+        for kind, original in [*round_, *(("S3_BUCKET", f"filler-bucket-{fillers + n:05d}") for n in range(45))]:
+            if index.add(kind, original, "x-001"):
+                model[original] = (kind, index.version - 1)
+        fillers += 45
+        assert index.untidy
+        assert _tidy(index) >= 1
+        assert not index.untidy and index._levels[-1].hi == index.version, "the tail is left for str.find"
+        assert index.find_raw(text) == _reference(model, text, 0)
+    sizes = [level.hi - level.lo for level in index._levels]
+    assert all(older >= 2 * newer for older, newer in itertools.pairwise(sizes)), sizes
+    assert len(sizes) <= 3, f"idle upkeep merged too little: {sizes}"
+
+
+def test_a_merge_after_a_removal_or_a_kind_change_reads_the_entries_again() -> None:
+    """An automaton built before a removal (or a kind change) is merged by reading the live entries again, not by
+    concatenating what it read then: the removed original is not recalled, the changed kind is the new one."""
+    for change in ("discard", "kind"):
+        index = RecallIndex()
+        index.add("S3_BUCKET", "bucket-alpha-01", "s3-001")
+        index.add_many(("S3_BUCKET", f"filler-bucket-{n:05d}", "s3-002") for n in range(40))
+        _tidy(index)  # an automaton over the first batch
+        if change == "discard":
+            index.discard("bucket-alpha-01")
+        else:
+            index.add("PASSWORD", "bucket-alpha-01", "pwd-001")
+        index.add_many(("S3_BUCKET", f"filler-bucket-{n:05d}", "s3-002") for n in range(40, 80))
+        _tidy(index)  # an automaton over the second batch, built after the change, then the merge
+        assert len(index._levels) == 1
+        expected = [] if change == "discard" else [(1, 16, "PASSWORD")]
+        assert index.find_raw("xbucket-alpha-01") == expected
+
+
+def test_idle_upkeep_never_waits_for_a_busy_index() -> None:
+    """Upkeep runs on the proxy's event loop: while another thread holds the index (a namespace loading, a search
+    in a worker thread) it does nothing and returns at once instead of blocking the loop."""
+    index = RecallIndex()
+    index.add_many(("S3_BUCKET", f"filler-bucket-{n:05d}", "s3-002") for n in range(40))
+    with index._lock:
+        assert index.upkeep() is False
+    assert index.upkeep() is True
