@@ -26,6 +26,7 @@ import anyio
 import httpx
 import orjson
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -491,6 +492,7 @@ class _Proxy:
         except MaskkitError as exc:
             log.warning("%s %s failed: %s", request.method, path, type(exc).__name__)
             raise
+        response.background = BackgroundTask(masker.aupkeep_soon)  # recall index upkeep once sent (docs/recall.md)
         return response
 
     async def _forward(self, request: Request, state: _State, masker: Masker, path: str, query: str) -> Response:

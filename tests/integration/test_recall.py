@@ -163,6 +163,63 @@ def test_the_proxy_masks_a_new_conversation_naming_known_values(proxy: Proxy, mo
     assert BUCKET not in seen and PASSWORD not in seen and encoded not in seen
 
 
+def test_after_a_response_the_proxy_builds_what_it_learned_into_its_index_and_recalls_it(
+    settings: Settings, model: StandinModel
+) -> None:
+    """Once a response is sent, the proxy's idle-time upkeep gives the values that request taught it an automaton
+    (the next request does not search them one by one), and the next request recalls them."""
+    import time
+    from functools import partial
+
+    from mktests.proxyfixtures import CLIENT_KEY, ServerThread, proxy_settings
+
+    from maskkit.proxy.app import build_app
+
+    app = build_app(proxy_settings(settings, model))
+    server = ServerThread(app).start()
+    try:
+        client = anthropic.Anthropic(base_url=server.url, api_key=CLIENT_KEY, max_retries=0, timeout=30)
+        model.responder = lambda r: Text("ok")
+        ask = partial(client.messages.create, model="claude-sonnet-4-5", max_tokens=50)
+        ask(messages=[{"role": "user", "content": CONTEXT}])
+        index = app.state.proxy.state.masker._recall[settings.namespace].index
+        deadline = time.monotonic() + 10
+        while index.untidy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(index) >= 2 and not index.untidy, "the values learned wait in the tail after the response"
+        assert index._levels and index._levels[-1].hi == index.version
+        model.clear()
+        ask(messages=[{"role": "user", "content": BARE}])
+        seen = model.requests[-1].body.decode()
+        assert BUCKET not in seen and PASSWORD not in seen
+    finally:
+        server.stop()
+
+
+def test_idle_upkeep_steps_aside_while_a_mask_is_in_flight(masker: Masker) -> None:
+    """The upkeep builds automata on the event loop: it makes no step while a mask is in flight (that request
+    would wait for it), and does its work once none is."""
+    import asyncio
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        await masker.amask(CONTEXT)
+        index = masker._recall[masker.namespace].index
+        learned = index.untidy
+        masker._upkeep.masking += 1  # (as `amask_texts` counts a mask in flight)
+        await masker.aupkeep_soon()
+        assert masker._upkeep.task is not None
+        await masker._upkeep.task
+        waited = index.untidy
+        masker._upkeep.masking -= 1
+        await masker.aupkeep_soon()
+        await masker._upkeep.task
+        await masker.vault.aclose()
+        return learned, waited, index.untidy
+
+    assert asyncio.run(scenario()) == (True, True, False)
+    assert BUCKET not in masker.mask(BARE).text
+
+
 def test_a_large_body_is_masked_in_a_worker_thread_and_comes_back_exact(masker: Masker) -> None:
     import asyncio
 
