@@ -604,7 +604,7 @@ class Masker:
                 step = _advance(rounds, self._with_early_mint(step, *early))
                 early = None
             else:
-                step = _advance(rounds, self._mint(step, self._view()))
+                step = _advance(rounds, self._mint_maintaining(step))
         return self._finish(texts, step.plan.spans, step.mapping)
 
     def _with_early_mint(
@@ -772,6 +772,32 @@ class Masker:
         await asyncio.sleep(0)  # (the script call is written)
         self._maintain()
         return await task
+
+    def _mint_maintaining(self, request: _MintRequest) -> MintReply:
+        """`_mint`, with the recall index's due merges made while the script runs, as the async masker does: when
+        merges are due the mint runs in a thread (it lets go of the GIL while it waits for Redis) and the merges
+        here. Without this a synchronous masker (the MCP server, the magic) left them to its searches, which
+        scanned up to `_MAX_LEVELS` automata per text until one merged them all."""
+        state = self._state()
+        view = self._view()
+        if state is None or not state.index.pending:
+            return self._mint(request, view)
+        outcome: list[MintReply | BaseException] = []
+
+        def mint() -> None:
+            try:
+                outcome.append(self._mint(request, view))
+            except BaseException as exc:  # re-raised in the caller's thread: fail closed there
+                outcome.append(exc)
+
+        thread = threading.Thread(target=mint, name="maskkit-mint", daemon=True)
+        thread.start()  # (the thread seals and sends its script call before it first waits and lets go)
+        self._maintain()
+        thread.join()
+        reply = outcome[0]
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
 
     def _maintain(self) -> None:
         state = self._state()

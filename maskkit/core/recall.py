@@ -49,7 +49,7 @@ _MAX_LEVELS = 12
 _IDLE_GROWTH = 4
 #: ... but only up to this many originals (a few tens of ms of building): a larger merge is made when it is due
 #: anyway, since a request that arrives meanwhile waits for it (ahocorasick-rs holds the GIL while it builds).
-_IDLE_MERGE_MAX = 1 << 15
+_IDLE_MERGE_MAX = 1 << 13
 
 
 class RecallEntry(NamedTuple):

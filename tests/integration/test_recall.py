@@ -220,6 +220,22 @@ def test_idle_upkeep_steps_aside_while_a_mask_is_in_flight(masker: Masker) -> No
     assert BUCKET not in masker.mask(BARE).text
 
 
+def test_a_synchronous_mask_makes_the_due_merges_while_its_mint_runs(masker: Masker) -> None:
+    """The synchronous masker merges the recall index's automata while the vault works (in a thread), as the async
+    one does, instead of leaving a search to scan a growing stack; the mask is as exact as ever."""
+    masker.mask("load the namespace")
+    index = masker._recall[masker.namespace].index
+    for batch in range(2):  # two automata of the same size: a merge is due
+        index.add_many(("S3_BUCKET", f"unused-bucket-{batch}-{n:04d}", "") for n in range(300))
+        index.find("build the automaton for what was added")
+    assert index.pending
+    result = masker.mask(CONTEXT)
+    assert not index.pending, "the due merge was left for a search"
+    assert BUCKET not in result.text and PASSWORD not in result.text
+    assert masker.unmask(result.text) == CONTEXT
+    assert BUCKET not in masker.mask(BARE).text
+
+
 def test_a_large_body_is_masked_in_a_worker_thread_and_comes_back_exact(masker: Masker) -> None:
     import asyncio
 
