@@ -9,10 +9,11 @@ the text whatever the number of originals.
 
 The index grows by appending; each addition gets a version number (its position in the log). A caller that
 remembers the version at which it last searched a text asks only for what was added since (`find(text,
-since=v)`), which is how re-sent conversation turns cost a lookup. Two automata keep additions cheap: a base
-over most of the log, rebuilt when the tail grows past a fraction of it (amortised linear), and a small one
-over the tail. Removal (an expired or forgotten mapping) is a tombstone: matches of removed originals are
-dropped, and the next rebuild leaves them out.
+since=v)`), which is how re-sent conversation turns cost a lookup. A short stack of automata of geometrically
+shrinking sizes keeps additions cheap (new originals wait in a tail searched by `str.find`, then get a small
+automaton that merges with its neighbours: `_automata`); a caller with idle time builds and merges ahead
+(`upkeep`), so requests find them built. Removal (an expired or forgotten mapping) is a tombstone: matches of
+removed originals are dropped, and the next rebuild leaves them out.
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ class RecallIndex:
         wait in the tail until there are `_TAIL` of them, then get an automaton of their own, and neighbours merge
         while the older is less than twice the newer. Every original is rebuilt O(log n) times in all, a request
         that learns a few values builds nothing, and a text is scanned by O(log n) automata. The merges wait for
-        `maintain` (up to `_MAX_LEVELS` automata): a caller runs it while it waits for I/O anyway."""
+        `maintain` (up to `_MAX_LEVELS` automata): a caller runs it while it waits for I/O anyway; a caller with
+        idle time runs `upkeep`, which also empties the tail into an automaton and merges further."""
         with self._lock:
             version = len(self._log)
             covered = self._levels[-1].hi if self._levels else self._cleared_at
