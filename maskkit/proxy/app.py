@@ -570,8 +570,14 @@ class _Proxy:
                 return error_response(status, error_type_for_status(status), f"upstream error: {message}")
             raise UpstreamError("the upstream API answered with something that is not JSON") from None
 
+        changed = False
+
         def restore(text: str) -> str:
-            return unmask_text(text, reverse, masker.grammar)
+            nonlocal changed
+            restored = unmask_text(text, reverse, masker.grammar)
+            if restored is not text:  # (unmask_text returns the very same string when it restores nothing)
+                changed = True
+            return restored
 
         numbers = numbers_of(reverse)
         if isinstance(data, dict) and (data.get("type") in ("message", "error") or "content" in data):
@@ -581,8 +587,10 @@ class _Proxy:
             restored = restore_json_numbers(data, restore, numbers, keys=False)
         else:
             restored = map_json_strings(data, restore)
+        # An answer that names no pseudonym of this request goes back as the upstream wrote it, not re-encoded.
+        # (A number pseudonym may become a number without passing through `restore`: then it is always encoded.)
         return Response(
-            _dumps_answer(restored, exact),
+            _dumps_answer(restored, exact) if changed or numbers else raw,
             status_code=upstream.status_code,
             headers=headers,
             media_type=media.split(";")[0] or "application/json",

@@ -245,6 +245,31 @@ def test_head_root_and_health_answer(proxy: Proxy) -> None:
     assert health.json()["service"] == "maskkit" and health.json()["vault"] == "ok"
 
 
+def test_a_json_answer_naming_no_pseudonym_reaches_the_client_byte_for_byte(proxy: Proxy) -> None:
+    """Nothing to restore: the upstream's own bytes go back (spacing, escapes); with a pseudonym, it is restored."""
+
+    def answer(text: str) -> bytes:
+        return (
+            '{ "id": "msg_01", "type": "message", "role": "assistant", "model": "m",\n'
+            f'  "content": [ {{ "type": "text", "text": "caf\\u00e9 {text}" }} ],\n'
+            '  "stop_reason": "end_turn", "usage": { "input_tokens": 1, "output_tokens": 2 } }'
+        ).encode()
+
+    plain = answer("nothing to restore here")
+    headers = {"x-api-key": proxy.key, "anthropic-version": "2023-06-01"}
+    body = {"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": f"look at {INSTANCE}"}]}
+    proxy.model.responder = lambda recorded: Garbage(plain, content_type="application/json")
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.content == plain
+    proxy.model.responder = lambda recorded: Garbage(
+        answer("see " + pseudonym_in(recorded, "ec2")), content_type="application/json"
+    )
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["content"][0]["text"] == f"caf\u00e9 see {INSTANCE}"
+
+
 def test_invented_pseudonyms_are_not_restored(proxy: Proxy) -> None:
     proxy.model.enqueue(Text("Try ec2-017 and ec2-001 and iam-999."))
     message = client(proxy).messages.create(
