@@ -25,6 +25,9 @@ Workloads (fresh awsgen identifiers everywhere, so "cold" really means never see
   (d) 200 concurrent streams through maskkit (and the floor): errors, and cross-talk (each client gets exactly
       its own restored answer).
 
+Each of (a), (a warm), (c), (c warm) also prints the CPU milliseconds per request each server's processes used
+(user + system, from /proc; the vault's redis-server not counted): steadier than latency on a shared box.
+
 Targets: added p50 <= 2 ms and p99 <= 10 ms on (a); masking the 150 KB body <= 10 ms (warm); TTFB no more than
 1 ms above the pass-through floor. Prints machine, Python, commit and a table; the last line is one JSON object.
 
@@ -915,6 +918,57 @@ def print_header(started_load: tuple[float, float, float]) -> None:
     print(f"load:    {started_load[0]:.2f} {started_load[1]:.2f} {started_load[2]:.2f} (1/5/15 min, at start)")
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and every process under it (the servers run under `timeout`), read from /proc; [] off Linux."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    if not children:
+        return []
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds (user + system) each server's processes used: far steadier than latency on a shared box,
+    and what a busy proxy runs out of first. The vault's redis-server is not counted (maskkit and a candidate
+    share it)."""
+
+    def __init__(self, children: list[Child]) -> None:
+        self.pids = {child.name: _process_tree(child.process.pid) for child in children}
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def snapshot(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, pids in self.pids.items():
+            total = 0
+            for pid in pids:
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])
+            out[name] = total / self.tick
+        return out
+
+    def per_request(self, before: dict[str, float], requests: int) -> dict[str, float]:
+        """ms of CPU per request (each server saw `requests` of them) since `before`."""
+        after = self.snapshot()
+        return {name: round(1000 * (after[name] - before[name]) / max(1, requests), 3) for name in before}
+
+
+def cpu_line(cpu: dict[str, float]) -> None:
+    if cpu:
+        shown = ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items() if name not in ("standin",))
+        print(f"  CPU ms per request (server processes, user+system): {shown}")
+
+
 def table(title: str, stats: dict[str, dict[str, float]], note: str = "") -> None:
     names = list(stats)
     added = [n for n in names if n != "direct"]
@@ -973,6 +1027,7 @@ def run(args: argparse.Namespace) -> int:
             children.append(candidate)
             urls["candidate"] = candidate.url
         clients = Clients(urls)
+        meter = CpuMeter([c for c in children if c.name != "standin"])
         try:
             # warm-up: connections, imports, regex compilation, the vault connection
             warm_texts = [aws_text(rng, 2000) for _ in range(10)]
@@ -981,15 +1036,19 @@ def run(args: argparse.Namespace) -> int:
             if "a" in only:
                 texts = [aws_text(rng, 10_240) for _ in range(args.n_json)]
                 bodies = [encode(user_body(t)) for t in texts]
+                before = meter.snapshot()
                 samples, bad = interleaved(clients, bodies, json_echo_check(texts))
+                results["a_cpu"] = meter.per_request(before, len(bodies))
                 failures += [f"(a) {b}" for b in bad]
                 results["a_cold"] = summarize(samples)
                 results["a_bytes"] = statistics.median(len(b) for b in bodies)
                 pool = bodies[:10]
                 repeats = [pool[i % len(pool)] for i in range(args.n_json // 2)]
+                before = meter.snapshot()
                 samples, bad = interleaved(
                     clients, repeats, json_echo_check([texts[i % 10] for i in range(len(repeats))])
                 )
+                results["a_warm_cpu"] = meter.per_request(before, len(repeats))
                 failures += [f"(a warm) {b}" for b in bad]
                 results["a_warm"] = summarize(samples)
 
@@ -1028,7 +1087,9 @@ def run(args: argparse.Namespace) -> int:
                 contexts = [aws_text(rng, 10_000) for _ in range(args.n_sse)]
                 lasts = [aws_text(rng, 1_500) for _ in range(args.n_sse)]
                 bodies = [encode(user_body(t, stream=True, context=c)) for t, c in zip(lasts, contexts, strict=True)]
+                before = meter.snapshot()
                 samples, bad = interleaved(clients, bodies, sse_echo_check(["You said: " + t for t in lasts]))
+                results["c_cpu"] = meter.per_request(before, len(bodies))
                 failures += [f"(c) {b}" for b in bad]
                 results["c_total"] = summarize(samples, "total")
                 results["c_first"] = summarize(samples, "first")
@@ -1036,7 +1097,9 @@ def run(args: argparse.Namespace) -> int:
                 # own cost (and the vault's version check), apart from masking new text
                 repeats = [bodies[i % 10] for i in range(args.n_sse // 2)]
                 expected = ["You said: " + lasts[i % 10] for i in range(len(repeats))]
+                before = meter.snapshot()
                 samples, bad = interleaved(clients, repeats, sse_echo_check(expected))
+                results["c_warm_cpu"] = meter.per_request(before, len(repeats))
                 failures += [f"(c warm) {b}" for b in bad]
                 results["c_warm_total"] = summarize(samples, "total")
                 results["c_warm_first"] = summarize(samples, "first")
@@ -1070,7 +1133,10 @@ def report(results: dict[str, Any], failures: list[str], load: tuple[float, floa
     if "a_cold" in results:
         a = results["a_cold"]
         table(f"(a) 10 KB JSON, new text every request ({results['a_bytes'] / 1024:.1f} KB), time to last byte", a)
+        cpu_line(results["a_cpu"])
         table("(a) 10 KB JSON, same 10 bodies repeated (warm)", results["a_warm"])
+        cpu_line(results["a_warm_cpu"])
+        final["cpu_ms"] = {"a": results["a_cpu"], "a_warm": results["a_warm_cpu"]}
         final["added_p50_ms"] = round(a["maskkit"]["p50"] - a["direct"]["p50"], 2)
         final["added_p99_ms"] = round(a["maskkit"]["p99"] - a["direct"]["p99"], 2)
         final["floor_added_p50_ms"] = round(a["floor"]["p50"] - a["direct"]["p50"], 2)
@@ -1109,8 +1175,11 @@ def report(results: dict[str, Any], failures: list[str], load: tuple[float, floa
         note += " in 1-3 char deltas"
         table("(c) SSE stream, time to last byte", results["c_total"], note)
         table("(c) SSE stream, time to first byte", results["c_first"])
+        cpu_line(results["c_cpu"])
         table("(c) SSE stream, same 10 requests re-sent (warm), time to first byte", results["c_warm_first"])
         table("(c) SSE stream, warm, time to last byte", results["c_warm_total"])
+        cpu_line(results["c_warm_cpu"])
+        final.setdefault("cpu_ms", {}).update(c=results["c_cpu"], c_warm=results["c_warm_cpu"])
         r = results["restore"]
         print(f"\n(c) restore throughput in-process ({r['events']:.0f} deltas of 1-3 chars, ", end="")
         print(f"{r['pseudonyms']:.0f} pseudonyms)")
@@ -1164,6 +1233,7 @@ def report(results: dict[str, Any], failures: list[str], load: tuple[float, floa
         "floor_warm_added_p50_ms",
         "ttfb_warm_added_ms",
         "floor_ttfb_warm_added_ms",
+        "cpu_ms",
     ]
     print(json.dumps({k: final[k] for k in ordered if k in final}))
 
