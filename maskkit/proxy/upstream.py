@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -88,16 +88,20 @@ class UpstreamResponse:
                 return value
         return ""
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive, decoded; an unencoded body is the pool's own stream (no generator
+        between it and the caller: one less hop per SSE chunk)."""
+        if self._decoder is None and not self._unknown:
+            stream: AsyncIterable[bytes] = self._response.stream  # type: ignore[assignment]
+            return stream.__aiter__()
+        return self._decoded()
+
+    async def _decoded(self) -> AsyncIterator[bytes]:
         if self._unknown:
             raise UpstreamDecodingError("the upstream answered with a content-encoding maskkit does not decode")
-        stream: Any = self._response.stream
         decoder = self._decoder
-        if decoder is None:
-            async for chunk in stream:
-                if chunk:
-                    yield chunk
-            return
+        assert decoder is not None
+        stream: Any = self._response.stream
         async for chunk in stream:
             out = decoder.decode(chunk)
             if out:
