@@ -126,6 +126,7 @@ def unmask_text(text: str, reverse: ReverseMapping, grammar: PseudonymGrammar) -
     if not reverse:
         return text
     prefixes = grammar.prefixes
+    get = reverse.get
     pieces: list[str] = []
     cursor = 0
     for match in _TOKEN_TAIL.finditer(text):
@@ -134,11 +135,18 @@ def unmask_text(text: str, reverse: ReverseMapping, grammar: PseudonymGrammar) -
             head -= 1
         if head == hyphen or text[head] not in _LETTERS or (head > 0 and text[head - 1] == "_"):
             continue
-        if text[head:hyphen].lower() not in prefixes:
-            continue
         end = match.end()
-        original = reverse.get(canonical(text[head:end]))
+        token = text[head:end]
+        # Models echo pseudonyms as they were written (canonical): one lookup of the token as it stands, and the
+        # canonical spelling only when that misses (an upper-case prefix, a typographic hyphen).
+        original = get(token)
         if original is None:
+            if text[head:hyphen].lower() not in prefixes:
+                continue
+            original = get(canonical(token))
+            if original is None:
+                continue
+        elif text[head:hyphen] not in prefixes:
             continue
         pieces.append(text[cursor:head])
         pieces.append(original)

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
 import anyio
-import httpx
+import httpcore
 import orjson
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -68,8 +68,8 @@ from maskkit.proxy.metrics import (
     instrument_vault,
     note_masked,
     note_namespace,
-    upstream_hooks,
 )
+from maskkit.proxy.upstream import UPSTREAM_ERRORS, Upstream, UpstreamResponse
 from maskkit.vault import Vault
 from maskkit.vault.embedded import private_dir
 from maskkit.vault.keys import write_secret_file
@@ -131,7 +131,7 @@ def _sse_error(error_type: str, message: str) -> bytes:
 class _State:
     settings: Settings
     masker: Masker
-    http: httpx.AsyncClient
+    http: Upstream
     keys: dict[str, str]  # client key -> namespace
 
 
@@ -341,8 +341,14 @@ def _sensitive(masker: Masker, text: str) -> bool:
     return any(span.kind != "PSEUDONYM_LITERAL" for span in masker.spans(text))
 
 
-def _response_headers(upstream: httpx.Response) -> dict[str, str]:
-    return {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "content-type"}
+def _response_headers(upstream: UpstreamResponse) -> dict[str, str]:
+    """The upstream's headers to pass back (a repeated one joined with commas, as httpx's `items()` gave them)."""
+    out: dict[str, str] = {}
+    for key, value in upstream.headers:
+        name = key.lower()
+        if name not in _HOP_BY_HOP and name != "content-type":
+            out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
 
 
 def _error_from(exc: MaskkitError) -> JSONResponse:
@@ -374,12 +380,8 @@ class _Proxy:
         instrument_vault(vault, self.metrics)
         masker = Masker(vault, detector_from_settings(settings), settings.namespace)
         instrument_masker(masker, self.metrics)
-        timeout = httpx.Timeout(settings.upstream_timeout, connect=10.0)
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-        hooks = upstream_hooks(self.metrics)
-        async with httpx.AsyncClient(
-            timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, event_hooks=hooks
-        ) as http:
+        http = Upstream(settings.upstream_timeout, observe=self.metrics.upstream.observe)
+        try:
             self.state = _State(settings, masker, http, client_keys(settings))
             # The recall indexes load in a thread now, not on the first request (which waits for it if it comes
             # first; docs/recall.md).
@@ -394,6 +396,8 @@ class _Proxy:
             finally:
                 warming.cancel()
                 await vault.aclose()
+        finally:
+            await http.aclose()
 
     def _state(self) -> _State:
         if self.state is None:  # pragma: no cover - lifespan always runs first
@@ -514,14 +518,13 @@ class _Proxy:
         if state.settings.via == "litellm" and path == "/v1/messages" and isinstance(body, dict):
             return await self._via_litellm(body, headers, masker, reverse)
         url = state.settings.upstream + quote(path, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
-        upstream_request = state.http.build_request(request.method, url, headers=headers, content=content)
         try:
-            upstream = await state.http.send(upstream_request, stream=True)
-        except httpx.TimeoutException:
+            upstream = await state.http.send(request.method, url, headers.items(), content)
+        except httpcore.TimeoutException:
             raise UpstreamTimeout("the upstream API did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except UPSTREAM_ERRORS as exc:
             raise UpstreamError(f"the upstream API is unreachable ({type(exc).__name__})") from None
-        media = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = upstream.header("content-type").split(";")[0].strip().lower()
         if media == "text/event-stream" and upstream.status_code == 200:
             return StreamingResponse(
                 self._restore_stream(upstream.aiter_bytes(), upstream.aclose, masker, reverse),
@@ -551,15 +554,15 @@ class _Proxy:
         except RecursionError:
             raise BadRequest("request body is nested too deeply") from None
 
-    async def _restore_json(self, upstream: httpx.Response, masker: Masker, reverse: dict[str, str]) -> Response:
+    async def _restore_json(self, upstream: UpstreamResponse, masker: Masker, reverse: dict[str, str]) -> Response:
         try:
             raw = await upstream.aread()
-        except httpx.HTTPError as exc:
+        except UPSTREAM_ERRORS as exc:
             raise UpstreamError(f"the upstream API broke off its answer ({type(exc).__name__})") from None
         finally:
             await upstream.aclose()
         headers = _response_headers(upstream)
-        media = upstream.headers.get("content-type", "")
+        media = upstream.header("content-type")
         if not raw:
             return Response(status_code=upstream.status_code, headers=headers)
         try:
@@ -572,8 +575,14 @@ class _Proxy:
                 return error_response(status, error_type_for_status(status), f"upstream error: {message}")
             raise UpstreamError("the upstream API answered with something that is not JSON") from None
 
+        changed = False
+
         def restore(text: str) -> str:
-            return unmask_text(text, reverse, masker.grammar)
+            nonlocal changed
+            restored = unmask_text(text, reverse, masker.grammar)
+            if restored is not text:  # (unmask_text returns the very same string when it restores nothing)
+                changed = True
+            return restored
 
         numbers = numbers_of(reverse)
         if isinstance(data, dict) and (data.get("type") in ("message", "error") or "content" in data):
@@ -583,8 +592,10 @@ class _Proxy:
             restored = restore_json_numbers(data, restore, numbers, keys=False)
         else:
             restored = map_json_strings(data, restore)
+        # An answer that names no pseudonym of this request goes back as the upstream wrote it, not re-encoded.
+        # (A number pseudonym may become a number without passing through `restore`: then it is always encoded.)
         return Response(
-            _dumps_answer(restored, exact),
+            _dumps_answer(restored, exact) if changed or numbers else raw,
             status_code=upstream.status_code,
             headers=headers,
             media_type=media.split(";")[0] or "application/json",
@@ -639,7 +650,7 @@ class _Proxy:
             await masker.keep_thinking(restorer.completed_thinking)
         except MaskkitError as exc:
             yield _sse_error(http_error_for(exc)[1], str(exc))
-        except Exception as exc:  # httpx errors, LiteLLM's own: the client gets an error event, never a hang
+        except Exception as exc:  # httpcore errors, LiteLLM's own: the client gets an error event, never a hang
             log.warning("upstream stream broke: %s", type(exc).__name__)
             yield _sse_error("api_error", f"the upstream API broke off the stream ({type(exc).__name__})")
         finally:

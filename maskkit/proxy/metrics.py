@@ -3,7 +3,7 @@
 `Observe` is a pure ASGI middleware around the proxy app: it times every request, counts it by route and status,
 tracks active SSE streams, writes the access-log line, and answers `/metrics`. The app reports what only it knows
 (the caller's namespace, what it masked) through `note_namespace` / `note_masked` on the request's state; the
-vault and the upstream client are timed by `instrument_vault` and `upstream_hooks`.
+vault is timed by `instrument_vault`, the upstream client (`upstream.Upstream`) times itself into `Metrics.upstream`.
 
 What never appears in a metric or a log line: an original, a pseudonym, a request path that was refused or that is
 not a known route (the route template is shown instead), a namespace the operator did not configure.
@@ -21,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from maskkit.config import Settings
@@ -36,7 +35,6 @@ __all__ = [
     "note_namespace",
     "route_of",
     "setup_access_log",
-    "upstream_hooks",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -151,20 +149,6 @@ def _timed(method: Callable[..., Awaitable[Any]], histogram: Any) -> Callable[..
             histogram.observe(time.perf_counter() - started)
 
     return timed
-
-
-def upstream_hooks(target: Metrics) -> dict[str, list[Callable[..., Awaitable[None]]]]:
-    """httpx event hooks that time each upstream call to its response headers (maskkit_upstream_seconds)."""
-
-    async def on_request(request: httpx.Request) -> None:
-        request.extensions["maskkit_started"] = time.perf_counter()
-
-    async def on_response(response: httpx.Response) -> None:
-        started = response.request.extensions.get("maskkit_started")
-        if isinstance(started, float):
-            target.upstream.observe(time.perf_counter() - started)
-
-    return {"request": [on_request], "response": [on_response]}
 
 
 class Observe:

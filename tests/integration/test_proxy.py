@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
+import zlib
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
-from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, serving
+from mktests.proxyfixtures import CLIENT_KEY, UPSTREAM_KEY, Proxy, parse_sse, serving
 from mktests.standin_model import (
     DisconnectMidStream,
     Error,
@@ -243,6 +245,74 @@ def test_head_root_and_health_answer(proxy: Proxy) -> None:
     health = httpx.get(proxy.url + "/health", timeout=5)
     assert health.status_code == 200
     assert health.json()["service"] == "maskkit" and health.json()["vault"] == "ok"
+
+
+def test_a_json_answer_naming_no_pseudonym_reaches_the_client_byte_for_byte(proxy: Proxy) -> None:
+    """Nothing to restore: the upstream's own bytes go back (spacing, escapes); with a pseudonym, it is restored."""
+
+    def answer(text: str) -> bytes:
+        return (
+            '{ "id": "msg_01", "type": "message", "role": "assistant", "model": "m",\n'
+            f'  "content": [ {{ "type": "text", "text": "caf\\u00e9 {text}" }} ],\n'
+            '  "stop_reason": "end_turn", "usage": { "input_tokens": 1, "output_tokens": 2 } }'
+        ).encode()
+
+    plain = answer("nothing to restore here")
+    headers = {"x-api-key": proxy.key, "anthropic-version": "2023-06-01"}
+    body = {"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": f"look at {INSTANCE}"}]}
+    proxy.model.responder = lambda recorded: Garbage(plain, content_type="application/json")
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.content == plain
+    proxy.model.responder = lambda recorded: Garbage(
+        answer("see " + pseudonym_in(recorded, "ec2")), content_type="application/json"
+    )
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["content"][0]["text"] == f"caf\u00e9 see {INSTANCE}"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compressed_answer_is_decoded_and_restored(proxy: Proxy, encoding: str) -> None:
+    """The upstream may compress (the proxy asks for gzip or deflate): the client gets the restored text, plain."""
+    compress = gzip.compress if encoding == "gzip" else zlib.compress
+
+    def answer(recorded: RecordedRequest) -> Garbage:
+        issued = pseudonym_in(recorded, "ec2")
+        if recorded.json.get("stream"):
+            events = [
+                ("message_start", {"type": "message_start", "message": {
+                    "id": "msg_01", "type": "message", "role": "assistant", "model": "m", "content": [],
+                    "stop_reason": None, "usage": {"input_tokens": 1, "output_tokens": 0}}}),
+                ("content_block_start", {"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}}),
+                *[("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "text_delta", "text": piece}})
+                  for piece in ("see ", issued[:2], issued[2:], " now")],
+                ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                ("message_stop", {"type": "message_stop"}),
+            ]
+            wire = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+            return Garbage(compress(wire.encode()), content_encoding=encoding)
+        body = {"id": "msg_01", "type": "message", "role": "assistant", "model": "m", "stop_reason": "end_turn",
+                "content": [{"type": "text", "text": f"see {issued} now"}],
+                "usage": {"input_tokens": 1, "output_tokens": 2}}
+        return Garbage(compress(json.dumps(body).encode()), content_type="application/json",
+                       content_encoding=encoding)
+
+    proxy.model.responder = answer
+    headers = {"x-api-key": proxy.key, "anthropic-version": "2023-06-01"}
+    body: dict[str, Any] = {"model": "m", "max_tokens": 20,
+                            "messages": [{"role": "user", "content": f"look at {INSTANCE}"}]}
+    response = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200 and "content-encoding" not in response.headers
+    assert response.json()["content"][0]["text"] == f"see {INSTANCE} now"
+    streamed = httpx.post(proxy.url + "/v1/messages", json={**body, "stream": True}, headers=headers, timeout=30)
+    assert streamed.status_code == 200 and "content-encoding" not in streamed.headers
+    events = parse_sse(streamed.text)
+    text = "".join(data["delta"]["text"] for name, data in events if name == "content_block_delta")
+    assert text == f"see {INSTANCE} now"
+    assert events[-1][0] == "message_stop"
 
 
 def test_invented_pseudonyms_are_not_restored(proxy: Proxy) -> None:

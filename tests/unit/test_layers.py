@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "maskkit"
 
 IO_LIBRARIES = (
-    "redis", "cryptography", "httpx", "starlette", "uvicorn", "anyio", "IPython", "pandas", "numpy", "litellm",
-    "mcp", "claude_agent_sdk",
+    "redis", "cryptography", "httpx", "httpcore", "starlette", "uvicorn", "anyio", "IPython", "pandas", "numpy",
+    "litellm", "mcp", "claude_agent_sdk",
 )
 NOT_IN_THE_PROXY = ("IPython", "pandas", "numpy", "litellm", "mcp", "claude_agent_sdk")
 

@@ -47,3 +47,11 @@ def test_tokens_glued_to_words_underscores_or_longer_numbers_stay_as_written() -
     }
     for text, expected in cases.items():
         assert unmask_text(text, REVERSE, GRAMMAR) == expected, text
+
+
+def test_a_mapping_key_whose_prefix_the_grammar_does_not_know_is_not_restored() -> None:
+    # The token is looked up as written first: that lookup must not skip the grammar's prefix rule.
+    assert "zzq" not in GRAMMAR.prefixes
+    reverse = {"zzq-001": "<zzq>", f"{PREFIXES[0]}-001": "<known>"}
+    text = f"zzq-001 and {PREFIXES[0]}-001"
+    assert unmask_text(text, reverse, GRAMMAR) == "zzq-001 and <known>"

@@ -143,6 +143,7 @@ class Garbage:
     body: bytes
     status: int = 200
     content_type: str = "text/event-stream"
+    content_encoding: str | None = None  # sent as the Content-Encoding header (the body is already encoded)
 
 
 @dataclass(frozen=True)
@@ -684,6 +685,7 @@ class _WireResponse(Response):
         content_length: int | None = None,
         stall: float = 0.0,
         abort: bool = False,
+        content_encoding: str | None = None,
     ) -> None:
         self.status_code = status
         self.media_type = content_type
@@ -691,6 +693,8 @@ class _WireResponse(Response):
         headers = {"cache-control": "no-cache"} if content_type.startswith("text/event-stream") else {}
         if content_length is not None:
             headers["content-length"] = str(content_length)
+        if content_encoding is not None:
+            headers["content-encoding"] = content_encoding
         self.init_headers(headers)
         self._model = model
         self._chunks = chunks
@@ -789,6 +793,7 @@ def _build_app(model: StandinModel) -> Starlette:
                 chunks=[reply.body],
                 content_length=len(reply.body),
                 stall=stall,
+                content_encoding=reply.content_encoding,
             )
         if isinstance(reply, Raw):
             return wire_events([_sse(name, data) for name, data in reply.events], stall)
