@@ -1243,6 +1243,18 @@ class Detector:
         found.extend(literals)
         return resolve_spans(text, found)
 
+    @staticmethod
+    def finish_raw(
+        text: str, found: Iterable[tuple[int, int, str]], literals: Iterable[tuple[int, int, str]]
+    ) -> list[Span]:
+        """`finish(text, found, literals, spread=False)` for spans given as (start, end, kind) tuples, as pieces
+        scanned in other processes hand them back (`maskkit.pieces`): no Span is made but the merged ones."""
+        kinds: dict[str, str] = {}
+        first = kinds.setdefault
+        spans = [(start, end, first(text[start:end], kind)) for start, end, kind in found]
+        spans.extend(literals)
+        return _resolve_raw(text, spans)
+
     def detect_json(self, value: Any, *, max_items: int = 100_000) -> list[tuple[str, str]]:
         """(kind, original) of every value in a parsed JSON document that its key names: the key is the context
         (`{"Password": "…", "Bucket": "…", "AccountId": "…"}` in a tool call's input, where each string alone
@@ -1549,6 +1561,11 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
     Widening is what keeps the round trip exact: a pseudonym written where a span was is always a whole token,
     and no untouched text can form a token with it.
     """
+    return _resolve_raw(text, [(span.start, span.end, span.kind) for span in spans])
+
+
+def _resolve_raw(text: str, spans: list[tuple[int, int, str]]) -> list[Span]:
+    """`resolve_spans` of (start, end, kind) tuples (valid offsets: each came from a Span)."""
     if not spans:
         return []
     size = len(text)
@@ -1562,8 +1579,8 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
     starts: list[int] = []
     ends: list[int] = []
     keys: list[int] = []
-    for index, span in enumerate(spans):
-        start, end = span.start, span.end
+    index = 0
+    for start, end, _kind in spans:
         if start > 0 and text[start - 1] in word:
             start -= 1
             while start > 0 and text[start - 1] in word:
@@ -1575,28 +1592,30 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
         starts.append(start)
         ends.append(end)
         keys.append((start * stride + size - end) * count + index)
+        index += 1
     keys.sort()
     merged: list[Span] = []
     group_start = group_end = -1
-    best = spans[0]
+    best_kind = ""
     best_rank = (False, 0)
     for key in keys:
         index = key % count
         start = starts[index]
-        span = spans[index]
         if start <= group_end:
             end = ends[index]
             if end > group_end:
                 group_end = end
-            rank = (span.kind != LITERAL, span.end - span.start)
+            own_start, own_end, kind = spans[index]
+            rank = (kind != LITERAL, own_end - own_start)
             if rank > best_rank:
-                best, best_rank = span, rank
+                best_kind, best_rank = kind, rank
             continue
         if group_end >= 0:
-            merged.append(Span(group_start, group_end, best.kind))
-        group_start, group_end, best = start, ends[index], span
-        best_rank = (best.kind != LITERAL, best.end - best.start)
-    merged.append(Span(group_start, group_end, best.kind))
+            merged.append(Span(group_start, group_end, best_kind))
+        own_start, own_end, best_kind = spans[index]
+        group_start, group_end = start, ends[index]
+        best_rank = (best_kind != LITERAL, own_end - own_start)
+    merged.append(Span(group_start, group_end, best_kind))
     return merged
 
 
