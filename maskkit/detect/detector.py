@@ -1397,8 +1397,9 @@ class Detector:
 
     def _keys_to_read(self, ascii: bytes) -> list[int]:
         """Where the keys start (in order) that `_field_spans` reads on from: those with rules, and those ending
-        in `s` (a list after them may be judged by their singular). Most keys are neither; they are found (as in
-        `_key_spans`) and dropped here by one lookup of their reversed bytes, with no string made for them."""
+        in `s` whose singular has rules (a list after them is judged by it). Most keys are neither; they are found
+        (as in `_key_spans`) and dropped here by one lookup of their reversed bytes, with no string made for them.
+        (`Status`, `Tags`, `https` ... read on would find nothing: no rules, and none for `Statu`, `Tag`, `http`.)"""
         size = len(ascii)
         wanted = self._wanted_keys
         starts: list[int] = []
@@ -1407,7 +1408,7 @@ class Detector:
             want = wanted.get(backwards)
             if want is None:
                 key = backwards[::-1].decode("ascii")
-                want = key[-1] in "sS" or bool(self._rules_for_key(key))
+                want = bool(self._rules_for_key(key)) or (key[-1] in "sS" and bool(self._rules_for_key(key[:-1])))
                 if len(wanted) > 4096:
                     wanted.clear()
                 wanted[backwards] = want
