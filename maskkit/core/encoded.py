@@ -37,19 +37,13 @@ _HEX_RUN = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{16}[0-9a-fA-F]*+")
 #: character is its first byte's top six bits. Everything else is binary, or text this module does not decode.
 _PRINTABLE_LEAD = "CDIJKLMNOPQRSTUVWXYZabcdef"
 # The runs are found in byte maps of the text (one byte per character: anything not ASCII is `?`, so offsets stay
-# the same): base64 characters -> `L` or `b`, hex digits -> `h`, the rest a space. A run of 16 is then a literal that
+# the same): base64 characters -> `b`, hex digits -> `h`, the rest a space. A run of 16 is then a literal that
 # `re` jumps to (a regex with a lookbehind would be tried at every position of the text).
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-"
+_B64_MAP = bytes(0x62 if i in _B64_ALPHABET else 0x20 for i in range(256))
 _HEX_MAP = bytes(0x68 if i in b"0123456789abcdefABCDEF" else 0x20 for i in range(256))
-#: Only a run whose first character can lead a group of printable text can decode to text (the lead test), so the
-#: runs are found in a map that tells those characters apart (`L`; other base64 characters `b`), behind a space
-#: put before the text: a run that can decode starts at the literal ` L`, and the thousands of ids and words that
-#: cannot (`i-0abc…`, `vpc-…`, `arn`) are never seen by Python.
-_LEAD_MAP = bytes(
-    0x4C if i in _PRINTABLE_LEAD.encode() else 0x62 if i in _B64_ALPHABET else 0x20 for i in range(256)
-)
-_LEAD_RUN = re.compile(b" L[Lb]{15}[Lb]*+")
-#: 16 marks written out: a literal prefix, which `re` finds with one linear search (`h{16}` is tried at every `h`).
+#: 16 marks written out: a literal prefix, which `re` finds with one linear search (`b{16}` is tried at every `b`).
+_B64_RUN = re.compile(b"b" * 16 + b"[b]*+")
 _HEX_RUN_MAPPED = re.compile(b"h" * 16 + b"[h]*+")
 _AWS_ID = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-[0-9a-f]{8,}")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -95,14 +89,6 @@ def _hex(run: str) -> str | None:
         return None
 
 
-def _hex_run(text: str, start: int, end: int) -> Iterator[tuple[int, int, str]]:
-    """The hex run `text[start:end]` with its decoding, if it is not too long and decodes to text."""
-    if end - start <= MAX_RUN and not (end - start) % 2:
-        decoded = _hex(text[start:end])
-        if decoded is not None:
-            yield start, end, decoded
-
-
 def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, decoded text) of every run of `text` that decodes as base64, hex or percent-encoding to
     mostly printable text. Runs may overlap (hex digits are base64 too); the caller merges what it masks."""
@@ -112,16 +98,9 @@ def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
     # characters); each base64 run is yielded before the hex runs inside it.
     raw = text.encode("ascii", "replace")
     hex_runs = [match.span() for match in _HEX_RUN_MAPPED.finditer(raw.translate(_HEX_MAP))]
-    hex_runs.append((len(text) + 1, 0))  # (a stop: every run starts before it)
     next_hex = 0
-    # Base64 runs that pass the first character of the lead test (offsets in the map are one past the text's, and
-    # a match holds the space before its run), in order; the hex runs in order between them, each base64 run
-    # before the hex runs that start where it does.
-    for found in _LEAD_RUN.finditer(b" " + raw.translate(_LEAD_MAP)):
-        start, end = found.start(), found.end() - 1
-        while hex_runs[next_hex][0] < start:
-            yield from _hex_run(text, *hex_runs[next_hex])
-            next_hex += 1
+    for found in _B64_RUN.finditer(raw.translate(_B64_MAP)):
+        start, end = found.span()
         if end - start <= MAX_RUN:
             # (`_base64`, with its first test inline: it rejects almost every run, and a call costs more.)
             body = text[start:end].rstrip("=")
@@ -129,8 +108,13 @@ def encoded_runs(text: str) -> Iterator[tuple[int, int, str]]:
                 decoded = _base64_body(body)
                 if decoded is not None:
                     yield start, end, decoded
-    for inner_start, inner_end in hex_runs[next_hex:-1]:
-        yield from _hex_run(text, inner_start, inner_end)
+        while next_hex < len(hex_runs) and hex_runs[next_hex][0] < end:
+            inner_start, inner_end = hex_runs[next_hex]
+            next_hex += 1
+            if inner_end - inner_start <= MAX_RUN:
+                decoded = _hex(text[inner_start:inner_end])
+                if decoded is not None:
+                    yield inner_start, inner_end, decoded
     if "%" in text:
         # From each escape, the run of non-space characters around it (found from the escapes: linear).
         end = 0
