@@ -1237,12 +1237,9 @@ class Detector:
     def finish(self, text: str, found: list[Span], literals: list[Span], *, spread: bool = True) -> list[Span]:
         """The spans of `text` from what `scan` found: one kind per original, then (with `spread`) every other
         occurrence of a recall-safe original, the literals, merged (`resolve_spans`)."""
-        if not spread:  # (the Masker spreads through its recall index instead, over every text of a request)
-            return self.finish_raw(
-                text, [(s.start, s.end, s.kind) for s in found], [(s.start, s.end, s.kind) for s in literals]
-            )
         found = _one_kind_per_original(text, found)
-        found.extend(_repeats(text, found))
+        if spread:  # (the Masker spreads through its recall index instead, over every text of a request)
+            found.extend(_repeats(text, found))
         found.extend(literals)
         return resolve_spans(text, found)
 

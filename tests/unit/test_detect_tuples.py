@@ -1,7 +1,6 @@
 """The tuple paths of detection give exactly what the Span paths give: `resolve_spans` against a plain reference
 (widen each span to whole words, sort, merge touching groups, the longest non-literal member names the kind), and
-`Detector.finish` without spreading and `Detector.finish_raw` (what pieces scanned in other processes are finished
-with) against one kind per original (the first found) and that plain resolve."""
+`Detector.finish_raw` (what pieces scanned in other processes are finished with) against `Detector.finish`."""
 
 from __future__ import annotations
 
@@ -63,15 +62,6 @@ def _merged(group: list[tuple[int, int, int, Span]]) -> Span:
     return Span(group[0][0], max(member[1] for member in group), best.kind)
 
 
-def _reference_finish(text: str, found: list[Span], literals: list[Span]) -> list[Span]:
-    """One kind per original (the first found), the literals, then the plain resolve."""
-    first: dict[str, str] = {}
-    for span in found:
-        first.setdefault(text[span.start : span.end], span.kind)
-    kinded = [Span(span.start, span.end, first[text[span.start : span.end]]) for span in found]
-    return reference_resolve(text, [*kinded, *literals])
-
-
 @settings(max_examples=500)
 @given(st.data())
 def test_resolving_spans_is_the_plain_widen_sort_and_merge(data: st.DataObject) -> None:
@@ -86,8 +76,7 @@ def test_finishing_tuples_is_finishing_spans(data: st.DataObject) -> None:
     text = data.draw(TEXT)
     found = [span for span in data.draw(spans(text)) if span.kind != LITERAL]
     literals = [span for span in data.draw(spans(text, 5)) if span.kind == LITERAL]
-    expected = _reference_finish(text, found, literals)
-    assert Detector().finish(text, found, literals, spread=False) == expected
+    expected = Detector().finish(text, found, literals, spread=False)
     as_tuples = [(span.start, span.end, span.kind) for span in found]
     literal_tuples = [(span.start, span.end, span.kind) for span in literals]
     assert Detector.finish_raw(text, as_tuples, literal_tuples) == expected
@@ -97,8 +86,7 @@ def test_a_generated_corpus_finishes_the_same_from_tuples() -> None:
     text = "\n\n".join(doc.text for doc in awsgen.generate_corpus(random.Random(5), 200_000))
     detector = Detector()
     scanned, literals = detector.scan(text), detector.literals(text)
-    expected = _reference_finish(text, scanned, literals)
-    assert detector.finish(text, scanned, literals, spread=False) == expected
+    expected = detector.finish(text, scanned, literals, spread=False)
     assert len(expected) > 500
     assert len({span.kind for span in expected}) > 10
     raw = Detector.finish_raw(
