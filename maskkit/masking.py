@@ -316,26 +316,22 @@ class Masker:
         children (`maskkit.pieces`; here, one after the other, when forking is not safe): what `detect` and the
         encoded-run check give for the whole text."""
         parts = pieces.parts(text, count, SCAN_REACH + _REACH_MARGIN, first=_OWN_PIECE)
-        groups: list[list[Span]] = []
-        literals: list[Span] = []
+        results = pieces.map_in_children(partial(self._scan_part, text), parts)
+        literals: list[tuple[int, int, str]] = []
         runs: list[tuple[int, int, str]] = []
         secret_runs: list[Span] = []
-        for part_groups, part_literals, part_runs, part_secrets, sealed in pieces.map_in_children(
-            partial(self._scan_part, text), parts
-        ):
+        for _, part_literals, part_runs, part_secrets, sealed in results:
             self.vault.keep_sealed(self.namespace, sealed)
-            if not groups:
-                groups = [[] for _ in part_groups]
-            for group, part_group in zip(groups, part_groups, strict=True):
-                group.extend(Span(*span) for span in part_group)
-            literals.extend(Span(*span) for span in part_literals)
-            runs.extend(part_runs)
-            secret_runs.extend(Span(start, end, ENCODED_KIND) for start, end in part_secrets)
+            literals += part_literals
+            runs += part_runs
+            secret_runs += [Span(start, end, ENCODED_KIND) for start, end in part_secrets]
         self._runs.put(text, runs)
         self._last_runs = (text, runs)
         # Scanner by scanner, piece after piece: `finish` gives each original the kind its first finder gave it.
-        scanned = [span for group in groups for span in group]
-        return self.detector.finish(text, scanned, literals, spread=False), secret_runs
+        # (Plain tuples until the merge: a Span is made only for each merged span.)
+        groups = zip(*(result[0] for result in results), strict=True)
+        scanned = [span for group in groups for part in group for span in part]
+        return self.detector.finish_raw(text, scanned, literals), secret_runs
 
     def _scan_part(
         self, text: str, part: pieces.Part

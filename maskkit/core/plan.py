@@ -106,8 +106,8 @@ class NamespaceRecall:
             self.known.clear()
             self.item_of.clear()
             self.refreshed.clear()
-        self.known.update(((kind, original), pseudonym) for kind, original, pseudonym in entries)
-        self.item_of.update((pseudonym, (kind, original)) for kind, original, pseudonym in entries)
+        self.known.update({(kind, original): pseudonym for kind, original, pseudonym in entries})
+        self.item_of.update({pseudonym: (kind, original) for kind, original, pseudonym in entries})
 
     def forget(self, pseudonym: str) -> None:
         """A mapping expired or was deleted in the vault: it is no longer used or recalled."""
@@ -222,6 +222,25 @@ def _search(
     return out
 
 
+def _fresh(index: RecallIndex, detected: Sequence[tuple[str, Sequence[Span]]]) -> list[tuple[str, str, str]]:
+    """(kind, original, "") of every detected span (pseudonym literals aside) whose original `index` does not
+    hold, in order: what joins the index, pending, before the recall pass. Each (kind, original) once when no
+    original comes with two kinds (a repeat is then a no-op for `RecallIndex.add_many`: the same entry, or the
+    same refusal), else one per span as found, so that the index ends in the same state either way."""
+    found = dict.fromkeys(
+        (span.kind, text[span.start : span.end]) for text, spans in detected for span in spans if span.kind != LITERAL
+    )
+    get = index.get
+    if len({original for _, original in found}) == len(found):
+        return [(kind, original, "") for kind, original in found if get(original) is None]
+    return [
+        (span.kind, text[span.start : span.end], "")
+        for text, spans in detected
+        for span in spans
+        if span.kind != LITERAL and get(text[span.start : span.end]) is None
+    ]
+
+
 def merge_resolved(
     text: str, resolved: list[Span], extra: Sequence[Span], resolve: Resolve, *, ratio: int = 16
 ) -> list[Span]:
@@ -306,13 +325,7 @@ def plan_mask(
                 runs[text] = decoded_runs(text) if decoded_runs else ()
         # Originals detected in texts not planned before join the index first (pending: no pseudonym yet), so the
         # one recall pass also spreads them over every text of this request.
-        fresh = [
-            (span.kind, text[span.start : span.end], "")
-            for text in unique
-            if cached[text] is None
-            for span in detected[text]
-            if span.kind != LITERAL and index.get(text[span.start : span.end]) is None
-        ]
+        fresh = _fresh(index, [(text, detected[text]) for text in unique if cached[text] is None])
         fresh += [(kind, original, "") for original, kind in keyed.items() if index.get(original) is None]
         if fresh:
             index.add_many(fresh)

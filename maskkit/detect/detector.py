@@ -1243,6 +1243,18 @@ class Detector:
         found.extend(literals)
         return resolve_spans(text, found)
 
+    @staticmethod
+    def finish_raw(
+        text: str, found: Iterable[tuple[int, int, str]], literals: Iterable[tuple[int, int, str]]
+    ) -> list[Span]:
+        """`finish(text, found, literals, spread=False)` for spans given as (start, end, kind) tuples, as pieces
+        scanned in other processes hand them back (`maskkit.pieces`): no Span is made but the merged ones."""
+        kinds: dict[str, str] = {}
+        first = kinds.setdefault
+        spans = [(start, end, first(text[start:end], kind)) for start, end, kind in found]
+        spans.extend(literals)
+        return _resolve_raw(text, spans)
+
     def detect_json(self, value: Any, *, max_items: int = 100_000) -> list[tuple[str, str]]:
         """(kind, original) of every value in a parsed JSON document that its key names: the key is the context
         (`{"Password": "…", "Bucket": "…", "AccountId": "…"}` in a tool call's input, where each string alone
@@ -1385,8 +1397,9 @@ class Detector:
 
     def _keys_to_read(self, ascii: bytes) -> list[int]:
         """Where the keys start (in order) that `_field_spans` reads on from: those with rules, and those ending
-        in `s` (a list after them may be judged by their singular). Most keys are neither; they are found (as in
-        `_key_spans`) and dropped here by one lookup of their reversed bytes, with no string made for them."""
+        in `s` whose singular has rules (a list after them is judged by it). Most keys are neither; they are found
+        (as in `_key_spans`) and dropped here by one lookup of their reversed bytes, with no string made for them.
+        (`Status`, `Tags`, `https` ... read on would find nothing: no rules, and none for `Statu`, `Tag`, `http`.)"""
         size = len(ascii)
         wanted = self._wanted_keys
         starts: list[int] = []
@@ -1395,7 +1408,7 @@ class Detector:
             want = wanted.get(backwards)
             if want is None:
                 key = backwards[::-1].decode("ascii")
-                want = key[-1] in "sS" or bool(self._rules_for_key(key))
+                want = bool(self._rules_for_key(key)) or (key[-1] in "sS" and bool(self._rules_for_key(key[:-1])))
                 if len(wanted) > 4096:
                     wanted.clear()
                 wanted[backwards] = want
@@ -1597,6 +1610,63 @@ def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
         group_start, group_end, best = start, ends[index], span
         best_rank = (best.kind != LITERAL, best.end - best.start)
     merged.append(Span(group_start, group_end, best.kind))
+    return merged
+
+
+def _resolve_raw(text: str, spans: list[tuple[int, int, str]]) -> list[Span]:
+    """`resolve_spans` of (start, end, kind) tuples (valid offsets: each came from a Span), for the pieces of a
+    large text (`Detector.finish_raw`). Two copies of one algorithm: reading Span attributes is cheaper than
+    making tuples of them first; both are tested against the plain algorithm (tests/unit/test_detect_tuples.py)."""
+    if not spans:
+        return []
+    size = len(text)
+    count = len(spans)
+    stride = size + 1
+    word = _WORD_CHARS
+    word_run = _WORD_RUN.match
+    # One int per span sorts by (start, longest first, input order): int keys sort several times faster than
+    # tuples, and the input order among equal extents keeps the first span first, as a stable sort would. The
+    # widened offsets are kept by index, so reading a key back is one `%`.
+    starts: list[int] = []
+    ends: list[int] = []
+    keys: list[int] = []
+    index = 0
+    for start, end, _kind in spans:
+        if start > 0 and text[start - 1] in word:
+            start -= 1
+            while start > 0 and text[start - 1] in word:
+                start -= 1
+        if end < size and text[end] in word:
+            found = word_run(text, end)
+            assert found is not None
+            end = found.end()
+        starts.append(start)
+        ends.append(end)
+        keys.append((start * stride + size - end) * count + index)
+        index += 1
+    keys.sort()
+    merged: list[Span] = []
+    group_start = group_end = -1
+    best_kind = ""
+    best_rank = (False, 0)
+    for key in keys:
+        index = key % count
+        start = starts[index]
+        if start <= group_end:
+            end = ends[index]
+            if end > group_end:
+                group_end = end
+            own_start, own_end, kind = spans[index]
+            rank = (kind != LITERAL, own_end - own_start)
+            if rank > best_rank:
+                best_kind, best_rank = kind, rank
+            continue
+        if group_end >= 0:
+            merged.append(Span(group_start, group_end, best_kind))
+        own_start, own_end, best_kind = spans[index]
+        group_start, group_end = start, ends[index]
+        best_rank = (best_kind != LITERAL, own_end - own_start)
+    merged.append(Span(group_start, group_end, best_kind))
     return merged
 
 
