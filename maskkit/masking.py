@@ -335,8 +335,13 @@ class Masker:
 
     def _scan_part(
         self, text: str, part: pieces.Part
-    ) -> tuple[list[list[tuple[int, int, str]]], list[tuple[int, int, str]], list[tuple[int, int, str]],
-               list[tuple[int, int]], list[tuple[str, str, str, bytes]]]:
+    ) -> tuple[
+        list[list[tuple[int, int, str]]],
+        list[tuple[int, int, str]],
+        list[tuple[int, int, str]],
+        list[tuple[int, int]],
+        list[tuple[str, str, str, bytes]],
+    ]:
         """What one piece of `text` holds that starts in its own part, as plain tuples (they may cross a pipe):
         scanner groups, literals, encoded runs, the runs whose decoding holds a secret, and its new values
         sealed for the mint (`Vault.seal`)."""
@@ -603,9 +608,7 @@ class Masker:
                 step = _advance(rounds, self._mint_maintaining(step))
         return self._finish(texts, step.plan.spans, step.mapping)
 
-    def _with_early_mint(
-        self, request: _MintRequest, early: _MintRequest, wait: Callable[[], MintReply]
-    ) -> MintReply:
+    def _with_early_mint(self, request: _MintRequest, early: _MintRequest, wait: Callable[[], MintReply]) -> MintReply:
         """The reply to the protocol's first mint `request`, given the early mint (`_early_mint`): its reply, plus
         one more round trip only for what it did not cover. The protocol applies it (what other workers learned
         included, and plans again if that changes anything)."""
@@ -654,16 +657,20 @@ class Masker:
         request = self._split(list(self._detected_items(dict.fromkeys(texts))), state)
         if len(request.items) < _EARLY_ITEMS:
             return None
+        return request, self._mint_in_thread(request, self._view(), "maskkit-early-mint")
+
+    def _mint_in_thread(self, request: _MintRequest, view: JournalView | None, name: str) -> Callable[[], MintReply]:
+        """Start `_mint(request, view)` in a thread (it lets go of the GIL while it waits for Redis) and return what
+        waits for its reply, raising in the caller's thread what the mint raised (fail closed there)."""
         outcome: list[MintReply | BaseException] = []
-        view = self._view()
 
         def mint() -> None:
             try:
                 outcome.append(self._mint(request, view))
-            except BaseException as exc:  # re-raised in the caller's thread: fail closed there
+            except BaseException as exc:
                 outcome.append(exc)
 
-        thread = threading.Thread(target=mint, name="maskkit-early-mint", daemon=True)
+        thread = threading.Thread(target=mint, name=name, daemon=True)
         thread.start()
 
         def wait() -> MintReply:
@@ -673,7 +680,7 @@ class Masker:
                 raise reply
             return reply
 
-        return request, wait
+        return wait
 
     async def amask_texts(
         self, texts: Sequence[str], keyed: Mapping[str, str] | None = None
@@ -778,22 +785,9 @@ class Masker:
         view = self._view()
         if state is None or not state.index.pending:
             return self._mint(request, view)
-        outcome: list[MintReply | BaseException] = []
-
-        def mint() -> None:
-            try:
-                outcome.append(self._mint(request, view))
-            except BaseException as exc:  # re-raised in the caller's thread: fail closed there
-                outcome.append(exc)
-
-        thread = threading.Thread(target=mint, name="maskkit-mint", daemon=True)
-        thread.start()  # (the thread seals and sends its script call before it first waits and lets go)
-        self._maintain()
-        thread.join()
-        reply = outcome[0]
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        wait = self._mint_in_thread(request, view, "maskkit-mint")
+        self._maintain()  # (the thread seals and sends its script call before it first waits and lets go)
+        return wait()
 
     def _maintain(self) -> None:
         state = self._state()
@@ -828,9 +822,7 @@ class Masker:
             while _upkeep_step(state):
                 pass
 
-    async def _with_early(
-        self, request: _MintRequest, early: _MintRequest, task: asyncio.Task[MintReply]
-    ) -> MintReply:
+    async def _with_early(self, request: _MintRequest, early: _MintRequest, task: asyncio.Task[MintReply]) -> MintReply:
         """The reply to the protocol's mint `request`, given the early mint (`_early_amint`): its reply, plus one
         more round trip only for what it did not cover (values only the plan found, a refresh it did not make).
         Nothing of the early reply is applied here: the protocol applies it as the reply to `request` (what other
